@@ -1,0 +1,119 @@
+//! Command line and configuration: flags with environment fallbacks.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// localbrain: a private AI model on this machine, in one click.
+#[derive(Debug, Parser)]
+#[command(name = "localbrain", version, about)]
+pub struct Cli {
+    /// Where localbrain keeps its database and models [default: ~/.localbrain]
+    #[arg(long, env = "LOCALBRAIN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Where installed models go [default: <data-dir>/models]
+    #[arg(long, env = "LOCALBRAIN_MODELS_DIR", global = true)]
+    pub models_dir: Option<PathBuf>,
+
+    /// sqlite://... or postgres://... [default: SQLite file in the data dir]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// A catalog TOML file replacing the built-in one
+    #[arg(long, env = "LOCALBRAIN_CATALOG", global = true)]
+    pub catalog: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; `serve` when none is given.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web app (the default)
+    Serve(ServeArgs),
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "LOCALBRAIN_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+}
+
+/// Resolved configuration, every path absolute-or-as-given and every default filled in.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub database_url: String,
+    pub catalog: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Fills in the defaults. Fails only when no home folder is known and no data dir was given.
+    pub fn config(&self) -> Result<Config, String> {
+        let data_dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => {
+                let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(
+                    "no home folder is set: pass --data-dir or set LOCALBRAIN_DATA_DIR",
+                )?;
+                PathBuf::from(home).join(".localbrain")
+            }
+        };
+        let models_dir = self.models_dir.clone().unwrap_or_else(|| data_dir.join("models"));
+        let database_url = self
+            .database_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| localbrain::store::default_url(&data_dir));
+        Ok(Config { data_dir, models_dir, database_url, catalog: self.catalog.clone() })
+    }
+
+    /// The subcommand, `serve` with its defaults when none was given.
+    pub fn command(&self) -> Command {
+        match &self.command {
+            Some(c) => match c {
+                Command::Serve(a) => Command::Serve(a.clone()),
+            },
+            None => {
+                let defaults = ServeArgs::parse_from_env_or_default();
+                Command::Serve(defaults)
+            }
+        }
+    }
+}
+
+impl ServeArgs {
+    /// `serve`'s flags when the subcommand was omitted: env fallbacks still apply.
+    fn parse_from_env_or_default() -> ServeArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["localbrain"]).serve
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_hang_off_the_data_dir() {
+        let cli = Cli::parse_from(["localbrain", "--data-dir", "/tmp/lb", "serve"]);
+        let cfg = cli.config().unwrap();
+        assert_eq!(cfg.models_dir, PathBuf::from("/tmp/lb/models"));
+        assert!(cfg.database_url.starts_with("sqlite:///tmp/lb/localbrain.db"));
+    }
+
+    #[test]
+    fn serve_is_the_default_command() {
+        let cli = Cli::parse_from(["localbrain", "--data-dir", "/tmp/lb"]);
+        assert!(matches!(cli.command(), Command::Serve(_)));
+    }
+}

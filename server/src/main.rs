@@ -1,0 +1,80 @@
+//! The `localbrain` binary: `serve` (the default) runs the web app.
+
+mod cli;
+mod web;
+
+use clap::Parser;
+use cli::{Cli, Command, Config};
+use localbrain::store::{Db, redact};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,localbrain=info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.config() {
+        Ok(config) => match cli.command() {
+            Command::Serve(args) => serve(config, args).await,
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("localbrain: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the data folder and the database, shared by every subcommand.
+async fn open(config: &Config) -> Result<Db, String> {
+    for dir in [&config.data_dir, &config.models_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
+    }
+    Db::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))
+}
+
+async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
+    let db = open(&config).await?;
+    tracing::info!(data_dir = %config.data_dir.display(), database = %redact(&config.database_url), "store ready");
+    let state = web::AppState { leptos_options: web::leptos_options(args.addr), db };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("localbrain is running: open http://{addr}/settings");
+    axum::serve(listener, web::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

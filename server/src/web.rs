@@ -1,0 +1,59 @@
+//! The HTTP side: the axum router with the Leptos pages and server functions.
+
+use app::{App, shell};
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    response::IntoResponse,
+    routing::post,
+};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use localbrain::store::Db;
+use tower_http::trace::TraceLayer;
+
+/// Everything a request handler can reach.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+}
+
+/// The whole app as a router, ready to serve (tests drive it the same way).
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let page_state = state.clone();
+    Router::new()
+        .route("/api/{*fn_name}", post(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_state.db.clone()),
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.db.clone()), req).await
+}
+
+/// Leptos's settings: where the compiled site lives and what it is called.
+/// The site folder defaults to the workspace's `target/site` (where cargo-leptos writes it),
+/// so the binary serves its pages from any working directory; LEPTOS_SITE_ROOT overrides it.
+pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").to_string());
+    LeptosOptions::builder()
+        .output_name("localbrain")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}

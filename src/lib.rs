@@ -1,0 +1,12 @@
+//! localbrain's core: the types the UI and the server share, and the pure logic both use.
+//!
+//! Everything outside `ssr` compiles to WASM. The `ssr` feature adds the store (sqlx over SQLite
+//! or PostgreSQL) and, later, the download engine; those never reach the browser.
+
+pub mod status;
+pub mod view;
+
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod time;
