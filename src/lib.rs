@@ -4,9 +4,14 @@
 //! or PostgreSQL) and, later, the download engine; those never reach the browser.
 
 pub mod status;
+pub mod catalog;
+pub mod hardware;
+pub mod recommend;
 pub mod view;
 
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod time;
+#[cfg(feature = "ssr")]
+pub mod engine;

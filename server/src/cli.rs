@@ -33,6 +33,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve the web app (the default)
     Serve(ServeArgs),
+    /// Download, verify and install a model from the catalog
+    Download {
+        /// A catalog model id (see `localbrain catalog`)
+        model_id: String,
+    },
 }
 
 /// Flags of `serve`.
@@ -76,9 +81,8 @@ impl Cli {
     /// The subcommand, `serve` with its defaults when none was given.
     pub fn command(&self) -> Command {
         match &self.command {
-            Some(c) => match c {
-                Command::Serve(a) => Command::Serve(a.clone()),
-            },
+            Some(Command::Serve(a)) => Command::Serve(a.clone()),
+            Some(Command::Download { model_id }) => Command::Download { model_id: model_id.clone() },
             None => {
                 let defaults = ServeArgs::parse_from_env_or_default();
                 Command::Serve(defaults)

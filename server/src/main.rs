@@ -1,12 +1,16 @@
 //! The `localbrain` binary: `serve` (the default) runs the web app.
 
 mod cli;
+mod download_cmd;
 mod web;
 
 use clap::Parser;
 use cli::{Cli, Command, Config};
-use localbrain::store::{Db, redact};
+use localbrain::catalog::Catalog;
+use localbrain::engine::{Engine, EngineConfig};
+use localbrain::store::{Db, redact, users};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -22,6 +26,7 @@ async fn main() -> ExitCode {
     let result = match cli.config() {
         Ok(config) => match cli.command() {
             Command::Serve(args) => serve(config, args).await,
+            Command::Download { model_id } => download(config, &model_id).await,
         },
         Err(e) => Err(e),
     };
@@ -34,21 +39,29 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Opens the data folder and the database, shared by every subcommand.
-async fn open(config: &Config) -> Result<Db, String> {
+/// Opens the data folder, the catalog, the database and the engine: what every subcommand needs.
+async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
+    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
     for dir in [&config.data_dir, &config.models_dir] {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
     }
-    Db::connect(&config.database_url)
+    let db = Db::connect(&config.database_url)
         .await
-        .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))
+        .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))?;
+    let engine = Engine::new(db.clone(), Arc::new(catalog), EngineConfig::new(config.models_dir.clone()))
+        .map_err(|e| e.to_string())?;
+    Ok((db, engine))
 }
 
 async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
-    let db = open(&config).await?;
+    let (db, engine) = open(&config).await?;
     tracing::info!(data_dir = %config.data_dir.display(), database = %redact(&config.database_url), "store ready");
-    let state = web::AppState { leptos_options: web::leptos_options(args.addr), db };
+    let recovered = engine.recover().await.map_err(|e| format!("boot recovery failed: {e}"))?;
+    if !recovered.paused.is_empty() || recovered.orphans_removed > 0 {
+        tracing::info!(paused = ?recovered.paused, orphans_removed = recovered.orphans_removed, "recovered downloads left by a restart");
+    }
+    let state = web::AppState { leptos_options: web::leptos_options(args.addr), db, engine };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -60,6 +73,13 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn download(config: Config, model_id: &str) -> Result<(), String> {
+    let (db, engine) = open(&config).await?;
+    let (admin, _) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
+    engine.recover_one(admin.id, model_id).await.map_err(|e| e.to_string())?;
+    download_cmd::run(engine, admin.id, model_id).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -10,7 +10,9 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use localbrain::engine::Engine;
 use localbrain::store::Db;
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// Everything a request handler can reach.
@@ -18,6 +20,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
+    pub engine: Arc<Engine>,
 }
 
 /// The whole app as a router, ready to serve (tests drive it the same way).

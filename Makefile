@@ -1,0 +1,44 @@
+# localbrain: `make run` serves the app, `make test` runs every test. Both install what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+TOOLS ?= $(HOME)/.cache/localbrain/tools
+export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
+export LOCALBRAIN_TOOLS := $(TOOLS)
+# PostgreSQL for the second pass of the tests (trust auth on this machine kind).
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run build tools test-tools test test-unit test-sqlite test-postgres test-e2e e2e-deps clean
+
+## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
+run: build
+	./target/release/localbrain serve
+
+build: tools
+	cargo leptos build --release
+
+tools:
+	scripts/install-tools.sh build
+
+test-tools:
+	scripts/install-tools.sh test
+
+## test: every test: cargo tests on SQLite and on PostgreSQL, then Playwright in Chromium
+test: test-tools test-sqlite test-postgres test-e2e
+	@echo "make test: all passed"
+
+test-sqlite:
+	env -u DATABASE_URL cargo nextest run --workspace --no-fail-fast
+
+test-postgres:
+	pg_isready -h 127.0.0.1 -p 5432 >/dev/null || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast
+
+e2e-deps:
+	cd end2end && { [ -x node_modules/.bin/playwright ] && [ package-lock.json -ot node_modules/.package-lock.json ] || npm ci --no-audit --no-fund; }
+
+test-e2e: test-tools e2e-deps
+	cargo leptos build --release
+	cd end2end && npx playwright test
+
+clean:
+	cargo clean

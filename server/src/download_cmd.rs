@@ -1,0 +1,68 @@
+//! `localbrain download MODEL_ID`: the engine the web card uses, driven from a terminal with a
+//! progress bar. Ctrl-C pauses (the partial is kept); running it again resumes.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use localbrain::engine::Engine;
+use localbrain::status::DownloadStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs one download to its end. `Ok` only when the verified file is installed.
+pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<(), String> {
+    let model = engine
+        .catalog()
+        .get(model_id)
+        .ok_or_else(|| format!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)"))?
+        .clone();
+    let start = engine.start(user_id, model_id).await.map_err(|e| e.to_string())?;
+    let id = start.id;
+    let bar = ProgressBar::new(model.size_bytes);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:12} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(model.id.chars().take(12).collect::<String>());
+    let settled = engine.wait_settled(id);
+    tokio::pin!(settled);
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let mut paused_by_user = false;
+    let done = loop {
+        tokio::select! {
+            res = &mut settled => break res.map_err(|e| e.to_string())?,
+            _ = tokio::signal::ctrl_c(), if !paused_by_user => {
+                paused_by_user = true;
+                bar.set_message("pausing...");
+                if let Err(e) = engine.pause(user_id, id).await {
+                    // Already past the point of pausing (complete, failed): just finish.
+                    tracing::debug!(error = %e, "pause on Ctrl-C refused");
+                }
+            }
+            _ = ticker.tick() => {
+                let (bytes, _) = engine.live_bytes(id);
+                bar.set_position(bytes);
+            }
+        }
+    };
+    bar.set_position(done.bytes_downloaded);
+    match done.status {
+        DownloadStatus::Complete => {
+            bar.finish_with_message("installed");
+            println!("{}", done.target_path.unwrap_or_default());
+            Ok(())
+        }
+        DownloadStatus::Paused => {
+            bar.abandon_with_message("paused");
+            Err(format!(
+                "paused at {} of {} bytes; run `localbrain download {model_id}` again to resume",
+                done.bytes_downloaded, done.total_bytes
+            ))
+        }
+        status => {
+            bar.abandon_with_message(status.to_string());
+            Err(done.error.unwrap_or_else(|| format!("download ended {status}")))
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The files a download touches: the partial in `<models>/.partial/`, the installed model, and
+//! the free space around them. Everything here blocks; callers run it in `spawn_blocking`.
+
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// Reads are this big: large enough that syscalls cost nothing next to hashing.
+pub const READ_CHUNK: usize = 4 << 20;
+
+/// The folder partial files live in, inside the models folder (same filesystem, so the final
+/// rename is atomic).
+pub fn partial_dir(models_dir: &Path) -> PathBuf {
+    models_dir.join(".partial")
+}
+
+/// `<models>/.partial/<model-id>.<download-id>.partial`: namespaced by download id, so two
+/// users' downloads of one model never share a file.
+pub fn partial_path(models_dir: &Path, model_id: &str, download_id: i64) -> PathBuf {
+    partial_dir(models_dir).join(format!("{model_id}.{download_id}.partial"))
+}
+
+/// The download id in a partial file's name, if it is one of ours.
+pub fn download_id_of_partial(file_name: &str) -> Option<i64> {
+    let stem = file_name.strip_suffix(".partial")?;
+    let (_, id) = stem.rsplit_once('.')?;
+    id.parse().ok()
+}
+
+/// Where a model is installed.
+pub fn target_path(models_dir: &Path, model_id: &str) -> PathBuf {
+    models_dir.join(format!("{model_id}.gguf"))
+}
+
+/// Length of a file, 0 when it does not exist.
+pub fn len_or_zero(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Hashes the first `len` bytes of `file` in large reads. `None` when cancelled; an error when
+/// the file is shorter than `len`.
+pub fn hash_prefix(file: &mut File, len: u64, token: &CancellationToken) -> io::Result<Option<Sha256>> {
+    use std::io::Seek;
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        if token.is_cancelled() {
+            return Ok(None);
+        }
+        let want = left.min(READ_CHUNK as u64) as usize;
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(Some(hasher))
+}
+
+/// SHA-256 of a whole file as lowercase hex; `None` when cancelled.
+pub fn hash_file(path: &Path, token: &CancellationToken) -> io::Result<Option<String>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    Ok(hash_prefix(&mut f, len, token)?.map(|h| hex(&h.finalize())))
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Opens (creating) the partial for read and write without truncating it.
+pub fn open_partial(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+}
+
+/// Takes the process-wide exclusive lock on an open partial; `WouldBlock` when another process
+/// holds it. The lock goes with the file handle.
+pub fn try_lock(file: &File) -> io::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// True when another process holds the lock on the partial at `path` (a live download).
+pub fn is_locked_elsewhere(path: &Path) -> bool {
+    match File::open(path) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Installs a verified partial: fsync the file, rename it over the target (atomic on one
+/// filesystem: there is never a moment without a file, and no unlink first), fsync the folder
+/// so the rename survives a power cut.
+pub fn install(partial: &Path, target: &Path) -> io::Result<()> {
+    File::open(partial)?.sync_all()?;
+    fs::rename(partial, target)?;
+    if let Some(dir) = target.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Removes a file; a missing file is fine.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Free bytes for new files in `dir` (or its nearest existing ancestor).
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let mut probe = dir;
+    loop {
+        if probe.exists() {
+            return fs4::available_space(probe);
+        }
+        probe = probe.parent().ok_or_else(|| io::Error::other("no existing folder to measure"))?;
+    }
+}
+
+/// True when an I/O error means the disk is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_names_carry_the_download_id() {
+        let p = partial_path(Path::new("/m"), "qwen2.5-0.5b.q4", 42);
+        assert_eq!(p, Path::new("/m/.partial/qwen2.5-0.5b.q4.42.partial"));
+        assert_eq!(download_id_of_partial("qwen2.5-0.5b.q4.42.partial"), Some(42));
+        assert_eq!(download_id_of_partial("notes.txt"), None);
+        assert_eq!(download_id_of_partial("x.y.partial"), None);
+    }
+
+    #[test]
+    fn hashing_a_prefix_matches_hashing_those_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&p, &data).unwrap();
+        let token = CancellationToken::new();
+        let mut f = File::open(&p).unwrap();
+        let h = hash_prefix(&mut f, 6_000_000, &token).unwrap().unwrap();
+        assert_eq!(hex(&h.finalize()), hex(&Sha256::digest(&data[..6_000_000])));
+        assert_eq!(hash_file(&p, &token).unwrap().unwrap(), hex(&Sha256::digest(&data)));
+        assert!(hash_prefix(&mut f, 20_000_000, &token).is_err());
+        token.cancel();
+        assert!(hash_file(&p, &token).unwrap().is_none());
+    }
+
+    #[test]
+    fn install_replaces_the_target_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join(".partial").join("m.1.partial");
+        let target = dir.path().join("m.gguf");
+        fs::create_dir_all(partial.parent().unwrap()).unwrap();
+        fs::write(&target, b"old").unwrap();
+        fs::write(&partial, b"new").unwrap();
+        install(&partial, &target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert!(!partial.exists());
+    }
+
+    #[test]
+    fn free_space_walks_up_to_an_existing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_space(&dir.path().join("not/yet/made")).unwrap() > 0);
+    }
+}

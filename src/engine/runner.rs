@@ -1,0 +1,522 @@
+//! One download's run: claim the row, hash what is already on disk, stream the rest (resuming
+//! with Range + If-Range, retrying transient failures), verify the SHA-256 computed while
+//! streaming, and install atomically. See DESIGN.md "The download engine".
+
+use super::files::{self, READ_CHUNK};
+use super::range::parse_content_range;
+use super::retry::{RetryState, jitter, parse_retry_after};
+use super::{Engine, Slot};
+use crate::catalog::ModelEntry;
+use crate::status::DownloadStatus::{self, *};
+use crate::store::downloads::{self, DownloadRow};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How a run ended, for the bookkeeping after it.
+enum Outcome {
+    /// Installed (or found installed) and marked complete.
+    Done,
+    /// Paused or cancelled by someone else, who already wrote the row.
+    Stopped,
+    /// Another process holds the partial's lock and is downloading it: its row, not ours.
+    Busy,
+    /// Failed: the message for the row, and whether the partial is worth keeping.
+    Failed { message: String, keep_partial: bool },
+}
+
+/// An attempt that can be tried again, with what the server asked to wait.
+struct Transient {
+    reason: String,
+    retry_after: Option<Duration>,
+}
+
+fn failed(message: impl Into<String>, keep_partial: bool) -> Outcome {
+    Outcome::Failed { message: message.into(), keep_partial }
+}
+
+/// The partial file, its hash so far, and where the next byte goes.
+struct Sink {
+    file: File,
+    hasher: Sha256,
+    offset: u64,
+    buf: Vec<u8>,
+}
+
+impl Sink {
+    /// Appends bytes: buffered into large writes, hashed as they pass.
+    fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.offset += bytes.len() as u64;
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= READ_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Drops everything: the server sent a whole new body.
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.buf.clear();
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.hasher = Sha256::new();
+        self.offset = 0;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// The runner task. Holds the slot's run lock for its whole life.
+    pub(super) async fn run(self: Arc<Self>, id: i64, slot: Arc<Slot>, token: CancellationToken) {
+        let _run = slot.run.lock().await;
+        let row = match downloads::get_any_user(&self.db, id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(id, error = %e, "cannot read download row");
+                return;
+            }
+        };
+        // A pause or cancel that landed before this runner started wins.
+        if row.status != Pending || token.is_cancelled() {
+            return;
+        }
+        tracing::info!(id, model = %row.model_id, "download starting");
+        let outcome = match self.catalog.get(&row.model_id) {
+            Some(model) => self.transfer(&row, model, &slot, &token).await,
+            None => failed(format!("{} is no longer in the catalog", row.model_id), true),
+        };
+        slot.live.lock().expect("live lock").idle();
+        let partial = PathBuf::from(&row.partial_path);
+        match outcome {
+            Outcome::Done => tracing::info!(id, "download complete"),
+            Outcome::Busy => tracing::warn!(id, "another localbrain process is downloading this; leaving it"),
+            Outcome::Stopped => {
+                // Record the real length for a paused row; cancel removes the file itself.
+                let len = files::len_or_zero(&partial);
+                let _ = downloads::set_bytes(&self.db, id, len, &[Paused]).await;
+                tracing::info!(id, bytes = len, "download stopped");
+            }
+            Outcome::Failed { message, keep_partial } => {
+                tracing::warn!(id, error = %message, "download failed");
+                if !keep_partial {
+                    let _ = files::remove_if_exists(&partial);
+                }
+                let len = files::len_or_zero(&partial);
+                let _ = downloads::set_bytes(&self.db, id, len, &[Pending, Downloading, Verifying]).await;
+                if let Err(e) = downloads::set_status(&self.db, id, Failed, Some(&message)).await {
+                    tracing::error!(id, error = %e, "cannot record failure");
+                }
+            }
+        }
+    }
+
+    async fn transfer(&self, row: &DownloadRow, model: &ModelEntry, slot: &Slot, token: &CancellationToken) -> Outcome {
+        let target = PathBuf::from(&row.target_path);
+        let partial = PathBuf::from(&row.partial_path);
+
+        // Already installed: one streaming hash decides whether anything needs downloading.
+        if files::len_or_zero(&target) == model.size_bytes {
+            let (t, tok) = (target.clone(), token.clone());
+            match blocking(move || files::hash_file(&t, &tok)).await {
+                Ok(Some(hash)) if hash == model.sha256 => {
+                    return self.finish_already_installed(row.id, model.size_bytes).await;
+                }
+                Ok(None) => return Outcome::Stopped,
+                Ok(Some(_)) | Err(_) => {
+                    tracing::info!(id = row.id, "installed file differs from the catalog; downloading it again");
+                }
+            }
+        }
+
+        if !self.moved(row.id, Downloading).await {
+            return Outcome::Stopped;
+        }
+        let mut sink = match self.open_sink(&partial, model.size_bytes, token).await {
+            Ok(Some(sink)) => sink,
+            Ok(None) => return Outcome::Stopped,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Outcome::Busy,
+            Err(e) => return failed(io_words("cannot prepare the partial file", &e), true),
+        };
+        self.record(row.id, slot, sink.offset, true).await;
+
+        match self.fetch(row, model, slot, token, &mut sink).await {
+            Ok(()) => {}
+            Err(outcome) => {
+                let _ = sink.flush();
+                return outcome;
+            }
+        }
+        if let Err(e) = sink.flush().and_then(|_| sink.file.sync_all()) {
+            return failed(io_words("cannot save the file", &e), true);
+        }
+        self.record(row.id, slot, sink.offset, true).await;
+
+        if !self.moved(row.id, Verifying).await {
+            return Outcome::Stopped;
+        }
+        let digest = files::hex(&sink.hasher.finalize());
+        drop(sink.file);
+        if digest != model.sha256 {
+            return failed(
+                format!(
+                    "the downloaded file is corrupt: its SHA-256 is {digest}, the catalog expects {}; nothing was installed",
+                    model.sha256
+                ),
+                false,
+            );
+        }
+        self.install(row.id, slot, token, &partial, &target).await
+    }
+
+    /// Streams the body into `sink` until it holds the whole file, trying mirrors and retrying.
+    async fn fetch(
+        &self,
+        row: &DownloadRow,
+        model: &ModelEntry,
+        slot: &Slot,
+        token: &CancellationToken,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let urls: Vec<&str> = model.urls().collect();
+        let mut url_index = 0;
+        let mut validator = row.validator.clone();
+        let mut retry = RetryState::new(self.cfg.retry.clone());
+        let size = model.size_bytes;
+        // A partial that is already whole needs no request: keep it if its hash is right.
+        if sink.offset == size && files::hex(&sink.hasher.clone().finalize()) != model.sha256 {
+            if let Err(e) = sink.restart() {
+                return Err(failed(io_words("cannot reset the partial file", &e), true));
+            }
+            self.record(row.id, slot, 0, true).await;
+        }
+        while sink.offset < size {
+            let url = urls[url_index];
+            let attempt = self.attempt(row.id, url, size, &model.sha256, &mut validator, slot, token, sink, &mut retry).await;
+            let transient = match attempt {
+                Attempt::Complete => break,
+                Attempt::Stopped => return Err(Outcome::Stopped),
+                Attempt::Fatal(outcome) => return Err(outcome),
+                Attempt::WrongFile(why) | Attempt::Refused(why) if url_index + 1 < urls.len() => {
+                    tracing::warn!(id = row.id, url, reason = %why, "trying the next mirror");
+                    url_index += 1;
+                    continue;
+                }
+                Attempt::WrongFile(why) | Attempt::Refused(why) => return Err(failed(why, true)),
+                Attempt::Transient(t) => t,
+            };
+            if let Err(e) = sink.flush() {
+                return Err(failed(io_words("cannot write the download", &e), true));
+            }
+            self.record(row.id, slot, sink.offset, true).await;
+            let Some(delay) = retry.next_delay(transient.retry_after, jitter()) else {
+                return Err(failed(
+                    format!("{}; gave up after {} tries. The partial download is kept: Retry continues it", transient.reason, retry.failures() + 1),
+                    true,
+                ));
+            };
+            tracing::info!(id = row.id, reason = %transient.reason, delay_ms = delay.as_millis() as u64, "retrying");
+            tokio::select! {
+                _ = token.cancelled() => return Err(Outcome::Stopped),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One HTTP request and its body.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        id: i64,
+        url: &str,
+        size: u64,
+        expected_sha256: &str,
+        validator: &mut Option<String>,
+        slot: &Slot,
+        token: &CancellationToken,
+        sink: &mut Sink,
+        retry: &mut RetryState,
+    ) -> Attempt {
+        let mut req = self.client.get(url).header(header::ACCEPT_ENCODING, "identity");
+        if sink.offset > 0 {
+            req = req.header(header::RANGE, format!("bytes={}-", sink.offset));
+            if let Some(v) = validator.as_deref() {
+                req = req.header(header::IF_RANGE, v);
+            }
+        }
+        let resp = tokio::select! {
+            _ = token.cancelled() => return Attempt::Stopped,
+            r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
+        };
+        let resp = match resp {
+            Err(_) => return Attempt::transient("the download server did not answer in time", None),
+            Ok(Err(e)) => return Attempt::transient(format!("cannot reach the download server ({})", error_chain(&e)), None),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        match status {
+            StatusCode::PARTIAL_CONTENT if sink.offset > 0 => {
+                let Some(range) = headers
+                    .get(header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range)
+                else {
+                    return self.restart(id, sink, "the server's partial answer had no usable Content-Range").await;
+                };
+                if let Some(total) = range.total
+                    && total != size
+                {
+                    return Attempt::WrongFile(size_words(total, size));
+                }
+                if range.start != sink.offset {
+                    return self.restart(id, sink, "the server resumed at the wrong place").await;
+                }
+            }
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
+                if let Some(len) = content_length(&headers)
+                    && status == StatusCode::OK
+                    && len != size
+                {
+                    return Attempt::WrongFile(size_words(len, size));
+                }
+                if sink.offset > 0 {
+                    // The server ignored Range, or If-Range saw a changed file: a whole new body.
+                    if let Err(e) = sink.restart() {
+                        return Attempt::Fatal(failed(io_words("cannot reset the partial file", &e), true));
+                    }
+                    self.record(id, slot, 0, true).await;
+                    tracing::info!(id, "server sent the whole file; starting over");
+                }
+                let new_validator = validator_of(&headers);
+                if new_validator != *validator {
+                    *validator = new_validator;
+                    let _ = downloads::set_validator(&self.db, id, validator.as_deref()).await;
+                }
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                // The partial may already be whole: keep it if its hash is right, else start over.
+                if sink.offset == size && files::hex(&sink.hasher.clone().finalize()) == expected_sha256 {
+                    return Attempt::Complete;
+                }
+                return self.restart(id, sink, "the server could not continue the partial download").await;
+            }
+            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+                let after = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                return Attempt::transient(format!("the download server is busy ({s})"), after);
+            }
+            s => {
+                return Attempt::Refused(format!("the download server answered {s} for {}", host_of(url)));
+            }
+        }
+        self.stream_body(id, size, resp, slot, token, sink, retry).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_body(
+        &self,
+        id: i64,
+        size: u64,
+        mut resp: reqwest::Response,
+        slot: &Slot,
+        token: &CancellationToken,
+        sink: &mut Sink,
+        retry: &mut RetryState,
+    ) -> Attempt {
+        let mut last_persist = Instant::now();
+        loop {
+            let next = tokio::select! {
+                _ = token.cancelled() => return Attempt::Stopped,
+                r = tokio::time::timeout(self.cfg.stall_timeout, resp.chunk()) => r,
+            };
+            match next {
+                Err(_) => {
+                    return Attempt::transient(
+                        format!("the download stalled: no data for {} s", self.cfg.stall_timeout.as_secs()),
+                        None,
+                    );
+                }
+                Ok(Err(e)) => return Attempt::transient(format!("the connection broke ({})", error_chain(&e)), None),
+                Ok(Ok(None)) if sink.offset == size => return Attempt::Complete,
+                Ok(Ok(None)) => {
+                    return Attempt::transient(
+                        format!("the server closed the connection early, at {} of {} bytes", sink.offset, size),
+                        None,
+                    );
+                }
+                Ok(Ok(Some(bytes))) => {
+                    if sink.offset + bytes.len() as u64 > size {
+                        return Attempt::Fatal(failed(
+                            format!("the server sent more than the catalog's {size} bytes: it is a different file"),
+                            false,
+                        ));
+                    }
+                    if let Err(e) = sink.push(&bytes) {
+                        return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
+                    }
+                    retry.progressed();
+                    let persist = last_persist.elapsed() >= self.cfg.progress_interval;
+                    if persist {
+                        last_persist = Instant::now();
+                        // The row must never claim bytes that are still only in the buffer.
+                        if let Err(e) = sink.flush() {
+                            return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
+                        }
+                    }
+                    self.record(id, slot, sink.offset, persist).await;
+                }
+            }
+        }
+    }
+
+    /// Truncates the partial and asks again from byte 0.
+    async fn restart(&self, id: i64, sink: &mut Sink, why: &str) -> Attempt {
+        tracing::info!(id, reason = why, "restarting from zero");
+        if let Err(e) = sink.restart() {
+            return Attempt::Fatal(failed(io_words("cannot reset the partial file", &e), true));
+        }
+        let _ = downloads::set_bytes(&self.db, id, 0, &[Downloading]).await;
+        Attempt::transient(why, Some(Duration::ZERO))
+    }
+
+    /// Opens the partial, drops it if it is longer than the model, and hashes what it holds.
+    async fn open_sink(&self, partial: &Path, size: u64, token: &CancellationToken) -> std::io::Result<Option<Sink>> {
+        let (p, tok) = (partial.to_path_buf(), token.clone());
+        blocking(move || {
+            let mut file = files::open_partial(&p)?;
+            // Held until the file is closed: a second process never writes the same partial.
+            files::try_lock(&file)?;
+            let mut len = file.metadata()?.len();
+            if len > size {
+                file.set_len(0)?;
+                len = 0;
+            }
+            let Some(hasher) = files::hash_prefix(&mut file, len, &tok)? else { return Ok(None) };
+            file.seek(SeekFrom::Start(len))?;
+            Ok(Some(Sink { file, hasher, offset: len, buf: Vec::with_capacity(READ_CHUNK) }))
+        })
+        .await
+    }
+
+    /// The install step, under the slot's critical lock so a cancel cannot slip in between the
+    /// rename and the row write.
+    async fn install(&self, id: i64, slot: &Slot, token: &CancellationToken, partial: &Path, target: &Path) -> Outcome {
+        let _critical = slot.critical.lock().await;
+        if token.is_cancelled() || !self.moved(id, Installing).await {
+            return Outcome::Stopped;
+        }
+        let (p, t) = (partial.to_path_buf(), target.to_path_buf());
+        if let Err(e) = blocking(move || files::install(&p, &t)).await {
+            return failed(io_words("cannot install the model", &e), true);
+        }
+        if self.moved(id, Complete).await { Outcome::Done } else { Outcome::Stopped }
+    }
+
+    async fn finish_already_installed(&self, id: i64, size: u64) -> Outcome {
+        if !self.moved(id, Verifying).await {
+            return Outcome::Stopped;
+        }
+        let _ = downloads::set_bytes(&self.db, id, size, &[Verifying]).await;
+        if self.moved(id, Complete).await {
+            Outcome::Done
+        } else {
+            Outcome::Stopped
+        }
+    }
+
+    /// A compare-and-set status move; false when someone else moved the row first.
+    async fn moved(&self, id: i64, to: DownloadStatus) -> bool {
+        match downloads::set_status(&self.db, id, to, None).await {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::error!(id, error = %e, "cannot write status");
+                false
+            }
+        }
+    }
+
+    /// Live progress always; the row only when `persist`.
+    async fn record(&self, id: i64, slot: &Slot, bytes: u64, persist: bool) {
+        slot.live.lock().expect("live lock").record(bytes, Instant::now());
+        if persist {
+            let _ = downloads::set_bytes(&self.db, id, bytes, &[Downloading]).await;
+        }
+    }
+}
+
+/// The outcome of one request.
+enum Attempt {
+    Complete,
+    Stopped,
+    Transient(Transient),
+    /// The server's file is not the catalog's (its size differs): try a mirror, else fail.
+    WrongFile(String),
+    /// A permanent refusal (404, 403...): try a mirror, else fail.
+    Refused(String),
+    Fatal(Outcome),
+}
+
+impl Attempt {
+    fn transient(reason: impl Into<String>, retry_after: Option<Duration>) -> Attempt {
+        Attempt::Transient(Transient { reason: reason.into(), retry_after })
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The ETag (strong ones only: If-Range needs a strong validator), else Last-Modified.
+fn validator_of(headers: &HeaderMap) -> Option<String> {
+    let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).filter(|e| !e.starts_with("W/"));
+    etag.or_else(|| headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok())).map(str::to_string)
+}
+
+fn size_words(server: u64, catalog: u64) -> String {
+    format!("the server's file is {server} bytes but the catalog says {catalog}: it is a different file")
+}
+
+fn io_words(what: &str, e: &std::io::Error) -> String {
+    if files::is_disk_full(e) {
+        "disk full: free some space, then Retry (the partial download is kept)".to_string()
+    } else {
+        format!("{what}: {e}")
+    }
+}
+
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// An error with its causes, which is where reqwest says what really happened.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

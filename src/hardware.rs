@@ -1,0 +1,134 @@
+//! What the machine offers a model: RAM, CPU cores and free disk in the models folder.
+//!
+//! The server fills the profile with [`detect`] (the model runs on the server's machine); the
+//! browser adds `navigator.deviceMemory` where it has one. Every figure is optional: a missing
+//! reading is `None`, never a guess, and the recommendation says when it had to do without.
+//! Bytes are `u64` (no `usize` on the wire).
+
+use serde::{Deserialize, Serialize};
+
+/// The machine as the recommendation sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HardwareProfile {
+    /// Installed RAM the server may use, in bytes (capped by a cgroup memory limit, if any).
+    pub total_ram_bytes: Option<u64>,
+    /// RAM free for new work right now, in bytes. Shown beside the total; the fit uses the
+    /// total, because what is free swings with whatever else runs and the pick should not.
+    pub available_ram_bytes: Option<u64>,
+    /// CPU cores the server can run a model on (physical cores, capped by the CPUs this
+    /// process may use).
+    pub cpu_cores: Option<u32>,
+    /// Free bytes for an unprivileged user on the models folder's filesystem.
+    pub free_disk_bytes: Option<u64>,
+    /// The browser's `navigator.deviceMemory` in GB (a power of two, rounded down and capped
+    /// by the browser); `None` on the server and in browsers without it (Firefox, Safari).
+    pub device_memory_gb: Option<f64>,
+}
+
+/// Reads this machine's RAM, cores and the free disk of `models_dir` (or of its nearest
+/// existing ancestor, since the folder may not exist before the first download).
+///
+/// `device_memory_gb` is left `None`: only the browser can fill it. Does a few small blocking
+/// reads of kernel files; call it from `spawn_blocking` in async code.
+#[cfg(feature = "ssr")]
+pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
+    use sysinfo::{MemoryRefreshKind, RefreshKind, System};
+
+    let system = System::new_with_specifics(
+        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
+    )
+    .ok();
+    // In a container the host's RAM is not ours to use: the cgroup limit is the real ceiling.
+    let cgroup = system.as_ref().and_then(System::cgroup_limits);
+    let total_ram_bytes = system
+        .as_ref()
+        .map(System::total_memory)
+        .map(|t| cgroup.as_ref().map_or(t, |c| t.min(c.total_memory)))
+        .filter(|t| *t > 0);
+    let available_ram_bytes = system
+        .as_ref()
+        .map(System::available_memory)
+        .map(|a| cgroup.as_ref().map_or(a, |c| a.min(c.free_memory)))
+        .filter(|_| total_ram_bytes.is_some());
+
+    HardwareProfile {
+        total_ram_bytes,
+        available_ram_bytes,
+        cpu_cores: cpu_cores(),
+        free_disk_bytes: free_disk_bytes(models_dir),
+        device_memory_gb: None,
+    }
+}
+
+/// Physical cores (what llama.cpp sizes its threads by), capped by the CPUs this process may
+/// use (affinity, cgroup CPU quota), whichever is known.
+#[cfg(feature = "ssr")]
+fn cpu_cores() -> Option<u32> {
+    let physical = sysinfo::System::physical_core_count()
+        .ok()
+        .filter(|n| *n > 0);
+    let allowed = std::thread::available_parallelism().ok().map(usize::from);
+    let cores = match (physical, allowed) {
+        (Some(p), Some(a)) => Some(p.min(a)),
+        (p, a) => p.or(a),
+    };
+    cores.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Free space for the models folder: the folder itself, else the nearest ancestor that exists
+/// (a relative path's last ancestor is the current directory).
+#[cfg(feature = "ssr")]
+fn free_disk_bytes(models_dir: &std::path::Path) -> Option<u64> {
+    models_dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find(|a| a.exists())
+        .and_then(|a| fs4::available_space(a).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn detect_reads_ram_cores_and_disk_on_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            dir.path().to_path_buf(),
+            // Not created yet: the nearest existing ancestor answers.
+            dir.path().join("models/not/yet"),
+            std::path::PathBuf::from("relative/models/dir"),
+        ];
+        for models_dir in cases {
+            let hw = detect(&models_dir);
+            let total = hw.total_ram_bytes.expect("total RAM");
+            assert!(total > 64 << 20, "{total}");
+            let available = hw.available_ram_bytes.expect("available RAM");
+            assert!(available <= total, "{available} <= {total}");
+            assert!(hw.cpu_cores.expect("cores") >= 1);
+            assert!(hw.free_disk_bytes.is_some(), "{}", models_dir.display());
+            assert_eq!(hw.device_memory_gb, None);
+        }
+    }
+
+    #[test]
+    fn profile_round_trips_as_json_with_nulls() {
+        let hw = HardwareProfile {
+            device_memory_gb: Some(8.0),
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&hw).unwrap();
+        assert_eq!(
+            json,
+            r#"{"total_ram_bytes":null,"available_ram_bytes":null,"cpu_cores":null,"free_disk_bytes":null,"device_memory_gb":8.0}"#
+        );
+        assert_eq!(serde_json::from_str::<HardwareProfile>(&json).unwrap(), hw);
+    }
+}

@@ -1,0 +1,617 @@
+//! The download engine against a real HTTP server on loopback, on SQLite and PostgreSQL.
+
+use crate::fixture::{Fixture, test_bytes};
+use crate::support::TestDb;
+use localbrain::catalog::Catalog;
+use localbrain::engine::retry::RetryPolicy;
+use localbrain::engine::{Engine, EngineConfig, EngineError, files};
+use localbrain::status::DownloadStatus::*;
+use localbrain::store::{downloads, users};
+use localbrain::view::DownloadView;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const MODEL: &str = "test-model-q4";
+const SIZE: usize = 3 * 1024 * 1024 + 12345;
+
+/// A database, a models folder, a fixture server and an engine wired together.
+pub struct Rig {
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub server: Fixture,
+    pub engine: Arc<Engine>,
+    pub user: i64,
+}
+
+/// A one-model catalog pointing at the fixture. `size`/`sha` default to the real file's.
+pub fn catalog_for(urls: &[String], size: u64, sha: &str) -> Catalog {
+    let (url, mirrors) = urls.split_first().unwrap();
+    let mirrors: Vec<String> = mirrors.iter().map(|m| format!("{m:?}")).collect();
+    let text = format!(
+        r#"
+[[models]]
+id = "{MODEL}"
+name = "Test Model"
+family = "test"
+params_b = 0.1
+quant = "Q4_K_M"
+url = "{url}"
+mirrors = [{}]
+sha256 = "{sha}"
+size_bytes = {size}
+min_ram_gb = 1
+context_length = 4096
+license = "apache-2.0"
+quality = 1
+"#,
+        mirrors.join(", ")
+    );
+    Catalog::parse(&text).expect("test catalog")
+}
+
+pub fn fast_config(models_dir: PathBuf) -> EngineConfig {
+    let mut cfg = EngineConfig::new(models_dir);
+    cfg.retry = RetryPolicy { max_retries: 4, base: Duration::from_millis(20), max_delay: Duration::from_millis(200) };
+    cfg.stall_timeout = Duration::from_millis(700);
+    cfg.progress_interval = Duration::from_millis(50);
+    cfg
+}
+
+impl Rig {
+    pub async fn new() -> Rig {
+        Self::with(|f| vec![f.url("/file")], None, None).await
+    }
+
+    pub async fn with(
+        urls: impl FnOnce(&Fixture) -> Vec<String>,
+        size: Option<u64>,
+        sha: Option<&str>,
+    ) -> Rig {
+        let server = Fixture::start(test_bytes(SIZE)).await;
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        let sha = sha.map(str::to_string).unwrap_or_else(|| server.sha256());
+        let catalog = catalog_for(&urls(&server), size.unwrap_or(SIZE as u64), &sha);
+        let engine = Engine::new(db.db.clone(), Arc::new(catalog), fast_config(dir.path().join("models"))).unwrap();
+        let (admin, _) = users::ensure_admin(&db).await.unwrap();
+        Rig { db, dir, server, engine, user: admin.id }
+    }
+
+    pub fn models(&self) -> PathBuf {
+        self.dir.path().join("models")
+    }
+
+    pub fn target(&self) -> PathBuf {
+        files::target_path(&self.models(), MODEL)
+    }
+
+    pub async fn start(&self) -> DownloadView {
+        self.engine.start(self.user, MODEL).await.unwrap()
+    }
+
+    pub async fn settle(&self, id: i64) -> DownloadView {
+        tokio::time::timeout(Duration::from_secs(30), self.engine.wait_settled(id)).await.expect("settles").unwrap()
+    }
+
+    /// Waits until the row reports at least `bytes` on disk while downloading.
+    pub async fn wait_bytes(&self, id: i64, bytes: u64) {
+        for _ in 0..600 {
+            let v = self.engine.get(self.user, id).await.unwrap();
+            if v.status == Downloading && v.bytes_downloaded >= bytes {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("download {id} never reached {bytes} bytes");
+    }
+
+    pub fn assert_installed_right(&self) {
+        let got = std::fs::read(self.target()).expect("installed file");
+        assert_eq!(got.len(), SIZE);
+        assert_eq!(crate::fixture::hex(&sha2::Sha256::digest(&got)), self.server.sha256());
+        assert_no_partials(&self.models());
+    }
+}
+
+use sha2::Digest;
+
+pub fn assert_no_partials(models: &Path) {
+    let dir = files::partial_dir(models);
+    let left: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "partials left behind: {left:?}");
+}
+
+fn slow(rig: &Rig) {
+    rig.server.set(|m| {
+        m.chunk = 32 * 1024;
+        m.chunk_delay = Duration::from_millis(15);
+    });
+}
+
+#[tokio::test]
+async fn a_fresh_download_streams_verifies_and_installs() {
+    let rig = Rig::new().await;
+    let v = rig.start().await;
+    assert_eq!(v.status, Pending);
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Complete, "{done:?}");
+    assert_eq!(done.bytes_downloaded, SIZE as u64);
+    assert_eq!(done.percent, 100.0);
+    assert_eq!(done.target_path.as_deref(), Some(rig.target().to_str().unwrap()));
+    rig.assert_installed_right();
+    let reqs = rig.server.file_requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].accept_encoding.as_deref(), Some("identity"));
+    assert_eq!(reqs[0].range, None);
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(row.validator.as_deref(), Some("\"v1\""));
+}
+
+#[tokio::test]
+async fn pause_keeps_the_partial_and_resume_continues_with_range_and_if_range() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 200_000).await;
+    let paused = rig.engine.pause(rig.user, v.id).await.unwrap();
+    assert_eq!(paused.status, Paused);
+    let settled = rig.settle(v.id).await;
+    let partial = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap().partial_path;
+    let on_disk = files::len_or_zero(Path::new(&partial));
+    assert!(on_disk >= 200_000, "partial kept: {on_disk}");
+    assert_eq!(settled.bytes_downloaded, on_disk, "row reconciled to the partial");
+    // Bytes stop while paused.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(files::len_or_zero(Path::new(&partial)), on_disk);
+
+    rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+    let resumed = rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(resumed.status, Pending);
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    rig.assert_installed_right();
+    let reqs = rig.server.file_requests();
+    let last = reqs.last().unwrap();
+    assert_eq!(last.range.as_deref(), Some(format!("bytes={on_disk}-").as_str()));
+    assert_eq!(last.if_range.as_deref(), Some("\"v1\""));
+    assert_eq!(last.status, 206);
+    assert_eq!(last.sent, SIZE as u64 - on_disk, "nothing before the pause is fetched again");
+}
+
+#[tokio::test]
+async fn last_modified_is_the_validator_when_there_is_no_etag() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    rig.server.set(|m| {
+        m.etag = None;
+        m.last_modified = Some("Wed, 21 Oct 2026 07:28:00 GMT".into());
+    });
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let last = rig.server.file_requests().pop().unwrap();
+    assert_eq!(last.if_range.as_deref(), Some("Wed, 21 Oct 2026 07:28:00 GMT"));
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_changed_remote_file_restarts_from_zero_instead_of_splicing() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    // New ETag: If-Range fails, the server sends the whole file with 200.
+    rig.server.set(|m| {
+        m.etag = Some("\"v2\"".into());
+        m.chunk_delay = Duration::ZERO;
+    });
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let last = rig.server.file_requests().pop().unwrap();
+    assert_eq!(last.if_range.as_deref(), Some("\"v1\""));
+    assert_eq!(last.status, 200);
+    assert_eq!(last.sent, SIZE as u64);
+    rig.assert_installed_right();
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(row.validator.as_deref(), Some("\"v2\""));
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_range_gets_a_truncated_partial_and_a_full_body() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    rig.server.set(|m| {
+        m.honor_range = false;
+        m.chunk_delay = Duration::ZERO;
+    });
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let last = rig.server.file_requests().pop().unwrap();
+    assert!(last.range.is_some());
+    assert_eq!(last.status, 200);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_206_at_the_wrong_offset_restarts_from_zero() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    rig.server.set(|m| {
+        m.wrong_start = true;
+        m.chunk_delay = Duration::ZERO;
+    });
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let reqs = rig.server.file_requests();
+    assert!(reqs.iter().any(|r| r.range.is_none() && r.status == 200 && r.sent == SIZE as u64), "{reqs:?}");
+    rig.assert_installed_right();
+}
+
+/// Makes a paused download whose partial holds `bytes`.
+async fn paused_with_partial(rig: &Rig, bytes: &[u8]) -> i64 {
+    rig.server.set(|m| m.fail_first = 1_000);
+    let v = rig.start().await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    std::fs::create_dir_all(files::partial_dir(&rig.models())).unwrap();
+    std::fs::write(&row.partial_path, bytes).unwrap();
+    rig.server.set(|m| m.fail_first = 0);
+    v.id
+}
+
+#[tokio::test]
+async fn a_416_on_a_whole_partial_verifies_without_downloading() {
+    let rig = Rig::new().await;
+    let id = paused_with_partial(&rig, &test_bytes(SIZE)).await;
+    let before = rig.server.bytes_sent();
+    rig.engine.resume(rig.user, id).await.unwrap();
+    assert_eq!(rig.settle(id).await.status, Complete);
+    assert_eq!(rig.server.bytes_sent(), before);
+    // A whole partial needs no body at all: either no request or a 416.
+    assert!(rig.server.file_requests().iter().all(|r| r.status != 200));
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_wrong_partial_of_full_length_is_downloaded_again() {
+    let rig = Rig::new().await;
+    let id = paused_with_partial(&rig, &vec![7u8; SIZE]).await;
+    rig.server.set(|m| m.etag = None); // no If-Range: the server answers the Range with 416
+    rig.engine.resume(rig.user, id).await.unwrap();
+    assert_eq!(rig.settle(id).await.status, Complete);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn redirects_are_followed() {
+    let rig = Rig::with(|f| vec![f.url("/redirect/3")], None, None).await;
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(rig.server.seen().iter().filter(|s| s.status == 302).count(), 3);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_chunked_body_without_content_length_works() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| m.chunked = true);
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_body_that_ends_early_is_resumed_not_trusted() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| {
+        m.cut_after = Some(1_000_000);
+        m.cut_times = 2;
+    });
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let reqs = rig.server.file_requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert_eq!(reqs[1].range.as_deref(), Some("bytes=1000000-"));
+    assert_eq!(reqs[2].range.as_deref(), Some("bytes=2000000-"));
+    assert_eq!(rig.server.bytes_sent(), SIZE as u64);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_size_other_than_the_catalogs_fails_at_once_naming_both() {
+    let rig = Rig::with(|f| vec![f.url("/file")], Some(SIZE as u64 + 1), None).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains(&SIZE.to_string()) && err.contains(&(SIZE + 1).to_string()), "{err}");
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(row.bytes_downloaded, 0, "it did not download the wrong file");
+    assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 0);
+    assert!(!rig.target().exists());
+}
+
+#[tokio::test]
+async fn an_html_error_page_with_status_200_is_a_different_file() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| m.html_error = true);
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    assert!(done.error.unwrap().contains("different file"));
+    assert!(!rig.target().exists());
+}
+
+#[tokio::test]
+async fn the_next_mirror_is_tried_when_the_first_url_fails() {
+    let rig = Rig::with(|f| vec![f.url("/missing"), f.url("/mirror")], None, None).await;
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let seen = rig.server.seen();
+    assert_eq!(seen[0].path, "/missing");
+    assert_eq!(seen.last().unwrap().path, "/mirror");
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn transient_503s_are_retried_honouring_retry_after() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| {
+        m.fail_first = 2;
+        m.retry_after = Some("0".into());
+    });
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let statuses: Vec<u16> = rig.server.file_requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![503, 503, 200]);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_stall_is_retried_from_the_current_offset() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| m.stall_after = Some(500_000));
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let reqs = rig.server.file_requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].range.as_deref(), Some("bytes=500000-"));
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn after_the_retry_budget_the_download_fails_and_keeps_its_partial() {
+    let rig = Rig::new().await;
+    // After the first cut, the server only answers 503.
+    rig.server.set(|m| {
+        m.cut_after = Some(100_000);
+        m.cut_times = 1;
+        m.fail_after_cut = true;
+    });
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("gave up after 5 tries"), "{err}");
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 100_000);
+    assert_eq!(row.bytes_downloaded, 100_000);
+    // Retry picks up where it stopped.
+    rig.server.set(|m| m.fail_first = 0);
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(rig.server.file_requests().last().unwrap().range.as_deref(), Some("bytes=100000-"));
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_hash_mismatch_fails_installs_nothing_and_removes_the_bad_partial() {
+    let wrong = crate::fixture::hex(&sha2::Sha256::digest(b"some other file"));
+    let rig = Rig::with(|f| vec![f.url("/file")], None, Some(&wrong)).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("corrupt") && err.contains(&wrong), "{err}");
+    assert!(!rig.target().exists());
+    assert_no_partials(&rig.models());
+}
+
+#[tokio::test]
+async fn not_enough_disk_is_refused_before_anything_is_written() {
+    let rig = Rig::with(|f| vec![f.url("/file")], Some(u64::MAX / 4), None).await;
+    let err = rig.engine.start(rig.user, MODEL).await.unwrap_err();
+    assert!(matches!(err, EngineError::NotEnoughDisk { .. }), "{err}");
+    assert_eq!(err.http_status(), 507);
+    assert!(err.to_string().starts_with("not enough disk space: needs"), "{err}");
+    assert!(downloads::list(&rig.db, rig.user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn cancel_removes_the_partial_and_frees_the_slot() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    let c = rig.engine.cancel(rig.user, v.id).await.unwrap();
+    assert_eq!(c.status, Cancelled);
+    assert_no_partials(&rig.models());
+    assert!(!rig.target().exists());
+    // Cancelled is terminal: no more pause or resume.
+    let err = rig.engine.resume(rig.user, v.id).await.unwrap_err();
+    assert_eq!(err.http_status(), 409);
+    // A new start makes a new row.
+    rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+    let again = rig.start().await;
+    assert_ne!(again.id, v.id);
+    assert_eq!(rig.settle(again.id).await.status, Complete);
+}
+
+#[tokio::test]
+async fn a_paused_download_can_be_cancelled() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 50_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    assert_eq!(rig.engine.cancel(rig.user, v.id).await.unwrap().status, Cancelled);
+    assert_no_partials(&rig.models());
+}
+
+#[tokio::test]
+async fn a_pause_right_after_start_is_honoured_whenever_the_runner_gets_to_run() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| m.fail_first = 1_000);
+    let v = rig.start().await;
+    let p = rig.engine.pause(rig.user, v.id).await.unwrap();
+    assert_eq!(p.status, Paused);
+    let settled = rig.settle(v.id).await;
+    assert_eq!(settled.status, Paused, "the runner never overwrote the pause");
+}
+
+#[tokio::test]
+async fn an_installed_model_is_hashed_once_and_not_downloaded() {
+    let rig = Rig::new().await;
+    std::fs::create_dir_all(rig.models()).unwrap();
+    std::fs::write(rig.target(), test_bytes(SIZE)).unwrap();
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Complete);
+    assert_eq!(done.bytes_downloaded, SIZE as u64);
+    assert!(rig.server.file_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_installed_file_is_downloaded_and_replaced() {
+    let rig = Rig::new().await;
+    std::fs::create_dir_all(rig.models()).unwrap();
+    std::fs::write(rig.target(), vec![1u8; SIZE]).unwrap();
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(rig.server.file_requests().len(), 1);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn twenty_simultaneous_starts_make_one_row_and_one_transfer() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let starts = (0..20).map(|_| {
+        let e = rig.engine.clone();
+        let u = rig.user;
+        tokio::spawn(async move { e.start(u, MODEL).await.unwrap().id })
+    });
+    let mut ids: Vec<i64> = futures::future::join_all(starts).await.into_iter().map(|r| r.unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1);
+    rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+    assert_eq!(rig.settle(ids[0]).await.status, Complete);
+    assert_eq!(rig.server.file_requests().len(), 1);
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn unknown_models_and_other_users_downloads_are_refused() {
+    let rig = Rig::new().await;
+    let err = rig.engine.start(rig.user, "no-such-model").await.unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    let v = rig.start().await;
+    let bob = users::create(&rig.db, "bob", "user").await.unwrap().unwrap();
+    for r in [
+        rig.engine.get(bob.id, v.id).await,
+        rig.engine.pause(bob.id, v.id).await,
+        rig.engine.resume(bob.id, v.id).await,
+        rig.engine.cancel(bob.id, v.id).await,
+    ] {
+        assert_eq!(r.unwrap_err().http_status(), 404);
+    }
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+}
+
+/// Boot recovery after the runner died with the process: a runtime that is shut down takes
+/// its tasks with it, exactly as a killed server would.
+#[test]
+fn a_killed_runner_is_paused_at_boot_and_resumes_without_refetching() {
+    let outer = tokio::runtime::Runtime::new().unwrap();
+    let rig = outer.block_on(async {
+        let rig = Rig::new().await;
+        slow(&rig);
+        rig
+    });
+    // The doomed engine runs in its own runtime.
+    let doomed_rt = tokio::runtime::Runtime::new().unwrap();
+    let models = rig.models();
+    let db = rig.db.db.clone();
+    let catalog = rig.engine.catalog().clone();
+    let (id, partial) = doomed_rt.block_on(async {
+        let engine = Engine::new(db.clone(), Arc::new(catalog.clone()), fast_config(models.clone())).unwrap();
+        let v = engine.start(rig.user, MODEL).await.unwrap();
+        loop {
+            let row = downloads::get(&db, rig.user, v.id).await.unwrap().unwrap();
+            if row.bytes_downloaded >= 300_000 {
+                break (v.id, row.partial_path);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    doomed_rt.shutdown_timeout(Duration::from_millis(100));
+    outer.block_on(async {
+        let row = downloads::get(&rig.db, rig.user, id).await.unwrap().unwrap();
+        assert_eq!(row.status, Downloading, "the dead runner left the row active");
+        // An orphan partial from some older crash.
+        std::fs::write(files::partial_dir(&models).join("gone.999.partial"), b"x").unwrap();
+
+        let engine = Engine::new(rig.db.db.clone(), Arc::new(catalog), fast_config(models.clone())).unwrap();
+        let rec = engine.recover().await.unwrap();
+        assert_eq!(rec.paused, vec![id]);
+        assert_eq!(rec.orphans_removed, 1);
+        let on_disk = files::len_or_zero(Path::new(&partial));
+        let row = downloads::get(&rig.db, rig.user, id).await.unwrap().unwrap();
+        assert_eq!(row.status, Paused);
+        assert_eq!(row.bytes_downloaded, on_disk, "bytes reconciled to the partial");
+        assert!(on_disk >= 300_000);
+
+        rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+        engine.resume(rig.user, id).await.unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_settled(id)).await.unwrap().unwrap();
+        assert_eq!(done.status, Complete);
+        let last = rig.server.file_requests().pop().unwrap();
+        assert_eq!(last.range.as_deref(), Some(format!("bytes={on_disk}-").as_str()));
+        assert_eq!(last.sent, SIZE as u64 - on_disk, "bytes before the kill were not fetched again");
+        rig.assert_installed_right();
+    });
+}
+
+#[tokio::test]
+async fn a_row_whose_partial_vanished_restarts_from_zero() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await;
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    std::fs::remove_file(&row.partial_path).unwrap();
+    rig.server.set(|m| m.chunk_delay = Duration::ZERO);
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(rig.server.file_requests().last().unwrap().range, None);
+    rig.assert_installed_right();
+}

@@ -1,0 +1,307 @@
+//! A real HTTP file server on 127.0.0.1 with switchable fault modes, for the engine tests.
+//! It serves one file at `/file` (and `/mirror`), answering Range and If-Range like a CDN does,
+//! unless a mode tells it to misbehave. Every request is logged so tests can assert what the
+//! engine asked for.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the server behaves; tests change it between requests.
+#[derive(Clone, Debug)]
+pub struct Modes {
+    pub honor_range: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Send the body in pieces of this many bytes...
+    pub chunk: usize,
+    /// ...with this pause between pieces (a slow line).
+    pub chunk_delay: Duration,
+    /// Answer this many requests with `fail_status` first.
+    pub fail_first: u32,
+    pub fail_status: u16,
+    pub retry_after: Option<String>,
+    /// Close the connection after this many body bytes (of each of the next `cut_times` requests).
+    pub cut_after: Option<u64>,
+    pub cut_times: u32,
+    /// Send this many body bytes, then hang without closing (once).
+    pub stall_after: Option<u64>,
+    /// Answer the next ranged request with a 206 starting at byte 0 (a broken proxy).
+    pub wrong_start: bool,
+    /// Once a cut happens, answer every later request with `fail_status`.
+    pub fail_after_cut: bool,
+    /// No Content-Length: a chunked body.
+    pub chunked: bool,
+    /// Announce this length instead of the real one.
+    pub lie_length: Option<u64>,
+    /// Serve an HTML error page with status 200.
+    pub html_error: bool,
+}
+
+impl Default for Modes {
+    fn default() -> Self {
+        Modes {
+            honor_range: true,
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+            chunk: 64 * 1024,
+            chunk_delay: Duration::ZERO,
+            fail_first: 0,
+            fail_status: 503,
+            retry_after: None,
+            cut_after: None,
+            cut_times: 0,
+            stall_after: None,
+            wrong_start: false,
+            fail_after_cut: false,
+            chunked: false,
+            lie_length: None,
+            html_error: false,
+        }
+    }
+}
+
+/// What one request asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    pub accept_encoding: Option<String>,
+    pub status: u16,
+    /// Body bytes the server sent for it.
+    pub sent: u64,
+}
+
+struct Inner {
+    data: Arc<Vec<u8>>,
+    modes: Mutex<Modes>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// A running fixture server.
+#[derive(Clone)]
+pub struct Fixture {
+    inner: Arc<Inner>,
+    pub base: String,
+}
+
+impl Fixture {
+    /// Serves `data` on a fresh port.
+    pub async fn start(data: Vec<u8>) -> Fixture {
+        let inner = Arc::new(Inner {
+            data: Arc::new(data),
+            modes: Mutex::new(Modes::default()),
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/file", get(serve))
+            .route("/mirror", get(serve))
+            .route("/missing", get(missing))
+            .route("/redirect/{n}", get(redirect))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Fixture { inner, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Modes)) {
+        f(&mut self.inner.modes.lock().unwrap());
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.inner.seen.lock().unwrap().clone()
+    }
+
+    /// Requests for the file itself (redirects and 404 routes left out).
+    pub fn file_requests(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == "/file" || s.path == "/mirror").collect()
+    }
+
+    /// Body bytes sent over all requests.
+    pub fn bytes_sent(&self) -> u64 {
+        self.seen().iter().map(|s| s.sent).sum()
+    }
+
+    pub fn sha256(&self) -> String {
+        hex(&Sha256::digest(&*self.inner.data))
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Deterministic test bytes that are not a repeating pattern a bug could match by accident.
+pub fn test_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn missing(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> StatusCode {
+    log(&inner, "/missing".into(), &headers, 404, 0);
+    StatusCode::NOT_FOUND
+}
+
+async fn redirect(Path(n): Path<u32>, State(inner): State<Arc<Inner>>) -> Response {
+    let to = if n <= 1 { "/file".to_string() } else { format!("/redirect/{}", n - 1) };
+    log(&inner, format!("/redirect/{n}"), &HeaderMap::new(), 302, 0);
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+}
+
+fn log(inner: &Inner, path: String, h: &HeaderMap, status: u16, sent: u64) -> usize {
+    let get = |k: header::HeaderName| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut seen = inner.seen.lock().unwrap();
+    seen.push(Seen {
+        path,
+        range: get(header::RANGE),
+        if_range: get(header::IF_RANGE),
+        accept_encoding: get(header::ACCEPT_ENCODING),
+        status,
+        sent,
+    });
+    seen.len() - 1
+}
+
+fn add_sent(inner: &Inner, idx: usize, n: u64) {
+    inner.seen.lock().unwrap()[idx].sent += n;
+}
+
+async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let path = uri.path().to_string();
+    let mut modes = inner.modes.lock().unwrap().clone();
+    if modes.fail_first > 0 {
+        inner.modes.lock().unwrap().fail_first -= 1;
+        log(&inner, path, &headers, modes.fail_status, 0);
+        let mut r = StatusCode::from_u16(modes.fail_status).unwrap().into_response();
+        if let Some(ra) = &modes.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(ra).unwrap());
+        }
+        return r;
+    }
+    if modes.html_error {
+        let page = b"<html><body><h1>Access denied</h1></body></html>".to_vec();
+        let idx = log(&inner, path, &headers, 200, page.len() as u64);
+        let _ = idx;
+        return ([(header::CONTENT_TYPE, "text/html")], page).into_response();
+    }
+    let data = inner.data.clone();
+    let total = data.len() as u64;
+    let validator_ok = match headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) => Some(v) == modes.etag.as_deref() || Some(v) == modes.last_modified.as_deref(),
+    };
+    let requested = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut status = StatusCode::OK;
+    let mut start = 0;
+    if let Some(from) = requested
+        && modes.honor_range
+        && validator_ok
+    {
+        if from >= total {
+            log(&inner, path, &headers, 416, 0);
+            return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{total}"))])
+                .into_response();
+        }
+        status = StatusCode::PARTIAL_CONTENT;
+        start = if modes.wrong_start { 0 } else { from };
+        inner.modes.lock().unwrap().wrong_start = false;
+    }
+    let idx = log(&inner, path, &headers, status.as_u16(), 0);
+    let mut resp_headers = HeaderMap::new();
+    if let Some(e) = &modes.etag {
+        resp_headers.insert(header::ETAG, HeaderValue::from_str(e).unwrap());
+    }
+    if let Some(lm) = &modes.last_modified {
+        resp_headers.insert(header::LAST_MODIFIED, HeaderValue::from_str(lm).unwrap());
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp_headers.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total - 1)).unwrap(),
+        );
+    }
+    let len = modes.lie_length.unwrap_or(total - start);
+    if !modes.chunked {
+        resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    let cut = if modes.cut_times > 0 {
+        let mut m = inner.modes.lock().unwrap();
+        m.cut_times -= 1;
+        if modes.fail_after_cut {
+            m.fail_first = u32::MAX;
+        }
+        modes.cut_after
+    } else {
+        None
+    };
+    let stall = modes.stall_after.take();
+    if stall.is_some() {
+        inner.modes.lock().unwrap().stall_after = None;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let inner2 = inner.clone();
+    tokio::spawn(async move {
+        let mut pos = start as usize;
+        let mut sent = 0u64;
+        while pos < data.len() {
+            let mut end = (pos + modes.chunk).min(data.len());
+            if let Some(c) = cut {
+                if sent >= c {
+                    // Let hyper flush what was sent before it tears the connection down.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = tx.send(Err(std::io::Error::other("cut"))).await;
+                    return;
+                }
+                end = end.min(pos + (c - sent) as usize);
+            }
+            if let Some(s) = stall
+                && sent >= s
+            {
+                // Hold the connection open with nothing more to say.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+            if let Some(s) = stall {
+                end = end.min(pos + (s - sent) as usize);
+            }
+            if tx.send(Ok(data[pos..end].to_vec())).await.is_err() {
+                return;
+            }
+            add_sent(&inner2, idx, (end - pos) as u64);
+            sent += (end - pos) as u64;
+            pos = end;
+            if !modes.chunk_delay.is_zero() {
+                tokio::time::sleep(modes.chunk_delay).await;
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = resp_headers;
+    resp
+}
