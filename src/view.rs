@@ -36,6 +36,16 @@ pub fn percent(done: u64, total: u64) -> f64 {
     (done.min(total) as f64 / total as f64) * 100.0
 }
 
+/// What the card needs to show the machine and the choice: `POST /api/catalog`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogView {
+    pub models: Vec<crate::catalog::ModelEntry>,
+    pub hardware: crate::hardware::HardwareProfile,
+    pub recommendation: crate::recommend::Recommendation,
+    /// Where models are installed.
+    pub models_dir: String,
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

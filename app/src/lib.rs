@@ -1,6 +1,7 @@
 //! localbrain's UI: the HTML shell, the router, the Settings page and its Local AI brain card.
 //! Rendered on the server first (`ssr`), then hydrated in the browser (`hydrate`).
 
+pub mod api;
 pub mod settings;
 
 use leptos::prelude::*;

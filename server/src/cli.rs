@@ -38,6 +38,23 @@ pub enum Command {
         /// A catalog model id (see `localbrain catalog`)
         model_id: String,
     },
+    /// List the catalog's models, how each fits this machine, and the pick
+    Catalog,
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `localbrain user ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print a one-time login link
+    Add {
+        /// Letters, digits, '.', '_' or '-'
+        name: String,
+    },
+    /// Print a fresh one-time login link for an existing user
+    Login { name: String },
 }
 
 /// Flags of `serve`.
@@ -83,6 +100,8 @@ impl Cli {
         match &self.command {
             Some(Command::Serve(a)) => Command::Serve(a.clone()),
             Some(Command::Download { model_id }) => Command::Download { model_id: model_id.clone() },
+            Some(Command::Catalog) => Command::Catalog,
+            Some(Command::User(u)) => Command::User(u.clone()),
             None => {
                 let defaults = ServeArgs::parse_from_env_or_default();
                 Command::Serve(defaults)
@@ -93,6 +112,11 @@ impl Cli {
 
 impl ServeArgs {
     /// `serve`'s flags when the subcommand was omitted: env fallbacks still apply.
+    /// `serve`'s flags from the environment alone (for commands that print server links).
+    pub fn from_env() -> ServeArgs {
+        Self::parse_from_env_or_default()
+    }
+
     fn parse_from_env_or_default() -> ServeArgs {
         #[derive(Parser)]
         struct Only {

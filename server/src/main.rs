@@ -1,7 +1,10 @@
 //! The `localbrain` binary: `serve` (the default) runs the web app.
 
+mod auth;
+mod catalog_cmd;
 mod cli;
 mod download_cmd;
+mod user_cmd;
 mod web;
 
 use clap::Parser;
@@ -27,6 +30,11 @@ async fn main() -> ExitCode {
         Ok(config) => match cli.command() {
             Command::Serve(args) => serve(config, args).await,
             Command::Download { model_id } => download(config, &model_id).await,
+            Command::Catalog => catalog_cmd::run(&config),
+            Command::User(cmd) => match open(&config).await {
+                Ok((db, _)) => user_cmd::run(&db, cmd, &cli::ServeArgs::from_env().addr).await,
+                Err(e) => Err(e),
+            },
         },
         Err(e) => Err(e),
     };
@@ -61,12 +69,18 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     if !recovered.paused.is_empty() || recovered.orphans_removed > 0 {
         tracing::info!(paused = ?recovered.paused, orphans_removed = recovered.orphans_removed, "recovered downloads left by a restart");
     }
-    let state = web::AppState { leptos_options: web::leptos_options(args.addr), db, engine };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("localbrain is running: open http://{addr}/settings");
+    // The terminal that started the server belongs to its owner: give them a way in.
+    let (admin, created) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
+    if created {
+        println!("First run: created the admin user.");
+    }
+    let link = user_cmd::login_link(&db, admin.id, &addr).await?;
+    println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
+    let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, bound: addr };
     axum::serve(listener, web::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

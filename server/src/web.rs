@@ -1,19 +1,26 @@
-//! The HTTP side: the axum router with the Leptos pages and server functions.
+//! The HTTP side: the axum router with the Leptos pages, the JSON API (server functions),
+//! sign-in, and the request-hygiene layers.
 
+use crate::auth;
 use app::{App, shell};
 use axum::{
     Router,
     body::Body,
-    extract::{Request, State},
+    extract::{DefaultBodyLimit, Request, State},
+    middleware,
     response::IntoResponse,
-    routing::post,
+    routing::{get, post},
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use localbrain::engine::Engine;
 use localbrain::store::Db;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
+
+/// API request bodies are tiny; anything bigger is refused before it is read.
+const BODY_LIMIT: usize = 16 * 1024;
 
 /// Everything a request handler can reach.
 #[derive(Clone, axum::extract::FromRef)]
@@ -21,36 +28,42 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub engine: Arc<Engine>,
+    /// The address the server listens on, for the Host check.
+    pub bound: SocketAddr,
 }
 
 /// The whole app as a router, ready to serve (tests drive it the same way).
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let page_state = state.clone();
+    let engine = state.engine.clone();
     Router::new()
         .route("/api/{*fn_name}", post(server_fn_handler))
+        .route("/login", get(auth::login))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(page_state.db.clone()),
+            move || provide_context(engine.clone()),
             {
                 let options = state.leptos_options.clone();
                 move || shell(options.clone())
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::hygiene_layer))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.db.clone()), req).await
+    handle_server_fns_with_context(move || provide_context(state.engine.clone()), req).await
 }
 
 /// Leptos's settings: where the compiled site lives and what it is called.
 /// The site folder defaults to the workspace's `target/site` (where cargo-leptos writes it),
 /// so the binary serves its pages from any working directory; LEPTOS_SITE_ROOT overrides it.
-pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
     let site_root = std::env::var("LEPTOS_SITE_ROOT")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").to_string());
     LeptosOptions::builder()

@@ -1,0 +1,147 @@
+//! Sign-in and request hygiene, as axum middleware and routes:
+//! - `GET /login?token=T` spends a one-time link and sets the session cookie;
+//! - every request gets its signed-in user (if any) as an extension, from the cookie;
+//! - state-changing requests from a foreign Origin are refused (403);
+//! - a Host header that is not this server's is refused (DNS rebinding, 421).
+
+use crate::web::AppState;
+use app::api::ssr::CurrentUser;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use localbrain::store::sessions;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "lb_session";
+
+/// Query of `/login`.
+#[derive(serde::Deserialize)]
+pub struct LoginQuery {
+    token: Option<String>,
+}
+
+/// `GET /login?token=T`: a valid unused token opens a session and goes to /settings.
+pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let Some(token) = q.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
+        return login_refused("This link has no login token.");
+    };
+    match sessions::redeem_login_token(&state.db, &token).await {
+        Ok(Some((user, session))) => {
+            tracing::info!(user = %user.name, "signed in");
+            let max_age = sessions::SESSION_TTL_MS / 1000;
+            let cookie = format!(
+                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
+                session.expose()
+            );
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
+        }
+        Ok(None) => login_refused("This login link has expired or was already used."),
+        Err(e) => {
+            tracing::error!(error = %e, "login failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed; see the server log.").into_response()
+        }
+    }
+}
+
+fn login_refused(why: &str) -> Response {
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head>\
+         <body><main><h1>Cannot sign in</h1><p>{why}</p><p>Ask for a new link: on the server run \
+         <code>localbrain user login NAME</code>.</p></main></body></html>"
+    );
+    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+}
+
+/// Puts the signed-in user into the request's extensions.
+pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(secret) = cookie(req.headers(), COOKIE) {
+        match sessions::user_for_session(&state.db, &secret).await {
+            Ok(Some(u)) => {
+                req.extensions_mut().insert(CurrentUser { id: u.id, name: u.name });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "session lookup failed"),
+        }
+    }
+    next.run(req).await
+}
+
+/// Refuses a foreign Host (DNS rebinding) and a foreign Origin on state-changing requests.
+pub async fn hygiene_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !host_allowed(host, &state.bound) {
+        return (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            if origin == "null" || origin_host != host {
+                return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// A Host is ours when it is the bound address, or localhost / a loopback IP on its port.
+pub fn host_allowed(host: &str, bound: &std::net::SocketAddr) -> bool {
+    let port = bound.port().to_string();
+    let (name, p) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.ends_with(']') || n.starts_with('[') => (n, p),
+        _ => (host, ""),
+    };
+    if p != port {
+        return false;
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip == bound.ip() || bound.ip().is_unspecified(),
+        // A name other than localhost: only when the server listens on all interfaces is it
+        // reachable by a name, and then the operator chose that exposure.
+        Err(_) => bound.ip().is_unspecified(),
+    }
+}
+
+/// A cookie's value from the Cookie headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_are_ours() {
+        let bound: std::net::SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        for ok in ["127.0.0.1:3000", "localhost:3000", "LOCALHOST:3000", "[::1]:3000"] {
+            assert!(host_allowed(ok, &bound), "{ok}");
+        }
+        for bad in ["evil.example:3000", "127.0.0.1:3001", "localhost", "", "10.0.0.5:3000"] {
+            assert!(!host_allowed(bad, &bound), "{bad}");
+        }
+        let any: std::net::SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert!(host_allowed("myhost.lan:3000", &any));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; lb_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, "lb_session").as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "zzz"), None);
+    }
+}
