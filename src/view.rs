@@ -4,6 +4,9 @@
 use crate::status::DownloadStatus;
 use serde::{Deserialize, Serialize};
 
+/// The note boot recovery leaves on a download it paused; the card shows it as a banner.
+pub const RESTART_NOTE: &str = "paused because localbrain restarted";
+
 /// One download as the card and the API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DownloadView {

@@ -2,11 +2,13 @@
 //! Rendered on the server first (`ssr`), then hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod card;
 pub mod settings;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
+    SsrMode,
     components::{Redirect, Route, Router, Routes},
     path,
 };
@@ -46,7 +48,9 @@ pub fn App() -> impl IntoView {
             <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
                 <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                     <Route path=path!("/") view=|| view! { <Redirect path="/settings"/> }/>
-                    <Route path=path!("/settings") view=settings::SettingsPage/>
+                    // Async: the whole card is in the first HTML, so it shows without JavaScript.
+                    <Route path=path!("/settings") view=settings::SettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/about") view=settings::AboutPage/>
                 </Routes>
             </main>
         </Router>

@@ -1,5 +1,6 @@
-//! The Settings page and its Local AI brain card.
+//! The Settings page, which holds the Local AI brain card, and a small About page.
 
+use crate::card::LocalBrainCard;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -10,20 +11,25 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings"/>
         <header class="page-header">
             <h1>"Settings"</h1>
+            <nav><a href="/about">"About localbrain"</a></nav>
         </header>
         <LocalBrainCard/>
     }
 }
 
-/// The Local AI brain card: the machine, the recommended model, and its download.
+/// `/about`: what localbrain is. Navigating here unmounts the card (and stops its polling).
 #[component]
-pub fn LocalBrainCard() -> impl IntoView {
+pub fn AboutPage() -> impl IntoView {
     view! {
-        <section class="card" aria-labelledby="local-brain-title">
-            <h2 id="local-brain-title">"Local AI brain"</h2>
-            <p class="card-lead">
-                "A private AI model that runs on this machine, offline. "
-                "Pick one that fits and download it in one click."
+        <Title text="About localbrain"/>
+        <header class="page-header">
+            <h1>"About localbrain"</h1>
+            <nav><a href="/settings">"Settings"</a></nav>
+        </header>
+        <section class="card">
+            <p>
+                "localbrain puts a private AI model on this machine. Models come from a catalog of "
+                "open models, are checked against their published SHA-256, and run offline."
             </p>
         </section>
     }

@@ -65,7 +65,7 @@ impl Engine {
         if self.has_runner(row.id) || files::is_locked_elsewhere(partial) {
             return Ok(false);
         }
-        if !downloads::set_status(&self.db, row.id, Paused, None).await? {
+        if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
             return Ok(false);
         }
         downloads::set_bytes(&self.db, row.id, files::len_or_zero(partial), &[Paused]).await?;

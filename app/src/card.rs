@@ -1,0 +1,221 @@
+//! The Local AI brain card: this machine, the recommended model (with a select to override it),
+//! and the download with its progress and the buttons its status allows (DESIGN.md's table).
+//!
+//! The first render comes from the server with the real state; after hydration the card polls
+//! the download once a second while it is active, and stops when it is not, or when the card
+//! goes away.
+
+mod browser;
+pub mod format;
+mod panel;
+
+use crate::api::{self, ApiError};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use localbrain::catalog::ModelEntry;
+use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
+use localbrain::status::DownloadStatus;
+use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
+use panel::DownloadPanel;
+
+/// The card, loading its data on the server for the first render.
+#[component]
+pub fn LocalBrainCard() -> impl IntoView {
+    let data = Resource::new(
+        || (),
+        |_| async move {
+            let catalog = api::catalog().await?;
+            let downloads = api::list_downloads().await?;
+            Ok::<_, ApiError>((catalog, downloads))
+        },
+    );
+    view! {
+        <section class="card" aria-labelledby="local-brain-title">
+            <h2 id="local-brain-title">"Local AI brain"</h2>
+            <p class="card-lead">
+                "A private AI model that runs on this machine, offline. No account, no fees."
+            </p>
+            <Suspense fallback=|| view! { <p class="muted">"Looking at this machine…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok((catalog, downloads)) => view! { <CardBody catalog downloads/> }.into_any(),
+                        Err(e) => view! { <p class="signin" role="alert">{e.error}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The download the card shows first: an open one, else a just-finished one.
+fn shown_download(downloads: &[DownloadView]) -> Option<DownloadView> {
+    downloads
+        .iter()
+        .find(|d| !d.status.is_terminal())
+        .or_else(|| downloads.first().filter(|d| d.status == DownloadStatus::Complete))
+        .cloned()
+}
+
+#[component]
+fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>) -> impl IntoView {
+    let CatalogView { models, hardware, recommendation: server_rec, models_dir: _ } = catalog;
+    let models = StoredValue::new(models);
+    let current = RwSignal::new(shown_download(&downloads));
+    let busy = RwSignal::new(false);
+    let toast = RwSignal::new(None::<String>);
+
+    // The browser's memory reading arrives after hydration; the server's RAM still decides
+    // where it is known, so the first render and the hydrated one agree.
+    let device_memory = RwSignal::new(None::<f64>);
+    Effect::new(move |_| device_memory.set(browser::device_memory_gb()));
+    let hw = hardware.clone();
+    let rec = Memo::new(move |_| {
+        let mut hw = hw.clone();
+        hw.device_memory_gb = device_memory.get();
+        models.with_value(|m| recommend(m, &hw))
+    });
+    let initial = current
+        .get_untracked()
+        .map(|d| d.model_id)
+        .or(server_rec.model_id.clone())
+        .or_else(|| models.with_value(|m| m.first().map(|m| m.id.clone())))
+        .unwrap_or_default();
+    let selected = RwSignal::new(initial);
+
+    // Once a second while active; dropping the ticker stops it (also when the card unmounts).
+    let ticker = StoredValue::new_local(None::<(i64, browser::Ticker)>);
+    Effect::new(move |_| {
+        let active = current.with(|c| c.as_ref().filter(|d| d.status.is_active()).map(|d| d.id));
+        match active {
+            Some(id) if ticker.with_value(|t| t.as_ref().map(|(i, _)| *i)) != Some(id) => {
+                let tick = browser::Ticker::every(1000, move || {
+                    spawn_local(async move {
+                        if let Ok(v) = api::get_download(id).await {
+                            let _ = current.try_set(Some(v));
+                        }
+                    })
+                });
+                ticker.set_value(Some((id, tick)));
+            }
+            Some(_) => {}
+            None => ticker.set_value(None),
+        }
+    });
+    on_cleanup(move || {
+        let _ = ticker.try_set_value(None);
+    });
+
+    let act = Callback::new(move |op: Op| {
+        busy.set(true);
+        spawn_local(async move {
+            let result = match op {
+                Op::Start(model_id) => api::start_download(model_id).await,
+                Op::Pause(id) => api::pause_download(id).await,
+                Op::Resume(id) => api::resume_download(id).await,
+                Op::Cancel(id) => api::cancel_download(id).await,
+            };
+            let _ = busy.try_set(false);
+            match result {
+                Ok(v) if v.status == DownloadStatus::Cancelled => {
+                    let _ = current.try_set(None);
+                }
+                Ok(v) => {
+                    let _ = current.try_set(Some(v));
+                }
+                Err(e) => {
+                    let _ = toast.try_set(Some(e.error));
+                }
+            }
+        });
+    });
+
+    let model_name = move |id: &str| {
+        models.with_value(|m| m.iter().find(|m| m.id == id).map(|m| m.name.clone()).unwrap_or_else(|| id.to_string()))
+    };
+    let restart_banner = move || {
+        current.with(|c| {
+            c.as_ref()
+                .filter(|d| d.status == DownloadStatus::Paused && d.error.as_deref() == Some(RESTART_NOTE))
+                .map(|d| (d.id, model_name(&d.model_id)))
+        })
+    };
+
+    view! {
+        {move || restart_banner().map(|(id, name)| view! {
+            <div class="banner" role="status">
+                <span>{format!("Your download of {name} was paused when localbrain restarted.")}</span>
+                <button class="btn btn-primary" disabled=move || busy.get()
+                    on:click=move |_| act.run(Op::Resume(id))>"Resume"</button>
+            </div>
+        })}
+        <dl class="machine">
+            <div>
+                <dt>"Memory (this server)"</dt>
+                <dd data-testid="server-ram">{hardware.total_ram_bytes.map_or("unknown".to_string(), format_ram)}</dd>
+            </div>
+            <div>
+                <dt>"Memory (this browser)"</dt>
+                <dd data-testid="device-memory">
+                    {move || device_memory.get().map_or("not reported".to_string(), |gb| format!("{gb} GB"))}
+                </dd>
+            </div>
+            <div>
+                <dt>"Free disk for models"</dt>
+                <dd data-testid="free-disk">{hardware.free_disk_bytes.map_or("unknown".to_string(), format_bytes)}</dd>
+            </div>
+        </dl>
+        <div class="recommendation" data-testid="recommendation">
+            {move || rec.with(|r| match &r.model_id {
+                Some(id) => view! {
+                    <p>
+                        <span class="badge">"Recommended"</span>
+                        <strong>{model_name(id)}</strong>
+                    </p>
+                    <p class="muted">{r.reason.clone()}</p>
+                }.into_any(),
+                None => view! { <p class="warn">{r.reason.clone()}</p> }.into_any(),
+            })}
+        </div>
+        <label class="field" for="model-select">"Model"</label>
+        <select id="model-select" class="select" disabled=move || current.with(|c| c.is_some())
+            on:change=move |ev| selected.set(event_target_value(&ev))
+            prop:value=move || selected.get()>
+            {move || models.with_value(|ms| ms.iter().map(|m| {
+                let label = rec.with(|r| option_label(m, r));
+                let id = m.id.clone();
+                let is_selected = selected.get_untracked() == id;
+                view! { <option value=id selected=is_selected>{label}</option> }
+            }).collect_view())}
+        </select>
+        <DownloadPanel current selected busy act model_name=Callback::new(move |id: String| model_name(&id))/>
+        {move || toast.get().map(|msg| view! {
+            <div class="toast" role="alert">
+                <span>{msg}</span>
+                <button class="btn btn-quiet" on:click=move |_| toast.set(None)>"Dismiss"</button>
+            </div>
+        })}
+    }
+}
+
+/// "Qwen2.5 7B Instruct · 4.7 GB · needs 8 GB RAM · recommended" or "· too big: ...".
+fn option_label(m: &ModelEntry, rec: &localbrain::recommend::Recommendation) -> String {
+    let mut label = format!("{} · {} · needs {} RAM", m.name, format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)));
+    match rec.fits.iter().find(|f| f.model_id == m.id) {
+        Some(f) if f.fit != Fit::Fits => {
+            label.push_str(" · won't fit: ");
+            label.push_str(&f.reason);
+        }
+        _ if rec.model_id.as_deref() == Some(m.id.as_str()) => label.push_str(" · recommended"),
+        _ => {}
+    }
+    label
+}
+
+/// What a button asks the server to do.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Start(String),
+    Pause(i64),
+    Resume(i64),
+    Cancel(i64),
+}

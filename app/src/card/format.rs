@@ -1,0 +1,57 @@
+//! Words for numbers on the card: speed, time left, the status line.
+
+use localbrain::recommend::format_bytes;
+use localbrain::status::DownloadStatus;
+use localbrain::view::DownloadView;
+
+/// "5.2 MB/s".
+pub fn speed(bps: u64) -> String {
+    format!("{}/s", format_bytes(bps))
+}
+
+/// "about 2 min left", "12 s left", "1 h 5 min left".
+pub fn time_left(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s left"),
+        60..=3599 => format!("about {} min left", secs.div_ceil(60)),
+        _ => format!("{} h {} min left", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// "1.2 GB of 4.7 GB".
+pub fn bytes_of(d: &DownloadView) -> String {
+    format!("{} of {}", format_bytes(d.bytes_downloaded), format_bytes(d.total_bytes))
+}
+
+/// The sentence announced to screen readers and shown above the bar.
+pub fn status_line(d: &DownloadView, model_name: &str) -> String {
+    match d.status {
+        DownloadStatus::Pending => format!("Starting the download of {model_name}…"),
+        DownloadStatus::Downloading => format!("Downloading {model_name}: {:.0}%", d.percent.floor()),
+        DownloadStatus::Paused => format!("Paused at {:.0}%", d.percent.floor()),
+        DownloadStatus::Verifying => "Checking the file's SHA-256 fingerprint…".to_string(),
+        DownloadStatus::Installing => "Installing into the models folder…".to_string(),
+        DownloadStatus::Complete => format!("{model_name} is installed and ready."),
+        DownloadStatus::Failed => "The download failed.".to_string(),
+        DownloadStatus::Cancelled => "The download was cancelled.".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_naturally() {
+        assert_eq!(time_left(0), "0 s left");
+        assert_eq!(time_left(59), "59 s left");
+        assert_eq!(time_left(61), "about 2 min left");
+        assert_eq!(time_left(3_900), "1 h 5 min left");
+    }
+
+    #[test]
+    fn speeds_use_disk_units() {
+        assert_eq!(speed(5_200_000), "5 MB/s");
+        assert_eq!(speed(1_500_000_000), "1.5 GB/s");
+    }
+}
