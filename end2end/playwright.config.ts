@@ -1,22 +1,15 @@
 import { defineConfig } from "@playwright/test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
-// One fresh data folder per run, made by the main process and inherited by the workers.
-process.env.LB_E2E_DATA ??= mkdtempSync(join(tmpdir(), "localbrain-e2e-"));
-const port = Number(process.env.LB_E2E_PORT ?? 3107);
-export const baseURL = `http://127.0.0.1:${port}`;
-
+// Every test starts its own `localbrain` (target/release) and model server: see tests/support.ts.
 export default defineConfig({
   testDir: "./tests",
-  timeout: 60_000,
+  timeout: 90_000,
   fullyParallel: false,
   workers: 1,
   forbidOnly: true,
   reporter: [["list"]],
   use: {
-    baseURL,
+    viewport: { width: 1280, height: 800 },
     launchOptions: {
       // Debian's Chromium: Playwright's own browser download cannot work here.
       executablePath: "/usr/bin/chromium",
@@ -31,14 +24,5 @@ export default defineConfig({
         "--disable-sync",
       ],
     },
-  },
-  webServer: {
-    command: `../target/release/localbrain --data-dir ${process.env.LB_E2E_DATA} serve --addr 127.0.0.1:${port}`,
-    url: `${baseURL}/settings`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { DATABASE_URL: "" },
   },
 });

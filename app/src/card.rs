@@ -83,7 +83,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>) -> impl IntoView
     let selected = RwSignal::new(initial);
 
     // Once a second while active; dropping the ticker stops it (also when the card unmounts).
-    let ticker = StoredValue::new_local(None::<(i64, browser::Ticker)>);
+    let ticker = StoredValue::new(None::<(i64, browser::Ticker)>);
     Effect::new(move |_| {
         let active = current.with(|c| c.as_ref().filter(|d| d.status.is_active()).map(|d| d.id));
         match active {

@@ -175,7 +175,7 @@ impl Engine {
         if digest != model.sha256 {
             return failed(
                 format!(
-                    "the downloaded file is corrupt: its SHA-256 is {digest}, the catalog expects {}; nothing was installed",
+                    "the downloaded file is corrupt: its SHA-256 fingerprint does not match the catalog, so nothing was installed (got {digest}, expected {})",
                     model.sha256
                 ),
                 false,

@@ -14,10 +14,11 @@ pub fn device_memory_gb() -> Option<f64> {
     }
 }
 
-/// A repeating timer that stops when dropped (gloo-timers in the browser).
+/// A repeating timer that stops when dropped (gloo-timers in the browser). The browser has one
+/// thread, so the wrapper only lets the reactive system store it like any other value.
 pub struct Ticker {
     #[cfg(feature = "hydrate")]
-    _interval: gloo_timers::callback::Interval,
+    _interval: send_wrapper::SendWrapper<gloo_timers::callback::Interval>,
 }
 
 impl Ticker {
@@ -26,7 +27,7 @@ impl Ticker {
     pub fn every(ms: u32, tick: impl FnMut() + 'static) -> Ticker {
         Ticker {
             #[cfg(feature = "hydrate")]
-            _interval: gloo_timers::callback::Interval::new(ms, tick),
+            _interval: send_wrapper::SendWrapper::new(gloo_timers::callback::Interval::new(ms, tick)),
         }
     }
 }

@@ -1,0 +1,191 @@
+// The Local AI brain card in Chromium, against the real server and a model server on loopback.
+import { test, expect, type Page } from "@playwright/test";
+import { Localbrain, ModelServer, MODEL_SIZE, percent, sha256, shot, signIn, waitHydrated } from "./support";
+
+let files: ModelServer;
+let lb: Localbrain;
+
+test.beforeAll(async () => {
+  files = new ModelServer();
+  await files.start();
+});
+test.afterAll(() => files.stop());
+
+test.beforeEach(async () => {
+  files.bytesPerSecond = 1_500_000;
+  lb = new Localbrain(files);
+  await lb.start();
+});
+test.afterEach(async () => {
+  await lb.stop();
+});
+
+const card = (page: Page) => page.locator("section.card");
+const status = (page: Page) => page.getByTestId("status");
+
+test("/ redirects to /settings, which shows the machine and the recommendation", async ({ page }) => {
+  await signIn(page, lb.loginUrl);
+  await page.goto(`${lb.base}/`);
+  await expect(page).toHaveURL(/\/settings$/);
+  await waitHydrated(page);
+  await expect(page).toHaveTitle("Settings");
+  await expect(page.getByRole("heading", { level: 2, name: "Local AI brain" })).toBeVisible();
+  await expect(page.getByTestId("recommendation")).toContainText("Recommended");
+  await expect(page.getByTestId("recommendation")).toContainText("Tiny Good Model");
+  await expect(page.getByTestId("server-ram")).toHaveText(/\d+(\.\d)? GB/);
+  await expect(page.getByTestId("device-memory")).toHaveText(/\d+ GB/); // Chromium reports it
+  await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
+  await shot(page, "idle-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "idle-360");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "idle-360-dark");
+});
+
+test("the first load is server-rendered: the recommendation shows without JavaScript", async ({ browser }) => {
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  const page = await ctx.newPage();
+  await page.goto(lb.loginUrl); // the redirect sets the cookie; no script involved
+  await expect(page).toHaveURL(/\/settings$/);
+  await expect(page.getByTestId("recommendation")).toContainText("Tiny Good Model");
+  await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
+  await expect(page.locator("main[data-hydrated=true]")).toHaveCount(0);
+  await ctx.close();
+});
+
+test("signed out, the card says how to sign in", async ({ page }) => {
+  await page.goto(`${lb.base}/settings`);
+  await expect(card(page)).toContainText("not signed in");
+});
+
+test("download -> progress moves -> complete, with the right file on disk", async ({ page }) => {
+  await signIn(page, lb.loginUrl);
+  await page.getByRole("button", { name: "Download" }).click();
+  const bar = page.getByRole("progressbar");
+  await expect(bar).toBeVisible();
+  await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(10);
+  const first = await percent(page);
+  await expect(page.getByTestId("numbers")).toContainText("MB/s");
+  await expect(status(page)).toContainText("Downloading Tiny Good Model");
+  await shot(page, "downloading-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "downloading-360");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await expect.poll(() => percent(page)).toBeGreaterThan(first);
+  await expect(status(page)).toContainText("is installed and ready", { timeout: 20_000 });
+  await expect(page.getByTestId("installed")).toContainText("tiny-good.gguf");
+  await shot(page, "complete-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "complete-360");
+  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+  expect(lb.partials()).toEqual([]);
+  await page.getByRole("button", { name: "Download another" }).click();
+  await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
+});
+
+test("pause stops the bytes, resume completes; cancel removes the partial", async ({ page }) => {
+  files.bytesPerSecond = 1_000_000;
+  await signIn(page, lb.loginUrl);
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(5);
+  await page.getByRole("button", { name: "Pause" }).click();
+  await expect(status(page)).toContainText("Paused");
+  await expect(page.getByRole("button", { name: "Resume" })).toBeVisible();
+  await page.waitForTimeout(500);
+  await page.reload();
+  await waitHydrated(page);
+  const paused = await percent(page);
+  await page.waitForTimeout(1500);
+  await page.reload();
+  await waitHydrated(page);
+  expect(await percent(page)).toBe(paused); // bytes stopped
+  await shot(page, "paused-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "paused-360");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  files.bytesPerSecond = 20_000_000;
+  await page.getByRole("button", { name: "Resume" }).click();
+  await expect(status(page)).toContainText("is installed and ready", { timeout: 20_000 });
+  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+
+  // Cancel: a second model, cancelled mid-way.
+  files.bytesPerSecond = 1_000_000;
+  await page.getByRole("button", { name: "Download another" }).click();
+  await page.getByLabel("Model").selectOption("tiny-corrupt");
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(5);
+  expect(lb.partials().length).toBe(1);
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
+  expect(lb.partials()).toEqual([]);
+  expect(lb.installed("tiny-corrupt")).toBeUndefined();
+});
+
+test("a server killed mid-download comes back paused, announced, and resume completes", async ({ page }) => {
+  files.bytesPerSecond = 1_000_000;
+  await signIn(page, lb.loginUrl);
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(10);
+  lb.kill("SIGKILL");
+  await lb.start();
+  await signIn(page, lb.loginUrl); // a fresh session is not needed, but the old page polls a dead server
+  await expect(page.getByText("was paused when localbrain restarted")).toBeVisible();
+  await expect(status(page)).toContainText("Paused");
+  expect(await percent(page)).toBeGreaterThan(10);
+  await shot(page, "restart-banner-desktop");
+  files.bytesPerSecond = 20_000_000;
+  await page.locator(".banner").getByRole("button", { name: "Resume" }).click();
+  await expect(status(page)).toContainText("is installed and ready", { timeout: 20_000 });
+  await expect(page.getByText("was paused when localbrain restarted")).toHaveCount(0);
+  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+});
+
+test("two users in two browsers: B never sees A's download", async ({ browser }) => {
+  files.bytesPerSecond = 1_000_000;
+  const a = await (await browser.newContext()).newPage();
+  await signIn(a, lb.loginUrl);
+  await a.getByRole("button", { name: "Download" }).click();
+  await expect.poll(() => percent(a), { timeout: 10_000 }).toBeGreaterThan(5);
+
+  const b = await (await browser.newContext()).newPage();
+  await signIn(b, lb.addUser("bob"));
+  await expect(b.getByRole("button", { name: "Download" })).toBeVisible();
+  await expect(b.getByRole("progressbar")).toHaveCount(0);
+  const listed = await b.request.post(`${lb.base}/api/downloads/list`, { data: {} });
+  expect(await listed.json()).toEqual([]);
+  await a.getByRole("button", { name: "Pause" }).click();
+});
+
+test("leaving the page stops the polling", async ({ page }) => {
+  files.bytesPerSecond = 500_000;
+  await signIn(page, lb.loginUrl);
+  let polls = 0;
+  page.on("request", (r) => {
+    if (r.url().endsWith("/api/downloads/get")) polls++;
+  });
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect.poll(() => polls, { timeout: 10_000 }).toBeGreaterThan(2);
+  await page.getByRole("link", { name: "About localbrain" }).click();
+  await expect(page.getByRole("heading", { name: "About localbrain" })).toBeVisible();
+  const atLeave = polls;
+  await page.waitForTimeout(3500);
+  expect(polls - atLeave).toBeLessThanOrEqual(1); // at most one request already in flight
+});
+
+test("a corrupt file fails with a clear message and installs nothing", async ({ page }) => {
+  files.bytesPerSecond = 20_000_000;
+  await signIn(page, lb.loginUrl);
+  await page.getByLabel("Model").selectOption("tiny-corrupt");
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect(status(page)).toContainText("The download failed", { timeout: 20_000 });
+  await expect(page.getByTestId("error")).toContainText("corrupt");
+  await expect(page.getByTestId("error")).toContainText("nothing was installed");
+  await expect(page.getByRole("button", { name: "Retry" })).toBeVisible();
+  await shot(page, "failed-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "failed-360");
+  expect(lb.installed("tiny-corrupt")).toBeUndefined();
+  expect(lb.partials()).toEqual([]);
+  await page.getByRole("button", { name: "Dismiss" }).click();
+  await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
+});

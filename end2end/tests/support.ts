@@ -1,0 +1,224 @@
+// Real parts for the end-to-end tests: the release `localbrain` binary, started and killed per
+// test, and a model file server on loopback (Range, ETag, a set speed, a corrupt mode).
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { expect, type Page } from "@playwright/test";
+
+export const BIN = resolve(__dirname, "../../target/release/localbrain");
+export const MODEL_SIZE = 6 * 1024 * 1024;
+
+/** Deterministic, non-repeating bytes (xorshift), so a splice or corruption changes the hash. */
+export function modelBytes(size: number, seed: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Serves model files over HTTP with Range support at `bytesPerSecond`. */
+export class ModelServer {
+  good = modelBytes(MODEL_SIZE, 7);
+  corrupt = modelBytes(MODEL_SIZE, 99);
+  bytesPerSecond = 1_500_000;
+  requests: string[] = [];
+  private server?: http.Server;
+  port = 0;
+
+  async start() {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((ok) => this.server!.listen(0, "127.0.0.1", () => ok()));
+    this.port = (this.server!.address() as net.AddressInfo).port;
+  }
+
+  stop() {
+    this.server?.closeAllConnections();
+    this.server?.close();
+  }
+
+  url(name: string) {
+    return `http://127.0.0.1:${this.port}/${name}`;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    this.requests.push(`${req.url} ${req.headers.range ?? ""}`);
+    // Both files carry the good file's name in the catalog; /corrupt.gguf sends other bytes.
+    const body = req.url === "/good.gguf" ? this.good : req.url === "/corrupt.gguf" ? this.corrupt : undefined;
+    if (!body) {
+      res.writeHead(404).end();
+      return;
+    }
+    let start = 0;
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    const etag = `"${req.url}-v1"`;
+    if (m && (!req.headers["if-range"] || req.headers["if-range"] === etag)) {
+      start = Number(m[1]);
+      if (start >= body.length) {
+        res.writeHead(416, { "Content-Range": `bytes */${body.length}` }).end();
+        return;
+      }
+      res.writeHead(206, {
+        "Content-Length": body.length - start,
+        "Content-Range": `bytes ${start}-${body.length - 1}/${body.length}`,
+        ETag: etag,
+      });
+    } else {
+      res.writeHead(200, { "Content-Length": body.length, ETag: etag });
+    }
+    const chunk = 64 * 1024;
+    let pos = start;
+    const pump = () => {
+      if (res.destroyed) return;
+      if (pos >= body.length) {
+        res.end();
+        return;
+      }
+      const end = Math.min(pos + chunk, body.length);
+      res.write(body.subarray(pos, end));
+      pos = end;
+      setTimeout(pump, (chunk / this.bytesPerSecond) * 1000);
+    };
+    pump();
+  }
+}
+
+/** A catalog with a good model and one whose server sends corrupt bytes. */
+export function writeCatalog(dir: string, files: ModelServer): string {
+  const hash = sha256(files.good);
+  const entry = (id: string, name: string, url: string, quality: number) => `
+[[models]]
+id = "${id}"
+name = "${name}"
+family = "test"
+params_b = 0.1
+quant = "Q4_K_M"
+url = "${url}"
+sha256 = "${hash}"
+size_bytes = ${MODEL_SIZE}
+min_ram_gb = 1
+context_length = 4096
+license = "apache-2.0"
+quality = ${quality}
+`;
+  const path = join(dir, "catalog.toml");
+  writeFileSync(
+    path,
+    entry("tiny-good", "Tiny Good Model", files.url("good.gguf"), 20) +
+      entry("tiny-corrupt", "Tiny Corrupt Model", files.url("corrupt.gguf"), 10),
+  );
+  return path;
+}
+
+/** One localbrain server process with its own data folder. */
+export class Localbrain {
+  dataDir = mkdtempSync(join(tmpdir(), "localbrain-e2e-"));
+  port = 0;
+  catalog = "";
+  loginUrl = "";
+  private child?: ChildProcess;
+
+  constructor(public files: ModelServer) {}
+
+  get base() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get modelsDir() {
+    return join(this.dataDir, "models");
+  }
+
+  private env() {
+    return { ...process.env, LOCALBRAIN_CATALOG: this.catalog, DATABASE_URL: "", RUST_LOG: "warn" };
+  }
+
+  /** Starts (or restarts, on the same folder and port) and waits for the login link. */
+  async start() {
+    if (!this.port) this.port = await freePort();
+    if (!this.catalog) this.catalog = writeCatalog(this.dataDir, this.files);
+    const child = spawn(BIN, ["--data-dir", this.dataDir, "serve", "--addr", `127.0.0.1:${this.port}`], {
+      env: this.env(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    this.child = child;
+    this.loginUrl = await new Promise<string>((ok, fail) => {
+      let out = "";
+      child.stdout!.on("data", (d) => {
+        out += d;
+        const m = /(http:\/\/\S+\/login\?token=[0-9a-f]+)/.exec(out);
+        if (m) ok(m[1]);
+      });
+      child.on("exit", (code) => fail(new Error(`localbrain exited with ${code}: ${out}`)));
+    });
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL") {
+    this.child?.kill(signal);
+  }
+
+  async stop() {
+    if (!this.child || this.child.exitCode !== null) return;
+    const exited = new Promise((ok) => this.child!.once("exit", ok));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+
+  /** `localbrain user add NAME`: its login link. */
+  addUser(name: string): string {
+    const out = execFileSync(BIN, ["--data-dir", this.dataDir, "user", "add", name], {
+      env: { ...this.env(), LOCALBRAIN_ADDR: `127.0.0.1:${this.port}` },
+    }).toString();
+    const m = /(http:\/\/\S+\/login\?token=[0-9a-f]+)/.exec(out);
+    if (!m) throw new Error(`no login link in: ${out}`);
+    return m[1];
+  }
+
+  installed(model: string): Buffer | undefined {
+    const p = join(this.modelsDir, `${model}.gguf`);
+    return existsSync(p) ? readFileSync(p) : undefined;
+  }
+
+  partials(): string[] {
+    const dir = join(this.modelsDir, ".partial");
+    return existsSync(dir) ? readdirSync(dir) : [];
+  }
+}
+
+export async function waitHydrated(page: Page) {
+  await expect(page.locator("main[data-hydrated=true]")).toBeAttached({ timeout: 20_000 });
+}
+
+export async function signIn(page: Page, loginUrl: string) {
+  await page.goto(loginUrl);
+  await expect(page).toHaveURL(/\/settings$/);
+  await waitHydrated(page);
+}
+
+/** The progress bar's aria-valuenow as a number. */
+export async function percent(page: Page): Promise<number> {
+  return Number(await page.getByRole("progressbar").getAttribute("aria-valuenow"));
+}
+
+export async function shot(page: Page, name: string) {
+  await page.screenshot({ path: `screenshots/${name}.png`, fullPage: true });
+}
