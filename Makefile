@@ -7,7 +7,7 @@ export LOCALBRAIN_TOOLS := $(TOOLS)
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools test test-unit test-sqlite test-postgres test-e2e e2e-deps clean
+.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e e2e-deps bench clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -39,6 +39,13 @@ e2e-deps:
 test-e2e: test-tools e2e-deps
 	cargo leptos build --release
 	cd end2end && npx playwright test
+
+bench-tools:
+	scripts/install-tools.sh bench
+
+## bench: a verified download of one file (BENCH_SIZE_MB, default 2048) vs curl, openssl, aria2c
+bench: bench-tools build
+	python3 scripts/bench.py
 
 clean:
 	cargo clean

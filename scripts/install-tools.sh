@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool the build and tests need, once per machine, into a cache outside the repo.
 # Each step checks for the exact version first, so a second run costs seconds.
-# Usage: scripts/install-tools.sh [build|test]   (test adds Chromium, Playwright, nginx...)
+# Usage: scripts/install-tools.sh [build|test|bench]   (test adds Chromium and nginx; bench adds nginx, aria2c, time)
 set -euo pipefail
 
 TOOLS="${LOCALBRAIN_TOOLS:-$HOME/.cache/localbrain/tools}"
@@ -34,10 +34,11 @@ if ! "$TOOLS/bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_V
   ln -sf "$TOOLS/binaryen/node_modules/.bin/wasm-opt" "$TOOLS/bin/wasm-opt"
 fi
 
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   missing=()
-  command -v chromium >/dev/null || missing+=(chromium)
+  [ "$mode" = test ] && { command -v chromium >/dev/null || missing+=(chromium); }
   command -v nginx >/dev/null || missing+=(nginx)
+  [ "$mode" = bench ] && { command -v aria2c >/dev/null || missing+=(aria2); [ -x /usr/bin/time ] || missing+=(time); command -v curl >/dev/null || missing+=(curl); }
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -212,6 +212,35 @@ impl Engine {
         Ok(downloads::list(&self.db, user_id).await?.iter().map(|r| self.view(r)).collect())
     }
 
+    /// Pauses every download this process is running and waits (up to `within`) for the runners
+    /// to flush and let go of their files. Used on shutdown, so a stop never needs recovery.
+    /// Returns the ids paused.
+    pub async fn pause_all(&self, within: Duration) -> Vec<i64> {
+        let running: Vec<(i64, Arc<Slot>)> = {
+            let slots = self.slots.lock().expect("slots lock");
+            slots.iter().filter(|(_, s)| s.run.try_lock().is_err()).map(|(id, s)| (*id, s.clone())).collect()
+        };
+        let mut paused = Vec::new();
+        for (id, slot) in &running {
+            let _critical = slot.critical.lock().await;
+            match downloads::set_status(&self.db, *id, DownloadStatus::Paused, Some(crate::view::RESTART_NOTE)).await {
+                Ok(true) => paused.push(*id),
+                Ok(false) => {}
+                Err(e) => tracing::error!(id, error = %e, "cannot pause on shutdown"),
+            }
+            slot.token.lock().expect("token lock").cancel();
+        }
+        let drained = async {
+            for (_, slot) in &running {
+                let _run = slot.run.lock().await;
+            }
+        };
+        if tokio::time::timeout(within, drained).await.is_err() {
+            tracing::warn!("some downloads did not stop in time; boot recovery will reconcile them");
+        }
+        paused
+    }
+
     /// Waits until the download leaves the active states (for the CLI and tests).
     pub async fn wait_settled(&self, id: i64) -> Result<DownloadView, EngineError> {
         loop {

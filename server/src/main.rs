@@ -80,12 +80,14 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     }
     let link = user_cmd::login_link(&db, admin.id, &addr).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
+    let engine_for_shutdown = engine.clone();
     let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, bound: addr };
     axum::serve(listener, web::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!("stopped");
+    let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
+    tracing::info!(paused = ?paused, "stopped");
     Ok(())
 }
 

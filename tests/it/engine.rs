@@ -615,3 +615,19 @@ async fn a_row_whose_partial_vanished_restarts_from_zero() {
     assert_eq!(rig.server.file_requests().last().unwrap().range, None);
     rig.assert_installed_right();
 }
+
+#[tokio::test]
+async fn shutdown_pauses_running_downloads_and_keeps_their_partials() {
+    let rig = Rig::new().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 100_000).await;
+    let paused = rig.engine.pause_all(Duration::from_secs(4)).await;
+    assert_eq!(paused, vec![v.id]);
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(row.status, Paused);
+    assert_eq!(row.error.as_deref(), Some(localbrain::view::RESTART_NOTE));
+    let on_disk = files::len_or_zero(Path::new(&row.partial_path));
+    assert!(on_disk >= 100_000);
+    assert_eq!(row.bytes_downloaded, on_disk, "the runner flushed and recorded its bytes");
+}

@@ -1,0 +1,472 @@
+//! The real `localbrain` binary as a child process, on a port of its own, with a temp data
+//! folder, a test catalog pointing at the fixture host, and its own database: a SQLite file in
+//! the data folder, or, when DATABASE_URL names PostgreSQL, a fresh database on that server that
+//! is dropped when the test ends. Plus the HTTP helpers the tests speak through.
+
+use super::fixture::{Fixture, sha256_hex, test_bytes};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The model the tests download: 4 MiB at `/alpha.gguf`.
+pub const ALPHA: &str = "alpha-test-q4_k_m";
+pub const ALPHA_PATH: &str = "/alpha.gguf";
+pub const ALPHA_SIZE: usize = 4 * 1024 * 1024;
+/// A second, smaller model: 1 MiB at `/beta.gguf`.
+pub const BETA: &str = "beta-test-q8_0";
+pub const BETA_PATH: &str = "/beta.gguf";
+pub const BETA_SIZE: usize = 1024 * 1024;
+/// A catalog model whose host answers 404: its downloads fail at once.
+pub const GAMMA: &str = "gamma-test-q4_0";
+pub const GAMMA_PATH: &str = "/gamma.gguf";
+
+/// The fixture's bytes for each model.
+pub fn alpha_bytes() -> Vec<u8> {
+    test_bytes(ALPHA_SIZE, 1)
+}
+pub fn beta_bytes() -> Vec<u8> {
+    test_bytes(BETA_SIZE, 2)
+}
+
+/// A model host serving alpha and beta (gamma is missing on purpose).
+pub async fn model_host() -> Fixture {
+    Fixture::start(vec![(ALPHA_PATH, alpha_bytes()), (BETA_PATH, beta_bytes())]).await
+}
+
+/// Polls `f` every 25 ms until it yields `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A signed-in user: the session cookie to send.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub cookie: String,
+}
+
+/// An HTTP answer: status and body (JSON when it parses, else `Value::Null`).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// The `{"error": "..."}` message, asserting the body has that shape.
+    pub fn error(&self) -> &str {
+        self.json.get("error").and_then(Value::as_str).unwrap_or_else(|| {
+            panic!("expected a JSON body {{\"error\": \"...\"}} with status {}, got {:?}", self.status, self.text)
+        })
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh PostgreSQL database, dropped on drop.
+struct PgDb {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDb {
+    async fn create(admin_url: &str) -> (PgDb, String) {
+        use sqlx::Connection;
+        let name = format!(
+            "lbapi_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+        );
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(admin_url, &name);
+        (PgDb { admin_url: admin_url.to_string(), name }, url)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside the test's runtime: the cleanup gets a thread and runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// The same server URL with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The catalog the server is started with: alpha, beta and gamma on the fixture host.
+fn catalog_toml(host: &Fixture) -> String {
+    let entry = |id: &str, name: &str, url: String, sha: String, size: usize, quality: i64| {
+        format!(
+            "[[models]]\nid = \"{id}\"\nname = \"{name}\"\nfamily = \"test\"\nparams_b = 0.1\nquant = \"Q4_K_M\"\n\
+             url = \"{url}\"\nsha256 = \"{sha}\"\nsize_bytes = {size}\nmin_ram_gb = 1\ncontext_length = 4096\n\
+             license = \"mit\"\nquality = {quality}\n\n"
+        )
+    };
+    let gamma = test_bytes(1000, 3);
+    entry(ALPHA, "Alpha Test", host.url(ALPHA_PATH), sha256_hex(&alpha_bytes()), ALPHA_SIZE, 3)
+        + &entry(BETA, "Beta Test", host.url(BETA_PATH), sha256_hex(&beta_bytes()), BETA_SIZE, 2)
+        + &entry(GAMMA, "Gamma Test", host.url(GAMMA_PATH), sha256_hex(&gamma), gamma.len(), 1)
+}
+
+/// A free loopback port (there is a small window in which someone else may take it; the
+/// caller retries when the server cannot bind).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `localbrain serve`. Dropping it kills the process, then drops its database.
+pub struct Server {
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    /// The database the server uses.
+    pub database_url: String,
+    /// The admin's one-time login link, as printed.
+    pub admin_link: String,
+    /// No redirects, no cookie store: every test says exactly what it sends.
+    pub http: reqwest::Client,
+    child: Option<Child>,
+    log: PathBuf,
+    catalog: PathBuf,
+    // Dropped after the child is killed (field order).
+    _pg: Option<PgDb>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the binary against `host` with a fresh data folder and database.
+    pub async fn start(host: &Fixture) -> Server {
+        let dir = tempfile::Builder::new().prefix("lbapi").tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let models_dir = data_dir.join("models");
+        let catalog = dir.path().join("catalog.toml");
+        std::fs::write(&catalog, catalog_toml(host)).unwrap();
+        let (pg, database_url) = match std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
+            Some(admin_url) => {
+                let (pg, url) = PgDb::create(&admin_url).await;
+                (Some(pg), url)
+            }
+            None => (None, format!("sqlite://{}?mode=rwc", data_dir.join("localbrain.db").display())),
+        };
+        let log = dir.path().join("server.log");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut server = Server {
+            port: 0,
+            base: String::new(),
+            data_dir,
+            models_dir,
+            database_url,
+            admin_link: String::new(),
+            http,
+            child: None,
+            log,
+            catalog,
+            _pg: pg,
+            _dir: dir,
+        };
+        for attempt in 1..=3 {
+            let port = free_port();
+            match server.spawn(port) {
+                Ok((child, link)) => {
+                    server.port = port;
+                    server.base = format!("http://127.0.0.1:{port}");
+                    server.admin_link = link;
+                    server.child = Some(child);
+                    return server;
+                }
+                Err(why) if attempt < 3 && why.contains("cannot listen") => continue,
+                Err(why) => panic!("localbrain did not start: {why}\n--- server log ---\n{}", server.log_text()),
+            }
+        }
+        unreachable!()
+    }
+
+    /// The command with this server's folders, catalog and database, and nothing inherited
+    /// that could point it elsewhere.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
+        cmd.arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("LOCALBRAIN_ADDR")
+            .env_remove("LOCALBRAIN_DATA_DIR")
+            .env_remove("LOCALBRAIN_MODELS_DIR")
+            .env_remove("LEPTOS_SITE_ROOT")
+            .env("LOCALBRAIN_CATALOG", &self.catalog)
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "info,sqlx=warn");
+        cmd
+    }
+
+    /// Runs `serve` on `port` and reads the admin's login link from its stdout.
+    fn spawn(&self, port: u16) -> Result<(Child, String), String> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut child = self
+            .command()
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", env!("CARGO_BIN_EXE_localbrain")))?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        // Reads stdout to its end so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    if let Some(at) = line.find("http://")
+                        && line.contains("/login?token=")
+                    {
+                        return Ok((child, line[at..].trim().to_string()));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(self.log_text());
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no login link within 60 s\n{}", self.log_text()));
+            }
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `localbrain user add NAME`: the printed login link.
+    pub fn user_add_link(&self, name: &str) -> String {
+        let out = self
+            .command()
+            .env("LOCALBRAIN_ADDR", format!("127.0.0.1:{}", self.port))
+            .args(["user", "add", name])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run localbrain user add");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "user add {name} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let line = stdout.lines().find(|l| l.contains("/login?token=")).expect("user add printed no login link");
+        let link = line[line.find("http://").expect("link")..].trim().to_string();
+        assert!(link.starts_with(&format!("{}/login?token=", self.base)), "link {link} is not for {}", self.base);
+        link
+    }
+
+    /// GET a login link: asserts the 303 to /settings and returns the session cookie.
+    pub async fn login(&self, name: &str, link: &str) -> User {
+        let resp = self.http.get(link).send().await.expect("GET login link");
+        assert_eq!(resp.status().as_u16(), 303, "login link for {name}");
+        let set_cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("lb_session="))
+            .unwrap_or_else(|| panic!("login for {name} set no lb_session cookie"))
+            .to_string();
+        let pair = set_cookie.split(';').next().unwrap().trim().to_string();
+        User { name: name.to_string(), cookie: pair }
+    }
+
+    /// The admin, signed in through the link `serve` printed.
+    pub async fn admin(&self) -> User {
+        self.login("admin", &self.admin_link.clone()).await
+    }
+
+    /// A new user made with `localbrain user add`, signed in.
+    pub async fn add_user(&self, name: &str) -> User {
+        let link = self.user_add_link(name);
+        self.login(name, &link).await
+    }
+
+    /// POST raw bytes to `/api/<endpoint>` with an optional Cookie header and extra headers.
+    pub async fn post_raw(&self, cookie: Option<&str>, endpoint: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body);
+        if let Some(c) = cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("POST /api/{endpoint}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, json, text }
+    }
+
+    /// POST JSON as `user` (or as nobody).
+    pub async fn call(&self, user: Option<&User>, endpoint: &str, body: Value) -> Answer {
+        self.post_raw(user.map(|u| u.cookie.as_str()), endpoint, serde_json::to_vec(&body).unwrap(), &[]).await
+    }
+
+    /// POST JSON as `user`, asserting 200; the JSON body.
+    pub async fn ok(&self, user: &User, endpoint: &str, body: Value) -> Value {
+        let a = self.call(Some(user), endpoint, body.clone()).await;
+        assert_eq!(a.status, 200, "{} POST /api/{endpoint} {body}: {}", user.name, a.text);
+        a.json
+    }
+
+    pub async fn start_dl(&self, user: &User, model: &str) -> Value {
+        self.ok(user, "downloads/start", json!({ "model_id": model })).await
+    }
+
+    pub async fn get_dl(&self, user: &User, id: i64) -> Value {
+        self.ok(user, "downloads/get", json!({ "id": id })).await
+    }
+
+    pub async fn list(&self, user: &User) -> Vec<Value> {
+        match self.ok(user, "downloads/list", json!({})).await {
+            Value::Array(rows) => rows,
+            other => panic!("list is not an array: {other}"),
+        }
+    }
+
+    /// Polls the download until `pred` holds; the row that satisfied it.
+    pub async fn wait_dl(&self, user: &User, id: i64, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let row = self.get_dl(user, id).await;
+            if pred(&row) {
+                return row;
+            }
+            assert!(Instant::now() < deadline, "download {id}: timed out after {timeout:?} waiting for {what}; last seen {row}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Rows of a table, read straight from the database (not through the API).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url).await.expect("open test database");
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&mut c).await.unwrap();
+        c.close().await.ok();
+        n
+    }
+
+    /// Every regular file under the models folder (recursively), relative to it.
+    pub fn model_files(&self) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.models_dir, &self.models_dir, &mut out);
+        out.sort();
+        out
+    }
+
+    /// The partial file a download writes to.
+    pub fn partial_path(&self, model: &str, id: i64) -> PathBuf {
+        self.models_dir.join(".partial").join(format!("{model}.{id}.partial"))
+    }
+
+    /// Where a model is installed.
+    pub fn installed_path(&self, model: &str) -> PathBuf {
+        self.models_dir.join(format!("{model}.gguf"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of the localbrain log ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// The id of a DownloadView.
+pub fn id_of(row: &Value) -> i64 {
+    row["id"].as_i64().unwrap_or_else(|| panic!("no id in {row}"))
+}
+
+/// The status of a DownloadView.
+pub fn status_of(row: &Value) -> &str {
+    row["status"].as_str().unwrap_or_else(|| panic!("no status in {row}"))
+}
+
+/// A DownloadView without its live numbers (speed and ETA move with the clock).
+pub fn without_live(row: &Value) -> Value {
+    let mut r = row.clone();
+    if let Some(o) = r.as_object_mut() {
+        o.remove("speed_bps");
+        o.remove("eta_seconds");
+    }
+    r
+}

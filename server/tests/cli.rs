@@ -1,0 +1,154 @@
+//! `localbrain download` as a user runs it: the real binary against a real HTTP server on
+//! loopback. Ctrl-C pauses and keeps the partial; running it again resumes and installs.
+
+#[path = "../../tests/it/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
+
+use fixture::{Fixture, test_bytes};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SIZE: usize = 4 * 1024 * 1024;
+
+fn catalog(dir: &std::path::Path, server: &Fixture, size: usize) -> std::path::PathBuf {
+    let path = dir.join("catalog.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[[models]]
+id = "cli-model"
+name = "CLI test model"
+family = "test"
+params_b = 0.1
+quant = "Q4_K_M"
+url = "{}"
+sha256 = "{}"
+size_bytes = {size}
+min_ram_gb = 1
+context_length = 4096
+license = "apache-2.0"
+quality = 1
+"#,
+            server.url("/file"),
+            server.sha256()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn localbrain(data: &std::path::Path, catalog: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
+    cmd.arg("--data-dir").arg(data).env("LOCALBRAIN_CATALOG", catalog).env("DATABASE_URL", "");
+    cmd
+}
+
+fn send_signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_pauses_and_a_second_run_resumes_to_a_verified_install() {
+    let server = Fixture::start(test_bytes(SIZE)).await;
+    server.set(|m| {
+        m.chunk = 32 * 1024;
+        m.chunk_delay = Duration::from_millis(20);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog(dir.path(), &server, SIZE);
+    let data = dir.path().join("data");
+
+    let child = localbrain(&data, &cat)
+        .args(["download", "cli-model"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial_dir = data.join("models/.partial");
+    let on_disk = || -> u64 {
+        std::fs::read_dir(&partial_dir).map(|d| d.flatten().map(|e| e.metadata().unwrap().len()).sum()).unwrap_or(0)
+    };
+    let mut grew = false;
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if on_disk() > 300_000 {
+            grew = true;
+            break;
+        }
+    }
+    assert!(grew, "the partial never grew");
+    send_signal(child.id(), "INT"); // what Ctrl-C sends
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a paused download is not a success");
+    assert!(stderr.contains("paused at") && stderr.contains("again to resume"), "{stderr}");
+    let kept: Vec<_> = std::fs::read_dir(&partial_dir).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "the partial is kept");
+    let kept_len = kept[0].metadata().unwrap().len();
+    assert!(kept_len > 300_000);
+
+    server.set(|m| m.chunk_delay = Duration::ZERO);
+    let (d, c) = (data.clone(), cat.clone());
+    let out = tokio::task::spawn_blocking(move || localbrain(&d, &c).args(["download", "cli-model"]).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.trim_end().ends_with("models/cli-model.gguf"), "prints where it installed: {stdout}");
+    let installed = std::fs::read(data.join("models/cli-model.gguf")).unwrap();
+    assert!(installed == test_bytes(SIZE), "the installed file is the served file");
+    let last = server.file_requests().pop().unwrap();
+    assert_eq!(last.range, Some(format!("bytes={kept_len}-")), "resumed, not restarted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_size_mismatch_exits_non_zero_saying_both_sizes_and_installs_nothing() {
+    let server = Fixture::start(test_bytes(SIZE)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog(dir.path(), &server, SIZE + 10);
+    let data = dir.path().join("data");
+    let d = data.clone();
+    let out = tokio::task::spawn_blocking(move || localbrain(&d, &cat).args(["download", "cli-model"]).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&SIZE.to_string()) && stderr.contains(&(SIZE + 10).to_string()), "{stderr}");
+    assert!(!data.join("models/cli-model.gguf").exists());
+}
+
+#[test]
+fn an_unknown_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["download", "no-such-model"])
+        .env("DATABASE_URL", "")
+        .env_remove("LOCALBRAIN_CATALOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no model called \"no-such-model\""), "{stderr}");
+}
+
+#[test]
+fn the_catalog_command_marks_the_recommended_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("catalog")
+        .env_remove("LOCALBRAIN_CATALOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("qwen2.5-0.5b-instruct-q4_k_m"), "{stdout}");
+    assert!(stdout.contains("* Recommended: "), "{stdout}");
+}
