@@ -133,7 +133,8 @@ mod tests {
 
     #[test]
     fn defaults_hang_off_the_data_dir() {
-        let cli = Cli::parse_from(["localbrain", "--data-dir", "/tmp/lb", "serve"]);
+        // An empty --database-url means the default, whatever DATABASE_URL the test runs under.
+        let cli = Cli::parse_from(["localbrain", "--data-dir", "/tmp/lb", "--database-url", "", "serve"]);
         let cfg = cli.config().unwrap();
         assert_eq!(cfg.models_dir, PathBuf::from("/tmp/lb/models"));
         assert!(cfg.database_url.starts_with("sqlite:///tmp/lb/localbrain.db"));

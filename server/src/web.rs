@@ -6,13 +6,14 @@ use app::{App, shell};
 use axum::{
     Router,
     body::Body,
-    extract::{DefaultBodyLimit, Request, State},
-    middleware,
-    response::IntoResponse,
-    routing::{get, post},
+    extract::{DefaultBodyLimit, Request},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
 };
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use localbrain::engine::Engine;
 use localbrain::store::Db;
 use std::net::SocketAddr;
@@ -37,7 +38,8 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let engine = state.engine.clone();
     Router::new()
-        .route("/api/{*fn_name}", post(server_fn_handler))
+        // The server functions (the JSON API) are routed by leptos_routes_with_context below,
+        // with the engine in their context.
         .route("/login", get(auth::login))
         .leptos_routes_with_context(
             &state,
@@ -51,13 +53,24 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
         .layer(middleware::from_fn_with_state(state.clone(), auth::hygiene_layer))
+        .layer(middleware::from_fn(limit_body))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.engine.clone()), req).await
+/// Reads the body up front so an oversized one is a 413 with a JSON error, whether it announced
+/// its length or came chunked (server functions would otherwise report it as a parse error).
+async fn limit_body(req: Request<Body>, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({"error": format!("request body too large (limit {} KiB)", BODY_LIMIT / 1024)})),
+        )
+            .into_response(),
+    }
 }
 
 /// Leptos's settings: where the compiled site lives and what it is called.

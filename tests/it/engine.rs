@@ -167,7 +167,7 @@ async fn pause_keeps_the_partial_and_resume_continues_with_range_and_if_range() 
 
     rig.server.set(|m| m.chunk_delay = Duration::ZERO);
     let resumed = rig.engine.resume(rig.user, v.id).await.unwrap();
-    assert_eq!(resumed.status, Pending);
+    assert!(matches!(resumed.status, Pending | Downloading), "{:?}", resumed.status);
     assert_eq!(rig.settle(v.id).await.status, Complete);
     rig.assert_installed_right();
     let reqs = rig.server.file_requests();
