@@ -18,6 +18,7 @@ mod recovery;
 pub use recovery::Recovered;
 pub mod retry;
 mod runner;
+mod sink;
 
 pub use error::EngineError;
 

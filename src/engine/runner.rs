@@ -2,7 +2,8 @@
 //! with Range + If-Range, retrying transient failures), verify the SHA-256 computed while
 //! streaming, and install atomically. See DESIGN.md "The download engine".
 
-use super::files::{self, READ_CHUNK};
+use super::files;
+use super::sink::Sink;
 use super::range::parse_content_range;
 use super::retry::{RetryState, jitter, parse_retry_after};
 use super::{Engine, Slot};
@@ -11,9 +12,7 @@ use crate::status::DownloadStatus::{self, *};
 use crate::store::downloads::{self, DownloadRow};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
-use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,45 +38,6 @@ struct Transient {
 
 fn failed(message: impl Into<String>, keep_partial: bool) -> Outcome {
     Outcome::Failed { message: message.into(), keep_partial }
-}
-
-/// The partial file, its hash so far, and where the next byte goes.
-struct Sink {
-    file: File,
-    hasher: Sha256,
-    offset: u64,
-    buf: Vec<u8>,
-}
-
-impl Sink {
-    /// Appends bytes: buffered into large writes, hashed as they pass.
-    fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.hasher.update(bytes);
-        self.offset += bytes.len() as u64;
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= READ_CHUNK {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    /// Drops everything: the server sent a whole new body.
-    fn restart(&mut self) -> std::io::Result<()> {
-        self.buf.clear();
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.hasher = Sha256::new();
-        self.offset = 0;
-        Ok(())
-    }
 }
 
 impl Engine {
@@ -158,20 +118,20 @@ impl Engine {
         match self.fetch(row, model, slot, token, &mut sink).await {
             Ok(()) => {}
             Err(outcome) => {
-                let _ = sink.flush();
+                let _ = sink.flush().await;
                 return outcome;
             }
         }
-        if let Err(e) = sink.flush().and_then(|_| sink.file.sync_all()) {
-            return failed(io_words("cannot save the file", &e), true);
-        }
-        self.record(row.id, slot, sink.offset, true).await;
+        let offset = sink.offset;
+        let digest = match sink.finish().await {
+            Ok(digest) => digest,
+            Err(e) => return failed(io_words("cannot save the file", &e), true),
+        };
+        self.record(row.id, slot, offset, true).await;
 
         if !self.moved(row.id, Verifying).await {
             return Outcome::Stopped;
         }
-        let digest = files::hex(&sink.hasher.finalize());
-        drop(sink.file);
         if digest != model.sha256 {
             return failed(
                 format!(
@@ -199,8 +159,8 @@ impl Engine {
         let mut retry = RetryState::new(self.cfg.retry.clone());
         let size = model.size_bytes;
         // A partial that is already whole needs no request: keep it if its hash is right.
-        if sink.offset == size && files::hex(&sink.hasher.clone().finalize()) != model.sha256 {
-            if let Err(e) = sink.restart() {
+        if sink.offset == size && !sink.digest().await.is_ok_and(|d| d == model.sha256) {
+            if let Err(e) = sink.restart().await {
                 return Err(failed(io_words("cannot reset the partial file", &e), true));
             }
             self.record(row.id, slot, 0, true).await;
@@ -220,7 +180,7 @@ impl Engine {
                 Attempt::WrongFile(why) | Attempt::Refused(why) => return Err(failed(why, true)),
                 Attempt::Transient(t) => t,
             };
-            if let Err(e) = sink.flush() {
+            if let Err(e) = sink.flush().await {
                 return Err(failed(io_words("cannot write the download", &e), true));
             }
             self.record(row.id, slot, sink.offset, true).await;
@@ -298,7 +258,7 @@ impl Engine {
                 }
                 if sink.offset > 0 {
                     // The server ignored Range, or If-Range saw a changed file: a whole new body.
-                    if let Err(e) = sink.restart() {
+                    if let Err(e) = sink.restart().await {
                         return Attempt::Fatal(failed(io_words("cannot reset the partial file", &e), true));
                     }
                     self.record(id, slot, 0, true).await;
@@ -312,7 +272,7 @@ impl Engine {
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 // The partial may already be whole: keep it if its hash is right, else start over.
-                if sink.offset == size && files::hex(&sink.hasher.clone().finalize()) == expected_sha256 {
+                if sink.offset == size && sink.digest().await.is_ok_and(|d| d == expected_sha256) {
                     return Attempt::Complete;
                 }
                 return self.restart(id, sink, "the server could not continue the partial download").await;
@@ -367,7 +327,7 @@ impl Engine {
                             false,
                         ));
                     }
-                    if let Err(e) = sink.push(&bytes) {
+                    if let Err(e) = sink.push(bytes).await {
                         return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
                     }
                     retry.progressed();
@@ -375,7 +335,7 @@ impl Engine {
                     if persist {
                         last_persist = Instant::now();
                         // The row must never claim bytes that are still only in the buffer.
-                        if let Err(e) = sink.flush() {
+                        if let Err(e) = sink.flush().await {
                             return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
                         }
                     }
@@ -388,7 +348,7 @@ impl Engine {
     /// Truncates the partial and asks again from byte 0.
     async fn restart(&self, id: i64, sink: &mut Sink, why: &str) -> Attempt {
         tracing::info!(id, reason = why, "restarting from zero");
-        if let Err(e) = sink.restart() {
+        if let Err(e) = sink.restart().await {
             return Attempt::Fatal(failed(io_words("cannot reset the partial file", &e), true));
         }
         let _ = downloads::set_bytes(&self.db, id, 0, &[Downloading]).await;
@@ -409,7 +369,7 @@ impl Engine {
             }
             let Some(hasher) = files::hash_prefix(&mut file, len, &tok)? else { return Ok(None) };
             file.seek(SeekFrom::Start(len))?;
-            Ok(Some(Sink { file, hasher, offset: len, buf: Vec::with_capacity(READ_CHUNK) }))
+            Ok(Some(Sink::start(file, hasher, len)))
         })
         .await
     }
