@@ -122,6 +122,16 @@ pub fn assert_no_partials(models: &Path) {
     assert!(left.is_empty(), "partials left behind: {left:?}");
 }
 
+/// Starts a throttled download, lets `bytes` arrive, pauses it and waits for the runner to let
+/// go. The server is left throttled.
+async fn paused_midway(rig: &Rig, bytes: u64) -> DownloadView {
+    slow(rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, bytes).await;
+    rig.engine.pause(rig.user, v.id).await.unwrap();
+    rig.settle(v.id).await
+}
+
 fn slow(rig: &Rig) {
     rig.server.set(|m| {
         m.chunk = 32 * 1024;
@@ -201,11 +211,7 @@ async fn last_modified_is_the_validator_when_there_is_no_etag() {
 #[tokio::test]
 async fn a_changed_remote_file_restarts_from_zero_instead_of_splicing() {
     let rig = Rig::new().await;
-    slow(&rig);
-    let v = rig.start().await;
-    rig.wait_bytes(v.id, 100_000).await;
-    rig.engine.pause(rig.user, v.id).await.unwrap();
-    rig.settle(v.id).await;
+    let v = paused_midway(&rig, 100_000).await;
     // New ETag: If-Range fails, the server sends the whole file with 200.
     rig.server.set(|m| {
         m.etag = Some("\"v2\"".into());
@@ -225,11 +231,7 @@ async fn a_changed_remote_file_restarts_from_zero_instead_of_splicing() {
 #[tokio::test]
 async fn a_server_that_ignores_range_gets_a_truncated_partial_and_a_full_body() {
     let rig = Rig::new().await;
-    slow(&rig);
-    let v = rig.start().await;
-    rig.wait_bytes(v.id, 100_000).await;
-    rig.engine.pause(rig.user, v.id).await.unwrap();
-    rig.settle(v.id).await;
+    let v = paused_midway(&rig, 100_000).await;
     rig.server.set(|m| {
         m.honor_range = false;
         m.chunk_delay = Duration::ZERO;
@@ -245,11 +247,7 @@ async fn a_server_that_ignores_range_gets_a_truncated_partial_and_a_full_body() 
 #[tokio::test]
 async fn a_206_at_the_wrong_offset_restarts_from_zero() {
     let rig = Rig::new().await;
-    slow(&rig);
-    let v = rig.start().await;
-    rig.wait_bytes(v.id, 100_000).await;
-    rig.engine.pause(rig.user, v.id).await.unwrap();
-    rig.settle(v.id).await;
+    let v = paused_midway(&rig, 100_000).await;
     rig.server.set(|m| {
         m.wrong_start = true;
         m.chunk_delay = Duration::ZERO;
@@ -465,11 +463,7 @@ async fn cancel_removes_the_partial_and_frees_the_slot() {
 #[tokio::test]
 async fn a_paused_download_can_be_cancelled() {
     let rig = Rig::new().await;
-    slow(&rig);
-    let v = rig.start().await;
-    rig.wait_bytes(v.id, 50_000).await;
-    rig.engine.pause(rig.user, v.id).await.unwrap();
-    rig.settle(v.id).await;
+    let v = paused_midway(&rig, 50_000).await;
     assert_eq!(rig.engine.cancel(rig.user, v.id).await.unwrap().status, Cancelled);
     assert_no_partials(&rig.models());
 }
@@ -602,11 +596,7 @@ fn a_killed_runner_is_paused_at_boot_and_resumes_without_refetching() {
 #[tokio::test]
 async fn a_row_whose_partial_vanished_restarts_from_zero() {
     let rig = Rig::new().await;
-    slow(&rig);
-    let v = rig.start().await;
-    rig.wait_bytes(v.id, 100_000).await;
-    rig.engine.pause(rig.user, v.id).await.unwrap();
-    rig.settle(v.id).await;
+    let v = paused_midway(&rig, 100_000).await;
     let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
     std::fs::remove_file(&row.partial_path).unwrap();
     rig.server.set(|m| m.chunk_delay = Duration::ZERO);
