@@ -13,6 +13,7 @@
 mod error;
 pub mod files;
 mod live;
+pub mod pace;
 pub mod range;
 mod recovery;
 pub use recovery::Recovered;
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     /// How often bytes are written to the row.
     pub progress_interval: Duration,
     pub connect_timeout: Duration,
+    /// A bandwidth limit in bytes per second, shared by every download; `None` for none.
+    pub max_rate: Option<u64>,
 }
 
 impl EngineConfig {
@@ -57,6 +60,7 @@ impl EngineConfig {
             stall_timeout: Duration::from_secs(30),
             progress_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
+            max_rate: None,
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct Engine {
     cfg: EngineConfig,
     client: reqwest::Client,
     slots: Mutex<HashMap<i64, Arc<Slot>>>,
+    pacer: Option<pace::Pacer>,
 }
 
 impl Engine {
@@ -91,7 +96,8 @@ impl Engine {
             .user_agent(concat!("localbrain/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EngineError::Io(format!("cannot set up HTTP: {e}")))?;
-        Ok(Arc::new(Engine { db, catalog, cfg, client, slots: Mutex::new(HashMap::new()) }))
+        let pacer = cfg.max_rate.map(pace::Pacer::new);
+        Ok(Arc::new(Engine { db, catalog, cfg, client, slots: Mutex::new(HashMap::new()), pacer }))
     }
 
     /// The catalog downloads are checked against.

@@ -13,6 +13,7 @@ test.afterAll(() => files.stop());
 
 test.beforeEach(async () => {
   files.bytesPerSecond = 1_500_000;
+  files.requests = [];
   lb = new Localbrain(files);
   await lb.start();
 });
@@ -188,4 +189,16 @@ test("a corrupt file fails with a clear message and installs nothing", async ({ 
   expect(lb.partials()).toEqual([]);
   await page.getByRole("button", { name: "Dismiss" }).click();
   await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
+});
+
+test("a refused request shows the server's words in a toast", async ({ page }) => {
+  await signIn(page, lb.loginUrl);
+  await expect(page.getByLabel("Model").locator("option[value=huge-model]")).toContainText("won't fit");
+  await page.getByLabel("Model").selectOption("huge-model");
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect(page.getByRole("alert")).toContainText("not enough disk space: needs");
+  await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
+  await shot(page, "toast-desktop");
+  expect(lb.partials()).toEqual([]);
+  expect(files.requests.filter((r) => r.startsWith("/good.gguf"))).toEqual([]);
 });

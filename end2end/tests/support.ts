@@ -103,10 +103,10 @@ export class ModelServer {
   }
 }
 
-/** A catalog with a good model and one whose server sends corrupt bytes. */
+/** A catalog with a good model, one whose server sends corrupt bytes, and one too big for any disk. */
 export function writeCatalog(dir: string, files: ModelServer): string {
   const hash = sha256(files.good);
-  const entry = (id: string, name: string, url: string, quality: number) => `
+  const entry = (id: string, name: string, url: string, quality: number, size = MODEL_SIZE) => `
 [[models]]
 id = "${id}"
 name = "${name}"
@@ -115,7 +115,7 @@ params_b = 0.1
 quant = "Q4_K_M"
 url = "${url}"
 sha256 = "${hash}"
-size_bytes = ${MODEL_SIZE}
+size_bytes = ${size}
 min_ram_gb = 1
 context_length = 4096
 license = "apache-2.0"
@@ -125,7 +125,9 @@ quality = ${quality}
   writeFileSync(
     path,
     entry("tiny-good", "Tiny Good Model", files.url("good.gguf"), 20) +
-      entry("tiny-corrupt", "Tiny Corrupt Model", files.url("corrupt.gguf"), 10),
+      entry("tiny-corrupt", "Tiny Corrupt Model", files.url("corrupt.gguf"), 10) +
+      // Bigger than any test disk: starting it must be refused with 507 before a byte moves.
+      entry("huge-model", "Huge Model", files.url("good.gguf"), 5, 50 * 1024 ** 4),
   );
   return path;
 }

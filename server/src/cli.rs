@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, env = "LOCALBRAIN_CATALOG", global = true)]
     pub catalog: Option<PathBuf>,
 
+    /// Bandwidth limit for all downloads, bytes per second: 10M, 500K... [default: none]
+    #[arg(long, env = "LOCALBRAIN_MAX_RATE", global = true, value_parser = localbrain::engine::pace::parse_rate)]
+    pub max_rate: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -72,6 +76,7 @@ pub struct Config {
     pub models_dir: PathBuf,
     pub database_url: String,
     pub catalog: Option<PathBuf>,
+    pub max_rate: Option<u64>,
 }
 
 impl Cli {
@@ -92,7 +97,7 @@ impl Cli {
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| localbrain::store::default_url(&data_dir));
-        Ok(Config { data_dir, models_dir, database_url, catalog: self.catalog.clone() })
+        Ok(Config { data_dir, models_dir, database_url, catalog: self.catalog.clone(), max_rate: self.max_rate })
     }
 
     /// The subcommand, `serve` with its defaults when none was given.

@@ -57,7 +57,9 @@ async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
     let db = Db::connect(&config.database_url)
         .await
         .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))?;
-    let engine = Engine::new(db.clone(), Arc::new(catalog), EngineConfig::new(config.models_dir.clone()))
+    let mut engine_config = EngineConfig::new(config.models_dir.clone());
+    engine_config.max_rate = config.max_rate;
+    let engine = Engine::new(db.clone(), Arc::new(catalog), engine_config)
         .map_err(|e| e.to_string())?;
     Ok((db, engine))
 }

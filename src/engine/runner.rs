@@ -327,6 +327,15 @@ impl Engine {
                             false,
                         ));
                     }
+                    if let Some(pacer) = &self.pacer {
+                        let wait = pacer.book(bytes.len() as u64, Instant::now());
+                        if !wait.is_zero() {
+                            tokio::select! {
+                                _ = token.cancelled() => return Attempt::Stopped,
+                                _ = tokio::time::sleep(wait) => {}
+                            }
+                        }
+                    }
                     if let Err(e) = sink.push(bytes).await {
                         return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
                     }

@@ -621,3 +621,23 @@ async fn shutdown_pauses_running_downloads_and_keeps_their_partials() {
     assert!(on_disk >= 100_000);
     assert_eq!(row.bytes_downloaded, on_disk, "the runner flushed and recorded its bytes");
 }
+
+#[tokio::test]
+async fn a_bandwidth_limit_holds_the_average_rate() {
+    let server = Fixture::start(test_bytes(SIZE)).await;
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog_for(&[server.url("/file")], SIZE as u64, &server.sha256());
+    let mut cfg = fast_config(dir.path().join("models"));
+    cfg.max_rate = Some(4_000_000);
+    let engine = Engine::new(db.db.clone(), Arc::new(catalog), cfg).unwrap();
+    let (admin, _) = users::ensure_admin(&db).await.unwrap();
+    let began = std::time::Instant::now();
+    let v = engine.start(admin.id, MODEL).await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_settled(v.id)).await.unwrap().unwrap();
+    let took = began.elapsed().as_secs_f64();
+    assert_eq!(done.status, Complete);
+    // 3.2 MB at 4 MB/s, less the first quarter second of burst: at least ~0.5 s.
+    let floor = SIZE as f64 / 4_000_000.0 - 0.3;
+    assert!(took >= floor, "took {took:.2} s, the limit allows no less than {floor:.2} s");
+}
