@@ -116,11 +116,16 @@ pub mod ssr {
         pub name: String,
     }
 
-    /// Sets the HTTP status of the response being built.
+    /// Sets the HTTP status of an API response. A server function called while rendering a
+    /// page leaves the page's status alone: the page shows the error in words instead.
     pub fn set_status(code: u16) {
-        if let (Some(opts), Ok(status)) =
-            (use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(code))
-        {
+        let is_api_call = use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        if let (true, Some(opts), Ok(status)) = (
+            is_api_call,
+            use_context::<leptos_axum::ResponseOptions>(),
+            axum::http::StatusCode::from_u16(code),
+        ) {
             opts.set_status(status);
         }
     }

@@ -55,7 +55,8 @@ test("the first load is server-rendered: the recommendation shows without JavaSc
 });
 
 test("signed out, the card says how to sign in", async ({ page }) => {
-  await page.goto(`${lb.base}/settings`);
+  const response = await page.goto(`${lb.base}/settings`);
+  expect(response!.status()).toBe(200);
   await expect(card(page)).toContainText("not signed in");
 });
 
