@@ -53,6 +53,7 @@ def timed(cmd, env=None):
 def main():
     work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="lb-bench-")
     os.makedirs(work, exist_ok=True)
+    os.chmod(work, 0o755)  # nginx's workers run as nobody and must reach the file
     www = os.path.join(work, "www")
     os.makedirs(www, exist_ok=True)
     src = os.path.join(www, "model.gguf")

@@ -11,9 +11,9 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
-/// Chunks queued for the writer; HTTP chunks are at most tens of KB, so this bounds memory to
-/// a few MB.
-const QUEUE: usize = 256;
+/// Chunks queued for the writer. hyper hands over chunks of up to ~400 KB, so this bounds the
+/// bytes in flight to a few MB whatever the file size.
+const QUEUE: usize = 16;
 
 enum Cmd {
     Data(Bytes),
