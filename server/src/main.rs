@@ -18,14 +18,16 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs what it does; terminal commands keep the screen for their own output.
+    let default_filter = match cli.command {
+        None | Some(Command::Serve(_)) => "info,sqlx=warn",
+        Some(_) => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,localbrain=info,sqlx=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.config() {
         Ok(config) => match cli.command() {
             Command::Serve(args) => serve(config, args).await,
