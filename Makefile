@@ -7,7 +7,7 @@ export LOCALBRAIN_TOOLS := $(TOOLS)
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e e2e-deps bench clean
+.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e e2e-deps bench load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -46,6 +46,10 @@ bench-tools:
 ## bench: a verified download of one file (BENCH_SIZE_MB, default 2048) vs curl, openssl, aria2c
 bench: bench-tools build
 	python3 scripts/bench.py
+
+## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
+load: bench-tools build
+	python3 scripts/load.py
 
 clean:
 	cargo clean

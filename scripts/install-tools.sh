@@ -38,7 +38,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
   missing=()
   [ "$mode" = test ] && { command -v chromium >/dev/null || missing+=(chromium); }
   command -v nginx >/dev/null || missing+=(nginx)
-  [ "$mode" = bench ] && { command -v aria2c >/dev/null || missing+=(aria2); [ -x /usr/bin/time ] || missing+=(time); command -v curl >/dev/null || missing+=(curl); }
+  [ "$mode" = bench ] && { command -v aria2c >/dev/null || missing+=(aria2); command -v wrk >/dev/null || missing+=(wrk); [ -x /usr/bin/time ] || missing+=(time); command -v curl >/dev/null || missing+=(curl); }
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
