@@ -13,28 +13,8 @@ const SIZE: usize = 4 * 1024 * 1024;
 
 fn catalog(dir: &std::path::Path, server: &Fixture, size: usize) -> std::path::PathBuf {
     let path = dir.join("catalog.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[[models]]
-id = "cli-model"
-name = "CLI test model"
-family = "test"
-params_b = 0.1
-quant = "Q4_K_M"
-url = "{}"
-sha256 = "{}"
-size_bytes = {size}
-min_ram_gb = 1
-context_length = 4096
-license = "apache-2.0"
-quality = 1
-"#,
-            server.url("/file"),
-            server.sha256()
-        ),
-    )
-    .unwrap();
+    let text = fixture::catalog_toml("cli-model", &[server.url("/file")], size as u64, &server.sha256());
+    std::fs::write(&path, text).unwrap();
     path
 }
 

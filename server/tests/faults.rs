@@ -63,28 +63,8 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let catalog = root.join("catalog.toml");
-        std::fs::write(
-            &catalog,
-            format!(
-                r#"[[models]]
-id = "{MODEL}"
-name = "Fault test model"
-family = "test"
-params_b = 0.1
-quant = "Q4_K_M"
-url = "{}"
-sha256 = "{}"
-size_bytes = {size}
-min_ram_gb = 1
-context_length = 4096
-license = "apache-2.0"
-quality = 1
-"#,
-                server.url("/file"),
-                server.sha256()
-            ),
-        )
-        .unwrap();
+        let text = fixture::catalog_toml(MODEL, &[server.url("/file")], size as u64, &server.sha256());
+        std::fs::write(&catalog, text).unwrap();
         let data = root.join("data");
         let models = data.join("models");
         Env { _dir: dir, root, data, models, catalog, models_flag: false, runs: Default::default() }

@@ -24,30 +24,9 @@ pub struct Rig {
     pub user: i64,
 }
 
-/// A one-model catalog pointing at the fixture. `size`/`sha` default to the real file's.
+/// A one-model catalog pointing at the fixture.
 pub fn catalog_for(urls: &[String], size: u64, sha: &str) -> Catalog {
-    let (url, mirrors) = urls.split_first().unwrap();
-    let mirrors: Vec<String> = mirrors.iter().map(|m| format!("{m:?}")).collect();
-    let text = format!(
-        r#"
-[[models]]
-id = "{MODEL}"
-name = "Test Model"
-family = "test"
-params_b = 0.1
-quant = "Q4_K_M"
-url = "{url}"
-mirrors = [{}]
-sha256 = "{sha}"
-size_bytes = {size}
-min_ram_gb = 1
-context_length = 4096
-license = "apache-2.0"
-quality = 1
-"#,
-        mirrors.join(", ")
-    );
-    Catalog::parse(&text).expect("test catalog")
+    Catalog::parse(&crate::fixture::catalog_toml(MODEL, urls, size, sha)).expect("test catalog")
 }
 
 pub fn fast_config(models_dir: PathBuf) -> EngineConfig {

@@ -139,6 +139,31 @@ impl Fixture {
     }
 }
 
+/// A one-model catalog (the schema in DESIGN.md) for a file served here: `urls[0]` is the URL,
+/// the rest are mirrors.
+pub fn catalog_toml(id: &str, urls: &[String], size: u64, sha256: &str) -> String {
+    let (url, mirrors) = urls.split_first().expect("at least one URL");
+    let mirrors: Vec<String> = mirrors.iter().map(|m| format!("{m:?}")).collect();
+    format!(
+        r#"[[models]]
+id = "{id}"
+name = "Test model {id}"
+family = "test"
+params_b = 0.1
+quant = "Q4_K_M"
+url = "{url}"
+mirrors = [{}]
+sha256 = "{sha256}"
+size_bytes = {size}
+min_ram_gb = 1
+context_length = 4096
+license = "apache-2.0"
+quality = 1
+"#,
+        mirrors.join(", ")
+    )
+}
+
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
