@@ -76,6 +76,8 @@ impl DownloadStatus {
             // already on disk and only needs its hash checked.
             (Pending, Downloading | Verifying) => true,
             (Downloading, Verifying) => true,
+            // An installed file that failed its check is downloaded again.
+            (Verifying, Downloading) => true,
             (Verifying, Installing | Complete) => true,
             (Installing, Complete) => true,
             // Pause, cancel and failure are possible in every non-terminal state that has a
@@ -118,6 +120,7 @@ mod tests {
         (Downloading, Cancelled),
         (Verifying, Installing),
         (Verifying, Complete),
+        (Verifying, Downloading),
         (Verifying, Paused),
         (Verifying, Failed),
         (Verifying, Cancelled),

@@ -1,6 +1,8 @@
 // The Local AI brain card in Chromium, against the real server and a model server on loopback.
 import { test, expect, type Page } from "@playwright/test";
-import { Localbrain, ModelServer, MODEL_SIZE, percent, sha256, shot, signIn, waitHydrated } from "./support";
+import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIG_LOCAL_SIZE, Localbrain, ModelServer, percent, sha256, shot, signIn, waitHydrated } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;
@@ -202,4 +204,25 @@ test("a refused request shows the server's words in a toast", async ({ page }) =
   await shot(page, "toast-desktop");
   expect(lb.partials()).toEqual([]);
   expect(files.requests.filter((r) => r.startsWith("/good.gguf"))).toEqual([]);
+});
+
+test("a model file already on disk is verified first, and a wrong one is not kept as installed", async ({ page }) => {
+  // A sparse file of the catalog's size: hashing it takes long enough to watch, and it is wrong.
+  mkdirSync(lb.modelsDir, { recursive: true });
+  const local = join(lb.modelsDir, "big-local.gguf");
+  writeFileSync(local, "");
+  truncateSync(local, BIG_LOCAL_SIZE);
+  await signIn(page, lb.loginUrl);
+  await page.getByLabel("Model").selectOption("big-local");
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect(status(page)).toContainText("Checking the file's SHA-256 fingerprint");
+  await expect(page.getByRole("button", { name: "Cancel" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Pause" })).toHaveCount(0);
+  await shot(page, "verifying-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "verifying-360");
+  // The file failed its check, so the model is fetched again; this server's copy has another
+  // size, which is refused at once as a different file.
+  await expect(status(page)).toContainText("The download failed", { timeout: 30_000 });
+  await expect(page.getByTestId("error")).toContainText("different file");
 });

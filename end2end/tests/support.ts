@@ -11,6 +11,7 @@ import { expect, type Page } from "@playwright/test";
 
 export const BIN = resolve(__dirname, "../../target/release/localbrain");
 export const MODEL_SIZE = 6 * 1024 * 1024;
+export const BIG_LOCAL_SIZE = 3 * 1024 ** 3;
 
 /** Deterministic, non-repeating bytes (xorshift), so a splice or corruption changes the hash. */
 export function modelBytes(size: number, seed: number): Buffer {
@@ -127,7 +128,9 @@ quality = ${quality}
     entry("tiny-good", "Tiny Good Model", files.url("good.gguf"), 20) +
       entry("tiny-corrupt", "Tiny Corrupt Model", files.url("corrupt.gguf"), 10) +
       // Bigger than any test disk: starting it must be refused with 507 before a byte moves.
-      entry("huge-model", "Huge Model", files.url("good.gguf"), 5, 50 * 1024 ** 4),
+      entry("huge-model", "Huge Model", files.url("good.gguf"), 5, 50 * 1024 ** 4) +
+      // Checked on disk before any download: a big local file makes "verifying" observable.
+      entry("big-local", "Big Local Model", files.url("good.gguf"), 4, BIG_LOCAL_SIZE),
   );
   return path;
 }

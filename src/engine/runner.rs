@@ -90,8 +90,12 @@ impl Engine {
         let target = PathBuf::from(&row.target_path);
         let partial = PathBuf::from(&row.partial_path);
 
-        // Already installed: one streaming hash decides whether anything needs downloading.
+        // Already installed: one streaming hash, shown as verifying, decides whether anything
+        // needs downloading.
         if files::len_or_zero(&target) == model.size_bytes {
+            if !self.moved(row.id, Verifying).await {
+                return Outcome::Stopped;
+            }
             let (t, tok) = (target.clone(), token.clone());
             match blocking(move || files::hash_file(&t, &tok)).await {
                 Ok(Some(hash)) if hash == model.sha256 => {
@@ -104,6 +108,7 @@ impl Engine {
             }
         }
 
+        // From pending, or from verifying a wrong installed file.
         if !self.moved(row.id, Downloading).await {
             return Outcome::Stopped;
         }
@@ -398,9 +403,6 @@ impl Engine {
     }
 
     async fn finish_already_installed(&self, id: i64, size: u64) -> Outcome {
-        if !self.moved(id, Verifying).await {
-            return Outcome::Stopped;
-        }
         let _ = downloads::set_bytes(&self.db, id, size, &[Verifying]).await;
         if self.moved(id, Complete).await {
             Outcome::Done

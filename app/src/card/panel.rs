@@ -40,7 +40,8 @@ pub fn DownloadPanel(
 
 fn panel_for(d: DownloadView, busy: RwSignal<bool>, act: Callback<Op>, current: RwSignal<Option<DownloadView>>) -> impl IntoView {
     let id = d.id;
-    let show_bar = matches!(d.status, Pending | Downloading | Paused | Verifying | Installing);
+    // Verifying and installing have no byte count to show: the status line says what happens.
+    let show_bar = matches!(d.status, Pending | Downloading | Paused);
     let pct = d.percent.clamp(0.0, 100.0);
     let numbers = {
         let mut parts = vec![format::bytes_of(&d), format!("{:.0}%", pct.floor())];
