@@ -2,7 +2,7 @@
 // test, and a model file server on loopback (Range, ETag, a set speed, a corrupt mode).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -201,6 +201,12 @@ export class Localbrain {
   installed(model: string): Buffer | undefined {
     const p = join(this.modelsDir, `${model}.gguf`);
     return existsSync(p) ? readFileSync(p) : undefined;
+  }
+
+  /** Bytes in the partial files on disk (what survives a kill -9). */
+  partialBytes(): number {
+    const dir = join(this.modelsDir, ".partial");
+    return this.partials().reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
   }
 
   partials(): string[] {
