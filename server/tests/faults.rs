@@ -256,9 +256,13 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
     let (mut kills, mut completions, mut resumes, mut fresh_starts) = (0u32, 0u32, 0u32, 0u32);
     // Downloads begun from nothing (the installed file deleted first); all end installed.
     let mut cycles = 1u64;
-    // Bytes the server sent that the partial did not keep when its process was killed.
+    // Bytes the server sent that the partial did not keep when its process was killed
+    // (approximate: the server may count a last chunk or two after the kill, in the next run).
     let (mut lost, mut max_lost) = (0u64, 0u64);
     let mut iteration = 0u32;
+    let mut landed = [0u32; 3];
+    // How long a whole run on the fast line takes, measured on the runs left alone.
+    let mut fast_run_ms = 500u64;
     // After a verified install, usually delete it so the next kills land in a new download;
     // sometimes keep it so they land in the "already installed: hash it" path instead.
     let after_install = |rng: &mut Rng, env: &Env, cycles: &mut u64| {
@@ -271,28 +275,50 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
     loop {
         iteration += 1;
         let finishing = kills >= want_kills;
-        // Mostly a slow line (a whole run takes ~1.5 s, so kills land mid-transfer); sometimes a
+        // Mostly a slow line (a whole run takes ~2.5 s, so kills land mid-transfer); sometimes a
         // fast one, so kills land near the end: verifying, installing, writing the row.
-        let fast = rng.below(4) == 0;
+        // Every sixth run (and the last) is left alone to finish, on a fast line.
+        let left_alone = finishing || iteration.is_multiple_of(6);
+        let fast = left_alone || rng.below(5) == 0;
         server.set(|m| {
             m.chunk = 64 * 1024;
-            m.chunk_delay = if fast { Duration::ZERO } else { Duration::from_millis(8) };
+            m.chunk_delay = if fast { Duration::ZERO } else { Duration::from_millis(12) };
         });
         let ctx = format!("seed {seed}, iteration {iteration}{}", if fast { " (fast server)" } else { "" });
         let start_offset = env.partial_len();
         let reqs_before = server.file_requests().len();
         let sent_before = server.bytes_sent();
 
-        // Every fifth run (and the last) is left alone to finish.
-        let left_alone = finishing || iteration % 5 == 0;
+        let from_nothing = start_offset == 0 && !env.target().exists();
+        let spawned = Instant::now();
         let (mut child, out, err) = env.spawn();
         let killed = if left_alone {
             let run = env.finish(child, out, err, Duration::from_secs(60));
             env.assert_installed(&run, &data, &ctx);
+            if from_nothing {
+                fast_run_ms = spawned.elapsed().as_millis() as u64;
+            }
             completions += 1;
             false
         } else {
-            std::thread::sleep(Duration::from_millis(rng.below(1500)));
+            match if fast { rng.below(3) } else { 3 } {
+                0 => std::thread::sleep(Duration::from_millis(rng.below(fast_run_ms))),
+                // Aim at the end of the run: the last bytes, the hash check, the install.
+                1 => std::thread::sleep(Duration::from_millis(fast_run_ms * 6 / 10 + rng.below(fast_run_ms / 2))),
+                // Kill as soon as the whole file is in the partial: while it is fsynced,
+                // verified, installed.
+                2 => {
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while env.partial_len() < SIZE as u64
+                        && !env.target().exists()
+                        && child.try_wait().unwrap().is_none()
+                        && Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                }
+                _ => std::thread::sleep(Duration::from_millis(rng.below(1500))),
+            }
             let _ = child.kill(); // SIGKILL
             let status = child.wait().unwrap();
             if status.signal() == Some(9) {
@@ -327,6 +353,16 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
             panic!("{ctx}: finished without asking for the rest of a {start_offset}-byte partial");
         }
         if killed {
+            // Where the kill landed, as far as the disk tells.
+            let now = env.partial_len();
+            let phase = if env.target().exists() {
+                2 // after the install, or while hashing an installed file
+            } else if now == SIZE as u64 {
+                1 // whole partial: verifying or installing
+            } else {
+                0 // starting, or transferring
+            };
+            landed[phase] += 1;
             let sent = server.bytes_sent() - sent_before;
             let kept = env.partial_len().saturating_sub(start_offset);
             let waste = sent.saturating_sub(kept);
@@ -349,22 +385,24 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
     );
     println!("{summary}");
     eprintln!(
-        "{summary} (seed {seed}; {fresh_starts} fresh starts; {:.1} MB received but lost to kills, at most {:.1} MB in one kill)",
+        "{summary} (seed {seed}; whole run on the fast line {fast_run_ms} ms; {fresh_starts} fresh starts; kills landed {} while starting or transferring, {} with the whole partial on disk, {} with the file installed; ~{:.1} MB received but lost to kills, at most ~{:.1} MB in one)",
+        landed[0],
+        landed[1],
+        landed[2],
         mb(lost),
         mb(max_lost)
     );
     assert!(kills >= want_kills);
-    // Every byte the server sent was either kept or lost to a kill (the lost bytes were in the
-    // kernel's socket buffers or the engine's write buffer, up to 4 MiB, when the process died).
-    // A resume never fetches again what the partial holds, so the total stays well under what
-    // restarting from zero after every kill would cost.
+    // A kill loses what the engine had received but not yet written to the partial: its write
+    // buffer (4 MiB, flushed about once a second), the chunks queued for the writer thread and
+    // what was in flight on loopback; on the fast line that can be the whole file. Averaged over
+    // the kills it stays well under 6 MiB (measured ~3 MiB). The exact check that a resume never
+    // refetches what the partial holds is the Range assertion on every run above.
+    let per_kill = 6 * MIB as u64;
     assert!(
-        sent <= installed + lost,
-        "seed {seed}: sent {sent} bytes, more than the {installed} installed plus {lost} lost to kills"
-    );
-    assert!(
-        (sent as f64) < installed as f64 * 1.5,
-        "seed {seed}: {summary}: resuming refetched too much"
+        sent <= installed + kills as u64 * per_kill,
+        "seed {seed}: {summary}: more than {} MB lost per kill",
+        mb(per_kill)
     );
 }
 
@@ -427,30 +465,37 @@ fn a_remote_file_that_changes_between_attempts_is_not_spliced() {
 // 3. Disk full mid-download
 // ---------------------------------------------------------------------------------------------
 
-/// A tmpfs mounted for the test, lazily unmounted however the test ends.
-struct Tmpfs(PathBuf);
+/// A tmpfs mounted on a fresh folder of its own, lazily unmounted however the test ends (the
+/// folder is removed after the unmount, never while something is still mounted on it).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
+            .arg(dir.path())
             .output()
             .expect("run mount");
         assert!(
             out.status.success(),
             "the disk-full test needs to mount a tmpfs (run as root, as CI does): mount -t tmpfs -o size={size} tmpfs {} failed: {}",
-            at.display(),
+            dir.path().display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
-        Tmpfs(at.to_path_buf())
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
 
@@ -479,12 +524,11 @@ fn disk_full_mid_download_fails_clearly_keeps_the_partial_and_resumes_after_spac
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| {
         m.chunk = 64 * 1024;
-        m.chunk_delay = Duration::from_millis(10);
+        m.chunk_delay = Duration::from_millis(20);
     });
-    let env = Env::new(&server, SIZE);
-    let mount_at = env.root.join("small-disk");
-    let disk = Tmpfs::mount(&mount_at, "300m");
-    let env = env.with_models_dir(mount_at.join("models"));
+    let disk = Tmpfs::mount("300m");
+    let mount_at = disk.path().to_path_buf();
+    let env = Env::new(&server, SIZE).with_models_dir(mount_at.join("models"));
 
     let (mut child, out, err) = env.spawn();
     env.wait_partial_over(&mut child, 512 * 1024, &err);
@@ -506,8 +550,6 @@ fn disk_full_mid_download_fails_clearly_keeps_the_partial_and_resumes_after_spac
     env.assert_installed(&run, &data, "after freeing space");
     let resumed = &server.file_requests()[reqs_before];
     assert_eq!(resumed.range, Some(format!("bytes={kept}-")), "it resumed from the kept partial");
-    drop(env);
-    drop(disk);
 }
 
 // ---------------------------------------------------------------------------------------------
