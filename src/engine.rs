@@ -18,7 +18,10 @@ pub mod range;
 mod recovery;
 pub use recovery::Recovered;
 pub mod retry;
+mod parallel;
 mod runner;
+mod segment_sink;
+pub mod segments;
 mod sink;
 
 pub use error::EngineError;
@@ -49,7 +52,14 @@ pub struct EngineConfig {
     pub connect_timeout: Duration,
     /// A bandwidth limit in bytes per second, shared by every download; `None` for none.
     pub max_rate: Option<u64>,
+    /// Connections one download may open at once (1: always one stream).
+    pub connections: usize,
+    /// How a large file is cut into segments for those connections.
+    pub segment_rule: segments::SegmentRule,
 }
+
+/// Connections per download unless configured: see BENCHMARKS.md for how it was chosen.
+pub const DEFAULT_CONNECTIONS: usize = 4;
 
 impl EngineConfig {
     /// The product's settings for a models folder.
@@ -61,6 +71,8 @@ impl EngineConfig {
             progress_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
             max_rate: None,
+            connections: DEFAULT_CONNECTIONS,
+            segment_rule: segments::SegmentRule::default(),
         }
     }
 }

@@ -28,6 +28,16 @@ pub struct Cli {
     #[arg(long, env = "LOCALBRAIN_MAX_RATE", global = true, value_parser = localbrain::engine::pace::parse_rate)]
     pub max_rate: Option<u64>,
 
+    /// Connections one download opens at once for a large file (1 to 16; 1 = one stream)
+    #[arg(long, env = "LOCALBRAIN_CONNECTIONS", global = true, default_value_t = localbrain::engine::DEFAULT_CONNECTIONS,
+          value_parser = clap::value_parser!(u16).range(1..=16).map(usize::from))]
+    pub connections: usize,
+
+    /// Smallest segment of a parallel download in bytes. For tests, which need many segments
+    /// in a small file; the product keeps ollama's 100 MB.
+    #[arg(long, env = "LOCALBRAIN_SEGMENT_MIN_BYTES", global = true, hide = true)]
+    pub segment_min_bytes: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,6 +87,8 @@ pub struct Config {
     pub database_url: String,
     pub catalog: Option<PathBuf>,
     pub max_rate: Option<u64>,
+    pub connections: usize,
+    pub segment_min_bytes: Option<u64>,
 }
 
 impl Cli {
@@ -97,7 +109,15 @@ impl Cli {
             .clone()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| localbrain::store::default_url(&data_dir));
-        Ok(Config { data_dir, models_dir, database_url, catalog: self.catalog.clone(), max_rate: self.max_rate })
+        Ok(Config {
+            data_dir,
+            models_dir,
+            database_url,
+            catalog: self.catalog.clone(),
+            max_rate: self.max_rate,
+            connections: self.connections,
+            segment_min_bytes: self.segment_min_bytes,
+        })
     }
 
     /// The subcommand, `serve` with its defaults when none was given.

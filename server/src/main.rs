@@ -61,6 +61,11 @@ async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
         .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))?;
     let mut engine_config = EngineConfig::new(config.models_dir.clone());
     engine_config.max_rate = config.max_rate;
+    engine_config.connections = config.connections;
+    if let Some(min) = config.segment_min_bytes.filter(|&m| m > 0) {
+        engine_config.segment_rule.min_bytes = min;
+        engine_config.segment_rule.max_bytes = engine_config.segment_rule.max_bytes.max(min);
+    }
     let engine = Engine::new(db.clone(), Arc::new(catalog), engine_config)
         .map_err(|e| e.to_string())?;
     Ok((db, engine))

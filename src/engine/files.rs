@@ -86,6 +86,19 @@ pub fn open_partial(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
+/// Makes the partial `size` bytes long with its blocks reserved, so a parallel download can
+/// write any segment anywhere and the disk cannot fill up halfway. Filesystems without
+/// `fallocate` get a sparse file of that length instead (the disk check before the start still
+/// guards them).
+pub fn preallocate(file: &File, size: u64) -> io::Result<()> {
+    use rustix::fs::{FallocateFlags, fallocate};
+    match fallocate(file, FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => file.set_len(size),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Takes the process-wide exclusive lock on an open partial; `WouldBlock` when another process
 /// holds it. The lock goes with the file handle.
 pub fn try_lock(file: &File) -> io::Result<()> {

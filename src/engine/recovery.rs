@@ -68,7 +68,29 @@ impl Engine {
         if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
             return Ok(false);
         }
-        downloads::set_bytes(&self.db, row.id, files::len_or_zero(partial), &[Paused]).await?;
+        self.reconcile_bytes(row.id, partial, &[Paused]).await;
         Ok(true)
+    }
+
+    /// Sets the row's bytes to what the partial really holds once no runner writes it. A parallel
+    /// download's segments already say so (its file has the model's full length from the
+    /// start); a single stream's progress is the file's length.
+    pub(super) async fn reconcile_bytes(&self, id: i64, partial: &Path, while_in: &[DownloadStatus]) {
+        let row = match downloads::get_any_user(&self.db, id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(id, error = %e, "cannot read download row");
+                return;
+            }
+        };
+        let written = match (&row.segments, partial.exists()) {
+            (Some(_), true) => Ok(true),
+            (Some(_), false) => downloads::set_segments(&self.db, id, 0, None, while_in).await,
+            (None, _) => downloads::set_bytes(&self.db, id, files::len_or_zero(partial), while_in).await,
+        };
+        if let Err(e) = written {
+            tracing::error!(id, error = %e, "cannot record progress");
+        }
     }
 }

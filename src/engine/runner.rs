@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How a run ended, for the bookkeeping after it.
-enum Outcome {
+pub(super) enum Outcome {
     /// Installed (or found installed) and marked complete.
     Done,
     /// Paused or cancelled by someone else, who already wrote the row.
@@ -36,7 +36,7 @@ struct Transient {
     retry_after: Option<Duration>,
 }
 
-fn failed(message: impl Into<String>, keep_partial: bool) -> Outcome {
+pub(super) fn failed(message: impl Into<String>, keep_partial: bool) -> Outcome {
     Outcome::Failed { message: message.into(), keep_partial }
 }
 
@@ -67,18 +67,16 @@ impl Engine {
             Outcome::Done => tracing::info!(id, "download complete"),
             Outcome::Busy => tracing::warn!(id, "another localbrain process is downloading this; leaving it"),
             Outcome::Stopped => {
-                // Record the real length for a paused row; cancel removes the file itself.
-                let len = files::len_or_zero(&partial);
-                let _ = downloads::set_bytes(&self.db, id, len, &[Paused]).await;
-                tracing::info!(id, bytes = len, "download stopped");
+                // Record the real progress for a paused row; cancel removes the file itself.
+                self.reconcile_bytes(id, &partial, &[Paused]).await;
+                tracing::info!(id, "download stopped");
             }
             Outcome::Failed { message, keep_partial } => {
                 tracing::warn!(id, error = %message, "download failed");
                 if !keep_partial {
                     let _ = files::remove_if_exists(&partial);
                 }
-                let len = files::len_or_zero(&partial);
-                let _ = downloads::set_bytes(&self.db, id, len, &[Pending, Downloading, Verifying]).await;
+                self.reconcile_bytes(id, &partial, &[Pending, Downloading, Verifying]).await;
                 if let Err(e) = downloads::set_status(&self.db, id, Failed, Some(&message)).await {
                     tracing::error!(id, error = %e, "cannot record failure");
                 }
@@ -86,7 +84,7 @@ impl Engine {
         }
     }
 
-    async fn transfer(&self, row: &DownloadRow, model: &ModelEntry, slot: &Slot, token: &CancellationToken) -> Outcome {
+    async fn transfer(self: &Arc<Self>, row: &DownloadRow, model: &ModelEntry, slot: &Slot, token: &CancellationToken) -> Outcome {
         let target = PathBuf::from(&row.target_path);
         let partial = PathBuf::from(&row.partial_path);
 
@@ -112,6 +110,15 @@ impl Engine {
         if !self.moved(row.id, Downloading).await {
             return Outcome::Stopped;
         }
+        if let Some(segments) = self.parallel_plan(row, model.size_bytes, &partial) {
+            if let Some(outcome) = self.transfer_parallel(row, model, slot, token, &partial, segments).await {
+                return outcome;
+            }
+        } else if row.segments.is_some()
+            && let Err(e) = self.reset_to_one_stream(row.id, &partial).await
+        {
+            return failed(io_words("cannot reset the partial file", &e), true);
+        }
         let mut sink = match self.open_sink(&partial, model.size_bytes, token).await {
             Ok(Some(sink)) => sink,
             Ok(None) => return Outcome::Stopped,
@@ -133,8 +140,22 @@ impl Engine {
             Err(e) => return failed(io_words("cannot save the file", &e), true),
         };
         self.record(row.id, slot, offset, true).await;
+        self.verify_and_install(row.id, model, slot, token, &partial, &target, &digest).await
+    }
 
-        if !self.moved(row.id, Verifying).await {
+    /// The end of every download: the hash computed while downloading decides, then the install.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn verify_and_install(
+        &self,
+        id: i64,
+        model: &ModelEntry,
+        slot: &Slot,
+        token: &CancellationToken,
+        partial: &Path,
+        target: &Path,
+        digest: &str,
+    ) -> Outcome {
+        if !self.moved(id, Verifying).await {
             return Outcome::Stopped;
         }
         if digest != model.sha256 {
@@ -146,7 +167,7 @@ impl Engine {
                 false,
             );
         }
-        self.install(row.id, slot, token, &partial, &target).await
+        self.install(id, slot, token, partial, target).await
     }
 
     /// Streams the body into `sink` until it holds the whole file, trying mirrors and retrying.
@@ -449,7 +470,7 @@ impl Attempt {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
 }
 
@@ -458,7 +479,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The ETag (strong ones only: If-Range needs a strong validator), else Last-Modified.
-fn validator_of(headers: &HeaderMap) -> Option<String> {
+pub(super) fn validator_of(headers: &HeaderMap) -> Option<String> {
     let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).filter(|e| !e.starts_with("W/"));
     etag.or_else(|| headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok())).map(str::to_string)
 }
@@ -467,7 +488,7 @@ fn size_words(server: u64, catalog: u64) -> String {
     format!("the server's file is {server} bytes but the catalog says {catalog}: it is a different file")
 }
 
-fn io_words(what: &str, e: &std::io::Error) -> String {
+pub(super) fn io_words(what: &str, e: &std::io::Error) -> String {
     if files::is_disk_full(e) {
         "disk full: free some space, then Retry (the partial download is kept)".to_string()
     } else {
@@ -481,7 +502,7 @@ fn host_of(url: &str) -> &str {
 }
 
 /// An error with its causes, which is where reqwest says what really happened.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -28,6 +28,9 @@ pub struct DownloadRow {
     pub updated_at: i64,
     pub paused_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// Per-segment progress of a parallel download (see `engine::segments`); `None` for one
+    /// stream.
+    pub segments: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +50,7 @@ struct SqlRow {
     updated_at: i64,
     paused_at: Option<i64>,
     completed_at: Option<i64>,
+    segments: Option<String>,
 }
 
 impl SqlRow {
@@ -70,13 +74,14 @@ impl SqlRow {
             updated_at: self.updated_at,
             paused_at: self.paused_at,
             completed_at: self.completed_at,
+            segments: self.segments,
         })
     }
 }
 
 const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
     sha256_expected, validator, target_path, partial_path, error, created_at, updated_at, \
-    paused_at, completed_at";
+    paused_at, completed_at, segments";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
 #[derive(Clone, Debug)]
@@ -260,6 +265,30 @@ pub async fn set_bytes(
     );
     let done = sqlx::query(&sql)
         .bind(bytes as i64)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a parallel download's per-segment progress and its total in one write, so the row
+/// never holds one without the other; `None` makes it a single-stream row again.
+pub async fn set_segments(
+    db: &Db,
+    id: i64,
+    bytes: u64,
+    segments: Option<&str>,
+    while_in: &[DownloadStatus],
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE model_downloads SET bytes_downloaded = $1, segments = $2, updated_at = $3
+         WHERE id = $4 AND status IN ({})",
+        in_list(while_in)
+    );
+    let done = sqlx::query(&sql)
+        .bind(bytes as i64)
+        .bind(segments)
         .bind(now_ms())
         .bind(id)
         .execute(&db.pool)

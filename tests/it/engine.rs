@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const MODEL: &str = "test-model-q4";
-const SIZE: usize = 3 * 1024 * 1024 + 12345;
+pub const MODEL: &str = "test-model-q4";
+pub const SIZE: usize = 3 * 1024 * 1024 + 12345;
 
 /// A database, a models folder, a fixture server and an engine wired together.
 pub struct Rig {
@@ -47,12 +47,24 @@ impl Rig {
         size: Option<u64>,
         sha: Option<&str>,
     ) -> Rig {
+        Self::build(urls, size, sha, |_| {}).await
+    }
+
+    /// A rig whose engine settings `tune` adjusts.
+    pub async fn build(
+        urls: impl FnOnce(&Fixture) -> Vec<String>,
+        size: Option<u64>,
+        sha: Option<&str>,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Rig {
         let server = Fixture::start(test_bytes(SIZE)).await;
         let db = TestDb::new().await;
         let dir = tempfile::tempdir().unwrap();
         let sha = sha.map(str::to_string).unwrap_or_else(|| server.sha256());
         let catalog = catalog_for(&urls(&server), size.unwrap_or(SIZE as u64), &sha);
-        let engine = Engine::new(db.db.clone(), Arc::new(catalog), fast_config(dir.path().join("models"))).unwrap();
+        let mut cfg = fast_config(dir.path().join("models"));
+        tune(&mut cfg);
+        let engine = Engine::new(db.db.clone(), Arc::new(catalog), cfg).unwrap();
         let (admin, _) = users::ensure_admin(&db).await.unwrap();
         Rig { db, dir, server, engine, user: admin.id }
     }
@@ -103,7 +115,7 @@ pub fn assert_no_partials(models: &Path) {
 
 /// Starts a throttled download, lets `bytes` arrive, pauses it and waits for the runner to let
 /// go. The server is left throttled.
-async fn paused_midway(rig: &Rig, bytes: u64) -> DownloadView {
+pub async fn paused_midway(rig: &Rig, bytes: u64) -> DownloadView {
     slow(rig);
     let v = rig.start().await;
     rig.wait_bytes(v.id, bytes).await;
@@ -111,7 +123,7 @@ async fn paused_midway(rig: &Rig, bytes: u64) -> DownloadView {
     rig.settle(v.id).await
 }
 
-fn slow(rig: &Rig) {
+pub fn slow(rig: &Rig) {
     rig.server.set(|m| {
         m.chunk = 32 * 1024;
         m.chunk_delay = Duration::from_millis(15);

@@ -83,6 +83,8 @@ struct Inner {
     data: Arc<Vec<u8>>,
     modes: Mutex<Modes>,
     seen: Mutex<Vec<Seen>>,
+    /// Bodies being sent right now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 /// A running fixture server.
@@ -99,6 +101,7 @@ impl Fixture {
             data: Arc::new(data),
             modes: Mutex::new(Modes::default()),
             seen: Mutex::new(Vec::new()),
+            in_flight: Mutex::new((0, 0)),
         });
         let app = Router::new()
             .route("/file", get(serve))
@@ -132,6 +135,11 @@ impl Fixture {
     /// Body bytes sent over all requests.
     pub fn bytes_sent(&self) -> u64 {
         self.seen().iter().map(|s| s.sent).sum()
+    }
+
+    /// The most file bodies that were being sent at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.in_flight.lock().unwrap().1
     }
 
     pub fn sha256(&self) -> String {
@@ -206,6 +214,24 @@ fn log(inner: &Inner, path: String, h: &HeaderMap, status: u16, sent: u64) -> us
     seen.len() - 1
 }
 
+/// Counts a body as in flight while it lives.
+struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    fn enter(inner: &Arc<Inner>) -> InFlight {
+        let mut f = inner.in_flight.lock().unwrap();
+        f.0 += 1;
+        f.1 = f.1.max(f.0);
+        InFlight(inner.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.lock().unwrap().0 -= 1;
+    }
+}
+
 fn add_sent(inner: &Inner, idx: usize, n: u64) {
     inner.seen.lock().unwrap()[idx].sent += n;
 }
@@ -234,15 +260,17 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
         None => true,
         Some(v) => Some(v) == modes.etag.as_deref() || Some(v) == modes.last_modified.as_deref(),
     };
+    // `bytes=A-` or `bytes=A-B` (B inclusive), as the engine sends them.
     let requested = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, if b.is_empty() { None } else { Some(b.parse::<u64>().ok()?) })));
     let mut status = StatusCode::OK;
     let mut start = 0;
-    if let Some(from) = requested
+    let mut stop = total;
+    if let Some((from, to)) = requested
         && modes.honor_range
         && validator_ok
     {
@@ -253,6 +281,7 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
         }
         status = StatusCode::PARTIAL_CONTENT;
         start = if modes.wrong_start { 0 } else { from };
+        stop = to.map_or(total, |t| (t + 1).min(total)).max(start + 1);
         inner.modes.lock().unwrap().wrong_start = false;
     }
     let idx = log(&inner, path, &headers, status.as_u16(), 0);
@@ -266,10 +295,10 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
     if status == StatusCode::PARTIAL_CONTENT {
         resp_headers.insert(
             header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{}/{total}", total - 1)).unwrap(),
+            HeaderValue::from_str(&format!("bytes {start}-{}/{total}", stop - 1)).unwrap(),
         );
     }
-    let len = modes.lie_length.unwrap_or(total - start);
+    let len = modes.lie_length.unwrap_or(stop - start);
     if !modes.chunked {
         resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
@@ -290,10 +319,11 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let inner2 = inner.clone();
     tokio::spawn(async move {
+        let _sending = InFlight::enter(&inner2);
         let mut pos = start as usize;
         let mut sent = 0u64;
-        while pos < data.len() {
-            let mut end = (pos + modes.chunk).min(data.len());
+        while pos < stop as usize {
+            let mut end = (pos + modes.chunk).min(stop as usize);
             if let Some(c) = cut {
                 if sent >= c {
                     // Let hyper flush what was sent before it tears the connection down.
@@ -313,15 +343,16 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
             if let Some(s) = stall {
                 end = end.min(pos + (s - sent) as usize);
             }
+            // The pause comes before a chunk, so the body ends with its last send.
+            if pos > start as usize && !modes.chunk_delay.is_zero() {
+                tokio::time::sleep(modes.chunk_delay).await;
+            }
             if tx.send(Ok(data[pos..end].to_vec())).await.is_err() {
                 return;
             }
             add_sent(&inner2, idx, (end - pos) as u64);
             sent += (end - pos) as u64;
             pos = end;
-            if !modes.chunk_delay.is_zero() {
-                tokio::time::sleep(modes.chunk_delay).await;
-            }
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));

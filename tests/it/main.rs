@@ -4,5 +4,6 @@
 mod catalog;
 mod engine;
 mod fixture;
+mod parallel;
 mod store;
 mod support;
