@@ -7,7 +7,7 @@ export LOCALBRAIN_TOOLS := $(TOOLS)
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e e2e-deps bench load clean
+.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e test-faults e2e-deps bench load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -29,9 +29,16 @@ test: test-tools test-sqlite test-postgres test-e2e
 test-sqlite:
 	env -u DATABASE_URL cargo nextest run --workspace --no-fail-fast
 
+# The fault suite runs the CLI on its own SQLite file whatever DATABASE_URL says, so the
+# PostgreSQL pass leaves it out instead of running it twice.
 test-postgres:
 	pg_isready -h 127.0.0.1 -p 5432 >/dev/null || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
-	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast
+	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast -E 'not binary(faults)'
+
+## test-faults: the fault suite alone, harder: FAULT_KILLS kill -9s per kill test (make test lands 30)
+FAULT_KILLS ?= 100
+test-faults:
+	LOCALBRAIN_FAULT_KILLS=$(FAULT_KILLS) cargo nextest run -p localbrain-server --test faults --no-fail-fast --no-capture
 
 e2e-deps:
 	cd end2end && { [ -x node_modules/.bin/playwright ] && [ package-lock.json -ot node_modules/.package-lock.json ] || npm ci --no-audit --no-fund; }

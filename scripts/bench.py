@@ -4,7 +4,9 @@ and aria2c, in one run, alternating, and print min/median wall time and peak RSS
 
 nginx (sendfile on) serves a generated file; `localbrain download` fetches it through a catalog
 pointing at that server. Everything started here is stopped by PID at the end.
-Environment: BENCH_SIZE_MB (default 2048), BENCH_RUNS (default 3), BENCH_DIR (default a temp dir).
+Environment: BENCH_SIZE_MB (default 2048), BENCH_RUNS (default 3), BENCH_DIR (default a temp dir),
+BENCH_CONNECTIONS (e.g. "1 4 16": one localbrain row per --connections value; default: one row with
+the product's setting).
 """
 import hashlib, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -116,18 +118,29 @@ quality = 1
             return timed(["aria2c", "-q", "-x16", "-s16", "--allow-overwrite=true", "--auto-file-renaming=false",
                           f"--checksum=sha-256={digest}", "-d", work, "-o", "out.gguf", url])
 
-        def localbrain():
-            shutil.rmtree(data, ignore_errors=True)
-            return timed([BIN, "--data-dir", data, "download", "bench-model"], env=env)
+        def localbrain(connections):
+            def run():
+                shutil.rmtree(data, ignore_errors=True)
+                flags = ["--connections", connections] if connections else []
+                return timed([BIN, "--data-dir", data, *flags, "download", "bench-model"], env=env)
+            return run
 
         tools = [("curl -o", curl), ("curl -o, then openssl dgst", curl_openssl),
-                 ("aria2c -x16 -s16 --checksum", aria2), ("localbrain download", localbrain)]
+                 ("aria2c -x16 -s16 --checksum", aria2)]
+        sweep = os.environ.get("BENCH_CONNECTIONS", "").split()
+        if sweep:
+            tools += [(f"localbrain download --connections {n}", localbrain(n)) for n in sweep]
+        else:
+            tools.append(("localbrain download", localbrain(None)))
         results = {name: [] for name, _ in tools}
         for run in range(RUNS):
             for name, fn in tools:
                 for p in (out,):
                     if os.path.exists(p):
                         os.remove(p)
+                # Each command starts with no dirty pages left by the one before (the files are
+                # written back first), so none pays for another's writeback.
+                os.sync()
                 results[name].append(fn())
                 print(f"  run {run + 1} {name}: {results[name][-1][0]:.2f} s, {results[name][-1][1]:.0f} MB", flush=True)
         installed = os.path.join(data, "models", "bench-model.gguf")

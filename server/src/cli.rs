@@ -1,5 +1,6 @@
 //! Command line and configuration: flags with environment fallbacks.
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,7 +8,8 @@
 //! Knobs (environment):
 //! - `LOCALBRAIN_FAULT_SEED`: the seed of the kill schedule (printed by every run; set it to
 //!   replay a failure).
-//! - `LOCALBRAIN_FAULT_KILLS`: how many SIGKILLs the kill test lands (default 30).
+//! - `LOCALBRAIN_FAULT_KILLS`: how many SIGKILLs each kill test lands (default 30): one test
+//!   kills single-stream downloads, `parallel_kills` kills four-connection ones.
 //!
 //! The disk-full test mounts a tmpfs, so it needs root (CI runs as root); without it, it fails
 //! saying so instead of skipping.
@@ -16,6 +17,8 @@
 #[path = "../../tests/it/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "faults/parallel_kills.rs"]
+mod parallel_kills;
 
 use fixture::{Fixture, hex, test_bytes};
 use sha2::{Digest, Sha256};
@@ -48,6 +51,9 @@ struct Env {
     catalog: PathBuf,
     /// Pass `--models-dir` (when the models folder is not `<data>/models`).
     models_flag: bool,
+    /// Extra flags and environment for every run (the parallel tests' connections and segments).
+    flags: Vec<String>,
+    vars: Vec<(String, String)>,
     runs: std::cell::Cell<u32>,
 }
 
@@ -67,13 +73,30 @@ impl Env {
         std::fs::write(&catalog, text).unwrap();
         let data = root.join("data");
         let models = data.join("models");
-        Env { _dir: dir, root, data, models, catalog, models_flag: false, runs: Default::default() }
+        Env {
+            _dir: dir,
+            root,
+            data,
+            models,
+            catalog,
+            models_flag: false,
+            flags: Vec::new(),
+            vars: Vec::new(),
+            runs: Default::default(),
+        }
     }
 
     /// Installs into `models` (passed with `--models-dir`) instead of `<data>/models`.
     fn with_models_dir(mut self, models: PathBuf) -> Env {
         self.models = models;
         self.models_flag = true;
+        self
+    }
+
+    /// Downloads over `connections` connections in segments of `segment` bytes.
+    fn parallel(mut self, connections: u32, segment: usize) -> Env {
+        self.flags = vec!["--connections".into(), connections.to_string()];
+        self.vars = vec![("LOCALBRAIN_SEGMENT_MIN_BYTES".into(), segment.to_string())];
         self
     }
 
@@ -109,8 +132,8 @@ impl Env {
         if self.models_flag {
             cmd.arg("--models-dir").arg(&self.models);
         }
-        cmd.args(["download", MODEL])
-            .env("LOCALBRAIN_CATALOG", &self.catalog)
+        cmd.args(&self.flags).args(["download", MODEL]).envs(self.vars.iter().map(|(k, v)| (k, v)));
+        cmd.env("LOCALBRAIN_CATALOG", &self.catalog)
             .env("DATABASE_URL", "")
             .env_remove("LOCALBRAIN_MODELS_DIR")
             .env_remove("LOCALBRAIN_DATA_DIR")
@@ -168,6 +191,18 @@ impl Env {
     /// The invariants that hold at every instant, whatever was killed when: the final file is
     /// absent or exactly right; at most one partial, holding a prefix of the right bytes.
     fn assert_nothing_wrong_on_disk(&self, data: &[u8], ctx: &str) {
+        self.assert_nothing_wrong_in_target(data, ctx);
+        for (path, len) in self.partials() {
+            let got = std::fs::read(&path).unwrap();
+            assert!(len as usize <= data.len(), "{ctx}: the partial is longer than the file ({len})");
+            if let Some(at) = got.iter().zip(data).position(|(a, b)| a != b) {
+                panic!("{ctx}: the partial {} differs from the served file at byte {at}", path.display());
+            }
+        }
+    }
+
+    /// The final file is absent or exactly right, and there is at most one partial.
+    fn assert_nothing_wrong_in_target(&self, data: &[u8], ctx: &str) {
         let target = self.target();
         if target.exists() {
             let got = std::fs::read(&target).unwrap();
@@ -180,13 +215,6 @@ impl Env {
         }
         let partials = self.partials();
         assert!(partials.len() <= 1, "{ctx}: more than one partial: {partials:?}");
-        for (path, len) in partials {
-            let got = std::fs::read(&path).unwrap();
-            assert!(len as usize <= data.len(), "{ctx}: the partial is longer than the file ({len})");
-            if let Some(at) = got.iter().zip(data).position(|(a, b)| a != b) {
-                panic!("{ctx}: the partial {} differs from the served file at byte {at}", path.display());
-            }
-        }
     }
 
     /// A run that exited 0: the right file is installed, its path printed, no partial left.

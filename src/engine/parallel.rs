@@ -220,8 +220,7 @@ impl Engine {
         }
         let mut waiting_for_first = connections > 1;
         let mut end: Option<End> = None;
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut last_persist = Instant::now();
+        let mut tick = tokio::time::interval(self.cfg.progress_interval.min(Duration::from_millis(250)));
         loop {
             tokio::select! {
                 first = &mut ready_rx, if waiting_for_first => {
@@ -246,11 +245,9 @@ impl Engine {
                     }
                 },
                 _ = tick.tick() => {
-                    let persist = last_persist.elapsed() >= self.cfg.progress_interval;
-                    if persist {
-                        last_persist = Instant::now();
-                        self.persist_segments(id, &progress).await;
-                    }
+                    // The row is the only record of what a preallocated partial holds, so it is
+                    // written on every tick: a kill -9 loses at most a quarter second of bytes.
+                    self.persist_segments(id, &progress).await;
                     slot.live.lock().expect("live lock").record(progress.done_bytes(), Instant::now());
                 }
             }

@@ -5,7 +5,7 @@
 //! are still in the page cache and hashes them, so hashing overlaps the download and no second
 //! pass over the file is needed at the end.
 
-use super::files::READ_CHUNK;
+use super::files::{self, READ_CHUNK};
 use super::segments::Segment;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -183,8 +183,14 @@ fn write_segments(
                     *failure.lock().expect("failure lock") = Some(e);
                     return;
                 }
-                progress.done[segment].store(done + bytes.len() as u64, Ordering::Release);
+                let now_done = done + bytes.len() as u64;
+                progress.done[segment].store(now_done, Ordering::Release);
                 hasher.unpark();
+                // Start writing back every WRITEBACK_EVERY bytes of a segment (see files).
+                if now_done / files::WRITEBACK_EVERY > done / files::WRITEBACK_EVERY {
+                    let from = start + (done / files::WRITEBACK_EVERY) * files::WRITEBACK_EVERY;
+                    files::start_writeback(&file, from, start + now_done - from);
+                }
             }
             Cmd::Barrier(reply) => {
                 let _ = reply.send(());

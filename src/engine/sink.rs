@@ -1,9 +1,11 @@
-//! Where a download's bytes go: a writer thread that hashes and writes the partial file while
-//! the network task keeps receiving. The two meet through a bounded channel, so memory stays
-//! flat (at most `QUEUE` chunks in flight plus one write buffer) whatever the file size, and
-//! hashing overlaps the network instead of following it.
+//! Where a download's bytes go: a writer thread that writes the partial file and a hasher
+//! thread that hashes the same bytes, while the network task keeps receiving. Each chunk is
+//! handed to both threads (a reference-counted buffer, so not copied), each through a bounded
+//! channel: memory stays flat (at most `QUEUE` chunks in flight) whatever
+//! the file size, and writing, hashing and receiving run on three cores' worth of threads
+//! instead of one after the other.
 
-use super::files::{self, READ_CHUNK};
+use super::files;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -11,43 +13,54 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
-/// Chunks queued for the writer. hyper hands over chunks of up to ~400 KB, so this bounds the
+/// Chunks queued for each thread. hyper hands over chunks of up to ~400 KB, so this bounds the
 /// bytes in flight to a few MB whatever the file size.
 const QUEUE: usize = 16;
 
-enum Cmd {
+enum WriteCmd {
     Data(Bytes),
     /// Writes out the buffer; answers once the bytes are in the file.
     Flush(oneshot::Sender<io::Result<()>>),
-    /// Empties the file and the hash: the server is sending a whole new body.
+    /// Empties the file: the server is sending a whole new body.
     Restart(oneshot::Sender<io::Result<()>>),
-    /// The SHA-256 of everything so far, as hex.
-    Digest(oneshot::Sender<String>),
-    /// Flushes, fsyncs and hands back the final hash.
-    Finish(oneshot::Sender<io::Result<String>>),
+    /// Flushes and fsyncs.
+    Finish(oneshot::Sender<io::Result<()>>),
 }
 
-/// The partial file behind its writer thread. `offset` counts bytes handed over (written or
-/// queued); `flush` makes them durable in the file.
+enum HashCmd {
+    Data(Bytes),
+    Restart,
+    /// The SHA-256 of everything so far, as hex.
+    Digest(oneshot::Sender<String>),
+}
+
+/// The partial file behind its writer and hasher threads. `offset` counts bytes handed over
+/// (written or queued); `flush` waits until they are all in the file.
 pub struct Sink {
-    tx: mpsc::Sender<Cmd>,
+    tx: mpsc::Sender<WriteCmd>,
+    hash_tx: mpsc::Sender<HashCmd>,
     /// The first write error, kept for the caller once the writer has stopped.
     failure: Arc<Mutex<Option<io::Error>>>,
     pub offset: u64,
 }
 
 impl Sink {
-    /// Starts the writer on an open, locked partial holding `offset` bytes already hashed into
+    /// Starts the threads on an open, locked partial holding `offset` bytes already hashed into
     /// `hasher`; the file position must be at `offset`.
     pub fn start(file: File, hasher: Sha256, offset: u64) -> Sink {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (hash_tx, hash_rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let f = failure.clone();
         std::thread::Builder::new()
             .name("localbrain-writer".into())
-            .spawn(move || writer(file, hasher, rx, f))
+            .spawn(move || writer(file, rx, f))
             .expect("spawn writer thread");
-        Sink { tx, failure, offset }
+        std::thread::Builder::new()
+            .name("localbrain-hasher".into())
+            .spawn(move || hash_thread(hasher, hash_rx))
+            .expect("spawn hasher thread");
+        Sink { tx, hash_tx, failure, offset }
     }
 
     fn stopped(&self) -> io::Error {
@@ -57,15 +70,16 @@ impl Sink {
         }
     }
 
-    /// Hands bytes to the writer; waits only when the queue is full (back-pressure).
+    /// Hands bytes to both threads; waits only when a queue is full (back-pressure).
     pub async fn push(&mut self, bytes: Bytes) -> io::Result<()> {
         let n = bytes.len() as u64;
-        self.tx.send(Cmd::Data(bytes)).await.map_err(|_| self.stopped())?;
+        self.hash_tx.send(HashCmd::Data(bytes.clone())).await.map_err(|_| self.stopped())?;
+        self.tx.send(WriteCmd::Data(bytes)).await.map_err(|_| self.stopped())?;
         self.offset += n;
         Ok(())
     }
 
-    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> io::Result<T> {
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> WriteCmd) -> io::Result<T> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(cmd(reply)).await.map_err(|_| self.stopped())?;
         answer.await.map_err(|_| self.stopped())
@@ -73,60 +87,51 @@ impl Sink {
 
     /// Everything pushed so far is in the file (not necessarily on the platter).
     pub async fn flush(&self) -> io::Result<()> {
-        self.ask(Cmd::Flush).await?
+        self.ask(WriteCmd::Flush).await?
     }
 
     /// Drops everything: the file is emptied and the hash starts over.
     pub async fn restart(&mut self) -> io::Result<()> {
-        self.ask(Cmd::Restart).await??;
+        self.ask(WriteCmd::Restart).await??;
+        self.hash_tx.send(HashCmd::Restart).await.map_err(|_| io::Error::other("the hasher stopped"))?;
         self.offset = 0;
         Ok(())
     }
 
     /// The hash of the bytes so far.
     pub async fn digest(&self) -> io::Result<String> {
-        self.ask(Cmd::Digest).await
+        let (reply, answer) = oneshot::channel();
+        let gone = || io::Error::other("the hasher stopped");
+        self.hash_tx.send(HashCmd::Digest(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())
     }
 
-    /// Flushes and fsyncs the file, stops the writer, and returns the final hash.
+    /// Flushes and fsyncs the file, stops both threads, and returns the final hash.
     pub async fn finish(self) -> io::Result<String> {
-        self.ask(Cmd::Finish).await?
+        self.ask(WriteCmd::Finish).await??;
+        self.digest().await
     }
 }
 
-fn writer(file: File, mut hasher: Sha256, mut rx: mpsc::Receiver<Cmd>, failure: Arc<Mutex<Option<io::Error>>>) {
-    let mut out = io::BufWriter::with_capacity(READ_CHUNK, file);
+fn writer(file: File, mut rx: mpsc::Receiver<WriteCmd>, failure: Arc<Mutex<Option<io::Error>>>) {
+    let mut out = Out::new(file);
     while let Some(cmd) = rx.blocking_recv() {
         let result = match cmd {
-            Cmd::Data(bytes) => {
-                hasher.update(&bytes);
-                out.write_all(&bytes)
+            WriteCmd::Data(bytes) => out.write(&bytes),
+            // Chunks go straight to the file (no buffer of our own), so a flush has nothing to do:
+            // the answer only says every chunk queued before it is written.
+            WriteCmd::Flush(reply) => {
+                let _ = reply.send(Ok(()));
+                Ok(())
             }
-            Cmd::Flush(reply) => {
-                let r = out.flush();
+            WriteCmd::Restart(reply) => {
+                let r = out.restart();
                 let failed = r.as_ref().err().map(clone_err);
                 let _ = reply.send(r);
                 failed.map_or(Ok(()), Err)
             }
-            Cmd::Restart(reply) => match restart(out, &mut hasher) {
-                Ok(fresh) => {
-                    out = fresh;
-                    let _ = reply.send(Ok(()));
-                    Ok(())
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(clone_err(&e)));
-                    *failure.lock().expect("failure lock") = Some(e);
-                    return;
-                }
-            },
-            Cmd::Digest(reply) => {
-                let _ = reply.send(files::hex(&hasher.clone().finalize()));
-                Ok(())
-            }
-            Cmd::Finish(reply) => {
-                let r = out.flush().and_then(|_| out.get_ref().sync_all()).map(|_| files::hex(&hasher.finalize()));
-                let _ = reply.send(r);
+            WriteCmd::Finish(reply) => {
+                let _ = reply.send(out.file.sync_all());
                 return;
             }
         };
@@ -135,17 +140,52 @@ fn writer(file: File, mut hasher: Sha256, mut rx: mpsc::Receiver<Cmd>, failure: 
             return;
         }
     }
-    // The download stopped (pause, cancel, error): keep what was received.
-    let _ = out.flush();
 }
 
-fn restart(out: io::BufWriter<File>, hasher: &mut Sha256) -> io::Result<io::BufWriter<File>> {
-    // into_parts hands back the buffer instead of writing it: those bytes belong to the old body.
-    let (mut file, _old_body) = out.into_parts();
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    *hasher = Sha256::new();
-    Ok(io::BufWriter::with_capacity(READ_CHUNK, file))
+/// The partial and how far its writeback has been started.
+struct Out {
+    file: File,
+    pos: u64,
+    writeback_from: u64,
+}
+
+impl Out {
+    fn new(mut file: File) -> Out {
+        let pos = file.stream_position().unwrap_or(0);
+        Out { file, pos, writeback_from: pos }
+    }
+
+    /// hyper's chunks are large enough (up to ~400 KB) that a buffer of our own would only add
+    /// a copy of every byte.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.pos += bytes.len() as u64;
+        if self.pos - self.writeback_from >= files::WRITEBACK_EVERY {
+            files::start_writeback(&self.file, self.writeback_from, self.pos - self.writeback_from);
+            self.writeback_from = self.pos;
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.pos = 0;
+        self.writeback_from = 0;
+        Ok(())
+    }
+}
+
+fn hash_thread(mut hasher: Sha256, mut rx: mpsc::Receiver<HashCmd>) {
+    while let Some(cmd) = rx.blocking_recv() {
+        match cmd {
+            HashCmd::Data(bytes) => hasher.update(&bytes),
+            HashCmd::Restart => hasher = Sha256::new(),
+            HashCmd::Digest(reply) => {
+                let _ = reply.send(files::hex(&hasher.clone().finalize()));
+            }
+        }
+    }
 }
 
 fn clone_err(e: &io::Error) -> io::Error {
