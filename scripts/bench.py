@@ -6,7 +6,8 @@ nginx (sendfile on) serves a generated file; `localbrain download` fetches it th
 pointing at that server. Everything started here is stopped by PID at the end.
 Environment: BENCH_SIZE_MB (default 2048), BENCH_RUNS (default 3), BENCH_DIR (default a temp dir),
 BENCH_CONNECTIONS (e.g. "1 4 16": one localbrain row per --connections value; default: one row with
-the product's setting).
+the product's setting), BENCH_LIMIT_RATE (e.g. "50m": nginx caps each connection at that many bytes
+per second, as CDNs do; default: no cap).
 """
 import hashlib, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -14,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "localbrain")
 SIZE = int(os.environ.get("BENCH_SIZE_MB", "2048")) * 1024 * 1024
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+LIMIT_RATE = os.environ.get("BENCH_LIMIT_RATE", "")
 
 
 def free_port():
@@ -75,6 +77,7 @@ http {{
   access_log off;
   sendfile on;
   tcp_nopush on;
+  {f"limit_rate {LIMIT_RATE};" if LIMIT_RATE else ""}
   server {{
     listen 127.0.0.1:{port};
     root {www};
@@ -147,7 +150,8 @@ quality = 1
         if sha256(installed) != digest:
             sys.exit("localbrain installed a file with the wrong hash")
         base = statistics.median(w for w, _ in results["curl -o, then openssl dgst"])
-        print(f"\n{SIZE >> 20} MiB over loopback from nginx (sendfile), {RUNS} runs each, alternating:\n")
+        cap = f", each connection capped at {LIMIT_RATE}B/s" if LIMIT_RATE else ""
+        print(f"\n{SIZE >> 20} MiB over loopback from nginx (sendfile{cap}), {RUNS} runs each, alternating:\n")
         print("| command | min s | median s | peak RSS MB | median vs curl+openssl |")
         print("|---|---|---|---|---|")
         for name, _ in tools:

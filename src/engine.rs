@@ -59,7 +59,7 @@ pub struct EngineConfig {
 }
 
 /// Connections per download unless configured: see BENCHMARKS.md for how it was chosen.
-pub const DEFAULT_CONNECTIONS: usize = 4;
+pub const DEFAULT_CONNECTIONS: usize = 8;
 
 impl EngineConfig {
     /// The product's settings for a models folder.

@@ -74,13 +74,14 @@ pub async fn hygiene_layer(State(state): State<AppState>, req: Request, next: Ne
     if !host_allowed(host, &state.bound) {
         return (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response();
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-            if origin == "null" || origin_host != host {
-                return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
-                    .into_response();
-            }
+    if req.method() != Method::GET
+        && req.method() != Method::HEAD
+        && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+    {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+        if origin == "null" || origin_host != host {
+            return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
+                .into_response();
         }
     }
     next.run(req).await

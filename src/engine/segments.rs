@@ -11,12 +11,12 @@ pub struct Segment {
 }
 
 impl Segment {
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.end - self.start
     }
 
     pub fn is_complete(&self) -> bool {
-        self.done == self.len()
+        self.done == self.size()
     }
 }
 
@@ -69,7 +69,7 @@ pub fn decode(text: &str, size: u64) -> Option<Vec<Segment>> {
         let (range, done) = part.split_once(':')?;
         let (start, end) = range.split_once('-')?;
         let seg = Segment { start: start.parse().ok()?, end: end.parse().ok()?, done: done.parse().ok()? };
-        if seg.start != expected_start || seg.end <= seg.start || seg.done > seg.len() {
+        if seg.start != expected_start || seg.end <= seg.start || seg.done > seg.size() {
             return None;
         }
         expected_start = seg.end;
@@ -98,11 +98,11 @@ mod tests {
         // 2 GiB: sixteen segments of 134 MB.
         let p = plan(2 << 30, rule);
         assert_eq!(p.len(), 16);
-        assert_eq!(p[0].len(), (2u64 << 30) / 16);
+        assert_eq!(p[0].size(), (2u64 << 30) / 16);
         // 40 GB: segments stop at 1 GB, so more than sixteen.
         let p = plan(40_000 * MB, rule);
         assert_eq!(p.len(), 40);
-        assert!(p.iter().all(|s| s.len() == 1_000 * MB));
+        assert!(p.iter().all(|s| s.size() == 1_000 * MB));
     }
 
     #[test]
@@ -113,7 +113,7 @@ mod tests {
             assert_eq!(p.first().unwrap().start, 0);
             assert_eq!(p.last().unwrap().end, size);
             assert!(p.windows(2).all(|w| w[0].end == w[1].start), "{size}: {p:?}");
-            assert!(p.iter().all(|s| s.len() <= 100));
+            assert!(p.iter().all(|s| s.size() <= 100));
         }
     }
 
