@@ -248,3 +248,24 @@ async fn one_connection_configured_means_one_stream() {
     assert_eq!(rig.server.file_requests().len(), 1);
     rig.assert_installed_right();
 }
+
+#[tokio::test]
+async fn shutdown_pauses_a_parallel_download_with_its_segments_saved() {
+    let rig = rig().await;
+    slow(&rig);
+    let v = rig.start().await;
+    rig.wait_bytes(v.id, 300_000).await;
+    assert_eq!(rig.engine.pause_all(Duration::from_secs(4)).await, vec![v.id]);
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(row.status, Paused);
+    assert_eq!(row.error.as_deref(), Some(localbrain::view::RESTART_NOTE));
+    let saved = saved_segments(&rig, v.id).await;
+    assert!(segments::done_bytes(&saved) >= 300_000, "the bytes written before the stop are recorded");
+    // What the segments claim is really in the file.
+    let partial = std::fs::read(&row.partial_path).unwrap();
+    let data = crate::fixture::test_bytes(SIZE);
+    for s in &saved {
+        let (a, b) = (s.start as usize, (s.start + s.done) as usize);
+        assert!(partial[a..b] == data[a..b], "segment {}-{} holds the right bytes", s.start, s.end);
+    }
+}
