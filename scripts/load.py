@@ -2,9 +2,11 @@
 """make load: does the server keep answering while downloads run at full speed?
 
 nginx serves four large files on loopback; localbrain downloads all four at once (a user each),
-and wrk polls POST /api/downloads/get as fast as it can for LOAD_SECONDS, reporting latency
-percentiles. Everything started here is stopped by PID at the end.
-Environment: LOAD_SIZE_MB (default 3072 per file), LOAD_SECONDS (default 10), LOAD_CONNECTIONS (20).
+and wrk polls POST /api/downloads/get for LOAD_SECONDS, first at LOAD_RATE polls/s (the issue's
+200), then as fast as it can, reporting latency percentiles of each. Everything started here is
+stopped by PID at the end.
+Environment: LOAD_SIZE_MB (default 3072 per file), LOAD_SECONDS (default 10), LOAD_CONNECTIONS (20),
+LOAD_RATE (200).
 """
 import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -13,6 +15,7 @@ BIN = os.path.join(ROOT, "target", "release", "localbrain")
 SIZE = int(os.environ.get("LOAD_SIZE_MB", "3072")) * 1024 * 1024
 SECONDS = int(os.environ.get("LOAD_SECONDS", "10"))
 CONNS = int(os.environ.get("LOAD_CONNECTIONS", "20"))
+RATE = int(os.environ.get("LOAD_RATE", "200"))
 
 
 def free_port():
@@ -80,16 +83,23 @@ def main():
         cookie = login(link)
         ids = [post(base, "/api/downloads/start", {"model_id": f"load-{i}"}, cookie)["id"] for i in range(4)]
         time.sleep(1.0)
-        lua = os.path.join(work, "poll.lua")
-        with open(lua, "w") as f:
-            f.write(f'wrk.method = "POST"\nwrk.body = \'{{"id": {ids[0]}}}\'\n'
-                    f'wrk.headers["content-type"] = "application/json"\nwrk.headers["cookie"] = "{cookie}"\n')
-        out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s", lua,
-                              f"{base}/api/downloads/get"], capture_output=True, text=True).stdout
+        script = (f'wrk.method = "POST"\nwrk.body = \'{{"id": {ids[0]}}}\'\n'
+                  f'wrk.headers["content-type"] = "application/json"\nwrk.headers["cookie"] = "{cookie}"\n')
+        outs = []
+        # wrk's delay() paces each connection: CONNS connections, one poll each per CONNS/RATE s.
+        for name, extra in ((f"at {RATE} polls/s", f"function delay() return {1000 * CONNS // RATE} end\n"),
+                            ("as fast as it can", "")):
+            lua = os.path.join(work, "poll.lua")
+            with open(lua, "w") as f:
+                f.write(script + extra)
+            out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s", lua,
+                                  f"{base}/api/downloads/get"], capture_output=True, text=True).stdout
+            print(f"--- polling {name}, while four downloads run ---\n{out}")
+            outs.append(out)
+        out = "".join(outs)
         views = [post(base, "/api/downloads/get", {"id": i}, cookie) for i in ids]
         done = sum(v["bytes_downloaded"] for v in views)
-        print(out)
-        print(f"downloads while polled: {[v['status'] for v in views]}, {done / 1e9:.1f} GB on disk after {SECONDS + 1} s")
+        print(f"downloads while polled: {[v['status'] for v in views]}, {done / 1e9:.1f} GB on disk after {2 * SECONDS + 1} s")
         # Status codes other than 2xx would show as "Non-2xx" in wrk's output.
         if "Non-2xx" in out:
             sys.exit("some polls failed")

@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Chunks queued for the writer, shared by every connection. hyper hands over chunks of up to
-/// ~400 KB, so this bounds the bytes in flight to about 13 MB.
-const QUEUE: usize = 32;
+/// ~400 KB, so this bounds the bytes in flight to about 6 MB.
+const QUEUE: usize = 16;
 
 /// The segments and how many bytes of each are in the file. Only the writer advances `done`,
 /// and only after the bytes are written, so `done` never claims what a kill -9 would lose.
