@@ -56,10 +56,16 @@ pub struct EngineConfig {
     pub connections: usize,
     /// How a large file is cut into segments for those connections.
     pub segment_rule: segments::SegmentRule,
+    /// The other connections open only while the first delivers less than this (bytes per
+    /// second); `None` opens them all at once.
+    pub fast_stream_bps: Option<u64>,
 }
 
 /// Connections per download unless configured: see BENCHMARKS.md for how it was chosen.
 pub const DEFAULT_CONNECTIONS: usize = 8;
+
+/// One stream this fast (2 Gbit/s, faster than most disks) needs no help: see BENCHMARKS.md.
+pub const FAST_STREAM_BPS: u64 = 250_000_000;
 
 impl EngineConfig {
     /// The product's settings for a models folder.
@@ -73,6 +79,7 @@ impl EngineConfig {
             max_rate: None,
             connections: DEFAULT_CONNECTIONS,
             segment_rule: segments::SegmentRule::default(),
+            fast_stream_bps: Some(FAST_STREAM_BPS),
         }
     }
 }

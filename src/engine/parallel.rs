@@ -3,10 +3,14 @@
 //! the hashing that follows the finished prefix).
 //!
 //! Connections take segments in file order, so the finished prefix, and with it the hash, grows
-//! while the download runs. The first connection's answer is awaited before the others open: it
-//! tells whether the server serves ranges of this file and gives the validator (ETag or
-//! Last-Modified) every later request sends as If-Range, so no two segments can come from two
-//! versions of the file. Any answer showing the server cannot serve ranges of exactly this file
+//! while the download runs. More connections only help when one is slow (a CDN capping each
+//! connection, a long fat pipe); when one stream is already fast, extra ones only make segments
+//! finish together and leave the hasher a backlog at the end. So the others open only while the
+//! first delivers less than `fast_stream_bps` (checked every `PROBE`).
+//!
+//! The first connection's answer is awaited before the others open: it tells whether the
+//! server serves ranges of this file and gives the validator (ETag or Last-Modified) every later
+//! request sends as If-Range, so no two segments can come from two versions of the file. Any answer showing the server cannot serve ranges of exactly this file
 //! (a 200, a range at the wrong place, another size, a refusal) hands the download back to the
 //! single-stream path, which starts over, tries mirrors and words any failure.
 
@@ -30,6 +34,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How long the first connection is watched before more are opened (when a speed rule is set),
+/// and again every so long while it stays fast.
+const PROBE: Duration = Duration::from_millis(500);
 
 /// How a parallel run ended.
 pub(super) enum Parallel {
@@ -219,6 +227,10 @@ impl Engine {
             set.spawn(self.clone().connection(run.clone(), sink.writer(), Some(ready_tx)));
         }
         let mut waiting_for_first = connections > 1;
+        // Set once the first connection answers: when, and the bytes then. The others open at
+        // once without a speed rule, else once a probe shows one stream is not fast enough.
+        let mut probe: Option<(Instant, u64)> = None;
+        let mut opened = 1;
         let mut end: Option<End> = None;
         let mut tick = tokio::time::interval(self.cfg.progress_interval.min(Duration::from_millis(250)));
         loop {
@@ -226,8 +238,10 @@ impl Engine {
                 first = &mut ready_rx, if waiting_for_first => {
                     waiting_for_first = false;
                     if first.is_ok() {
-                        for _ in 1..connections {
-                            set.spawn(self.clone().connection(run.clone(), sink.writer(), None));
+                        if self.cfg.fast_stream_bps.is_none() {
+                            opened = self.open_more(&mut set, &run, &sink, opened, connections);
+                        } else {
+                            probe = Some((Instant::now(), progress.done_bytes()));
                         }
                     }
                 }
@@ -248,7 +262,20 @@ impl Engine {
                     // The row is the only record of what a preallocated partial holds, so it is
                     // written on every tick: a kill -9 loses at most a quarter second of bytes.
                     self.persist_segments(id, &progress).await;
-                    slot.live.lock().expect("live lock").record(progress.done_bytes(), Instant::now());
+                    let done = progress.done_bytes();
+                    slot.live.lock().expect("live lock").record(done, Instant::now());
+                    if let (Some((since, at)), Some(fast)) = (probe, self.cfg.fast_stream_bps)
+                        && opened < connections
+                        && since.elapsed() >= PROBE
+                    {
+                        let rate = (done - at) as f64 / since.elapsed().as_secs_f64();
+                        if rate < fast as f64 {
+                            tracing::info!(id, rate_mbps = rate / 1e6, "one stream is slow; opening more connections");
+                            opened = self.open_more(&mut set, &run, &sink, opened, connections);
+                        } else {
+                            probe = Some((Instant::now(), done));
+                        }
+                    }
                 }
             }
         }
@@ -271,6 +298,21 @@ impl Engine {
         self.persist_segments(id, &progress).await;
         slot.live.lock().expect("live lock").record(progress.done_bytes(), Instant::now());
         result
+    }
+
+    /// Opens connections up to `connections`; returns how many are open.
+    fn open_more(
+        self: &Arc<Self>,
+        set: &mut JoinSet<Result<(), End>>,
+        run: &Arc<Run>,
+        sink: &SegmentSink,
+        opened: usize,
+        connections: usize,
+    ) -> usize {
+        for _ in opened..connections {
+            set.spawn(self.clone().connection(run.clone(), sink.writer(), None));
+        }
+        connections.max(opened)
     }
 
     async fn persist_segments(&self, id: i64, progress: &Progress) {

@@ -67,6 +67,8 @@ enum Cmd {
     Data { segment: usize, bytes: Bytes },
     /// Answers once every chunk queued before it is in the file.
     Barrier(oneshot::Sender<()>),
+    /// Ends the writer thread, closing its handle of the file.
+    Close,
 }
 
 /// The partial file behind its writer and hasher threads.
@@ -75,6 +77,7 @@ pub struct SegmentSink {
     failure: Arc<Mutex<Option<io::Error>>>,
     stop_hashing: Arc<AtomicBool>,
     hasher: JoinHandle<io::Result<Option<String>>>,
+    writer: JoinHandle<()>,
 }
 
 /// A connection's handle for queueing its segment's bytes.
@@ -101,20 +104,24 @@ impl SegmentSink {
         let (p, stop) = (progress.clone(), stop_hashing.clone());
         let hasher = std::thread::Builder::new()
             .name("localbrain-hasher".into())
-            .spawn(move || hash_prefix_as_it_grows(reader, &p, size, &stop))?;
+            .spawn(move || {
+                files::lower_thread_priority();
+                hash_prefix_as_it_grows(reader, &p, size, &stop)
+            })?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let (f, wake, stop) = (failure.clone(), hasher.thread().clone(), stop_hashing.clone());
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("localbrain-writer".into())
             .spawn(move || {
+                files::lower_thread_priority();
                 write_segments(file, &progress, rx, &f, &wake);
                 // No more bytes will come (the download ended, or its task was dropped): the
                 // hasher must not wait for them, nor keep the file and its lock open.
                 stop.store(true, Ordering::Release);
                 wake.unpark();
             })?;
-        Ok(SegmentSink { tx, failure, stop_hashing, hasher })
+        Ok(SegmentSink { tx, failure, stop_hashing, hasher, writer })
     }
 
     pub fn writer(&self) -> SegmentWriter {
@@ -138,8 +145,9 @@ impl SegmentSink {
         let digest = tokio::task::spawn_blocking(move || hasher.join())
             .await
             .map_err(io::Error::other)?
-            .map_err(|_| io::Error::other("the hasher thread panicked"))??;
-        digest.ok_or_else(|| io::Error::other("hashing stopped before the end of the file"))
+            .map_err(|_| io::Error::other("the hasher thread panicked"));
+        close_writer(&self.tx, self.writer).await;
+        digest??.ok_or_else(|| io::Error::other("hashing stopped before the end of the file"))
     }
 
     /// Writes out the queue and stops the hasher: the download is pausing or giving up.
@@ -149,8 +157,17 @@ impl SegmentSink {
         self.hasher.thread().unpark();
         let hasher = self.hasher;
         let _ = tokio::task::spawn_blocking(move || hasher.join()).await;
+        close_writer(&self.tx, self.writer).await;
         settled
     }
+}
+
+/// Ends the writer thread and waits for it: whoever opens the partial next (the install, a reset
+/// to one stream) must not find it still open and locked by this download.
+async fn close_writer(tx: &mpsc::Sender<Cmd>, writer: JoinHandle<()>) {
+    // A send error means the thread already ended (a write failed).
+    let _ = tx.send(Cmd::Close).await;
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
 }
 
 fn stopped(failure: &Mutex<Option<io::Error>>) -> io::Error {
@@ -195,6 +212,7 @@ fn write_segments(
             Cmd::Barrier(reply) => {
                 let _ = reply.send(());
             }
+            Cmd::Close => return,
         }
     }
 }

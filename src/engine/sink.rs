@@ -54,11 +54,17 @@ impl Sink {
         let f = failure.clone();
         std::thread::Builder::new()
             .name("localbrain-writer".into())
-            .spawn(move || writer(file, rx, f))
+            .spawn(move || {
+                files::lower_thread_priority();
+                writer(file, rx, f)
+            })
             .expect("spawn writer thread");
         std::thread::Builder::new()
             .name("localbrain-hasher".into())
-            .spawn(move || hash_thread(hasher, hash_rx))
+            .spawn(move || {
+                files::lower_thread_priority();
+                hash_thread(hasher, hash_rx)
+            })
             .expect("spawn hasher thread");
         Sink { tx, hash_tx, failure, offset }
     }

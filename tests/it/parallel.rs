@@ -15,6 +15,8 @@ const SEGMENT: u64 = 256 * 1024;
 
 fn parallel(cfg: &mut EngineConfig) {
     cfg.connections = 4;
+    // All connections at once; the speed rule has tests of its own below.
+    cfg.fast_stream_bps = None;
     cfg.segment_rule = SegmentRule { min_bytes: SEGMENT, max_bytes: 2 * SEGMENT, max_count: 16 };
 }
 
@@ -268,4 +270,37 @@ async fn shutdown_pauses_a_parallel_download_with_its_segments_saved() {
         let (a, b) = (s.start as usize, (s.start + s.done) as usize);
         assert!(partial[a..b] == data[a..b], "segment {}-{} holds the right bytes", s.start, s.end);
     }
+}
+
+#[tokio::test]
+async fn a_stream_fast_enough_alone_gets_no_helpers() {
+    let rig = Rig::build(|f| vec![f.url("/file")], None, None, |c| {
+        parallel(c);
+        c.fast_stream_bps = Some(1);
+    })
+    .await;
+    rig.server.set(|m| m.chunk_delay = Duration::from_millis(3));
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(rig.server.max_in_flight(), 1, "one connection did it all");
+    let starts: Vec<u64> =
+        rig.server.file_requests().iter().map(|r| closed_range(r.range.as_deref().unwrap()).0).collect();
+    assert_eq!(starts, plan().iter().map(|s| s.start).collect::<Vec<_>>(), "segments in file order");
+    rig.assert_installed_right();
+}
+
+#[tokio::test]
+async fn a_slow_stream_gets_helpers_after_the_probe() {
+    let rig = Rig::build(|f| vec![f.url("/file")], None, None, |c| {
+        parallel(c);
+        c.fast_stream_bps = Some(u64::MAX);
+    })
+    .await;
+    // ~2 MB/s: the 3 MB file takes longer than the probe on one connection.
+    slow(&rig);
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert!(rig.server.max_in_flight() >= 2, "more connections opened once one proved slow");
+    assert_eq!(rig.server.bytes_sent(), SIZE as u64, "no byte fetched twice");
+    rig.assert_installed_right();
 }
