@@ -61,6 +61,10 @@ pub struct EngineConfig {
     pub fast_stream_bps: Option<u64>,
 }
 
+/// Seconds without a byte before a connection is retried, unless configured: long enough for a
+/// busy server or a Wi-Fi hiccup, short enough that a dead connection is noticed.
+pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 30;
+
 /// Connections per download unless configured: see BENCHMARKS.md for how it was chosen.
 pub const DEFAULT_CONNECTIONS: usize = 8;
 
@@ -73,7 +77,7 @@ impl EngineConfig {
         EngineConfig {
             models_dir,
             retry: RetryPolicy::default(),
-            stall_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(DEFAULT_STALL_TIMEOUT_SECS),
             progress_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
             max_rate: None,

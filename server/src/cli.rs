@@ -29,10 +29,15 @@ pub struct Cli {
     #[arg(long, env = "LOCALBRAIN_MAX_RATE", global = true, value_parser = localbrain::engine::pace::parse_rate)]
     pub max_rate: Option<u64>,
 
-    /// Connections one download opens at once for a large file (1 to 16; 1 = one stream)
+    /// The most connections one download of a large file opens (1 to 16; 1 = one stream)
     #[arg(long, env = "LOCALBRAIN_CONNECTIONS", global = true, default_value_t = localbrain::engine::DEFAULT_CONNECTIONS,
           value_parser = clap::value_parser!(u16).range(1..=16).map(usize::from))]
     pub connections: usize,
+
+    /// Seconds without a byte before a connection is dropped and tried again (1 to 3600)
+    #[arg(long, env = "LOCALBRAIN_STALL_TIMEOUT", global = true, default_value_t = localbrain::engine::DEFAULT_STALL_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
 
     /// Smallest segment of a parallel download in bytes. For tests, which need many segments
     /// in a small file; the product keeps ollama's 100 MB.
@@ -89,6 +94,7 @@ pub struct Config {
     pub catalog: Option<PathBuf>,
     pub max_rate: Option<u64>,
     pub connections: usize,
+    pub stall_timeout: std::time::Duration,
     pub segment_min_bytes: Option<u64>,
 }
 
@@ -117,6 +123,7 @@ impl Cli {
             catalog: self.catalog.clone(),
             max_rate: self.max_rate,
             connections: self.connections,
+            stall_timeout: std::time::Duration::from_secs(self.stall_timeout),
             segment_min_bytes: self.segment_min_bytes,
         })
     }

@@ -62,7 +62,9 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<()
         }
         status => {
             bar.abandon_with_message(status.to_string());
-            Err(done.error.unwrap_or_else(|| format!("download ended {status}")))
+            let why = done.error.unwrap_or_else(|| format!("download ended {status}"));
+            // The engine's words serve the card too, so the terminal's next step is added here.
+            Err(format!("{why}. Try again with: localbrain download {model_id}"))
         }
     }
 }

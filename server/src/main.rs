@@ -62,6 +62,7 @@ async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
     let mut engine_config = EngineConfig::new(config.models_dir.clone());
     engine_config.max_rate = config.max_rate;
     engine_config.connections = config.connections;
+    engine_config.stall_timeout = config.stall_timeout;
     if let Some(min) = config.segment_min_bytes.filter(|&m| m > 0) {
         engine_config.segment_rule.min_bytes = min;
         engine_config.segment_rule.max_bytes = engine_config.segment_rule.max_bytes.max(min);

@@ -132,3 +132,21 @@ fn the_catalog_command_marks_the_recommended_model() {
     assert!(stdout.contains("qwen2.5-0.5b-instruct-q4_k_m"), "{stdout}");
     assert!(stdout.contains("* Recommended: "), "{stdout}");
 }
+
+#[test]
+fn out_of_range_settings_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value) in [("--stall-timeout", "0"), ("--connections", "17"), ("--max-rate", "fast")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args([flag, value, "download", "no-such-model"])
+            .env_remove("LOCALBRAIN_CATALOG")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && stderr.contains(value), "{flag} {value}: names the bad setting: {stderr}");
+        assert!(!dir.path().join("localbrain.db").exists(), "{flag} {value}: no database created");
+    }
+}

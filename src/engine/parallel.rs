@@ -365,7 +365,7 @@ impl Engine {
             };
             let Some(delay) = retry.next_delay(again.retry_after, jitter()) else {
                 return Err(End::Failed(format!(
-                    "{}; gave up after {} tries. The partial download is kept: Retry continues it",
+                    "{}; gave up after {} tries (the partial download is kept)",
                     again.reason,
                     retry.failures() + 1
                 )));

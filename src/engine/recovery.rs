@@ -76,14 +76,7 @@ impl Engine {
     /// download's segments already say so (its file has the model's full length from the
     /// start); a single stream's progress is the file's length.
     pub(super) async fn reconcile_bytes(&self, id: i64, partial: &Path, while_in: &[DownloadStatus]) {
-        let row = match downloads::get_any_user(&self.db, id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(id, error = %e, "cannot read download row");
-                return;
-            }
-        };
+        let Some(row) = self.row_or_log(id).await else { return };
         let written = match (&row.segments, partial.exists()) {
             (Some(_), true) => Ok(true),
             (Some(_), false) => downloads::set_segments(&self.db, id, 0, None, while_in).await,

@@ -41,17 +41,22 @@ pub(super) fn failed(message: impl Into<String>, keep_partial: bool) -> Outcome 
 }
 
 impl Engine {
+    /// The row, for the engine's own tasks: a row gone (deleted) or unreadable ends the task,
+    /// the latter logged, since no user is waiting on an answer.
+    pub(super) async fn row_or_log(&self, id: i64) -> Option<DownloadRow> {
+        match downloads::get_any_user(&self.db, id).await {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::error!(id, error = %e, "cannot read download row");
+                None
+            }
+        }
+    }
+
     /// The runner task. Holds the slot's run lock for its whole life.
     pub(super) async fn run(self: Arc<Self>, id: i64, slot: Arc<Slot>, token: CancellationToken) {
         let _run = slot.run.lock().await;
-        let row = match downloads::get_any_user(&self.db, id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(id, error = %e, "cannot read download row");
-                return;
-            }
-        };
+        let Some(row) = self.row_or_log(id).await else { return };
         // A pause or cancel that landed before this runner started wins.
         if row.status != Pending || token.is_cancelled() {
             return;
@@ -212,7 +217,7 @@ impl Engine {
             self.record(row.id, slot, sink.offset, true).await;
             let Some(delay) = retry.next_delay(transient.retry_after, jitter()) else {
                 return Err(failed(
-                    format!("{}; gave up after {} tries. The partial download is kept: Retry continues it", transient.reason, retry.failures() + 1),
+                    format!("{}; gave up after {} tries (the partial download is kept)", transient.reason, retry.failures() + 1),
                     true,
                 ));
             };
@@ -490,7 +495,7 @@ fn size_words(server: u64, catalog: u64) -> String {
 
 pub(super) fn io_words(what: &str, e: &std::io::Error) -> String {
     if files::is_disk_full(e) {
-        "disk full: free some space, then Retry (the partial download is kept)".to_string()
+        "disk full: free some space and try again (the partial download is kept)".to_string()
     } else {
         format!("{what}: {e}")
     }
