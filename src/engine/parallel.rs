@@ -36,8 +36,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// How long the first connection is watched before more are opened (when a speed rule is set),
-/// and again every so long while it stays fast.
-const PROBE: Duration = Duration::from_millis(500);
+/// and again every so long while it stays fast. Short, because a slow stream wastes this much
+/// time; a fast link is fast at once (a stream still in TCP slow start only gets helpers early,
+/// which costs little).
+const PROBE: Duration = Duration::from_millis(200);
 
 /// How a parallel run ended.
 pub(super) enum Parallel {
@@ -230,6 +232,8 @@ impl Engine {
         // Set once the first connection answers: when, and the bytes then. The others open at
         // once without a speed rule, else once a probe shows one stream is not fast enough.
         let mut probe: Option<(Instant, u64)> = None;
+        let probe_timer = tokio::time::sleep(PROBE);
+        tokio::pin!(probe_timer);
         let mut opened = 1;
         let mut end: Option<End> = None;
         let mut tick = tokio::time::interval(self.cfg.progress_interval.min(Duration::from_millis(250)));
@@ -242,6 +246,7 @@ impl Engine {
                             opened = self.open_more(&mut set, &run, &sink, opened, connections);
                         } else {
                             probe = Some((Instant::now(), progress.done_bytes()));
+                            probe_timer.as_mut().reset(tokio::time::Instant::now() + PROBE);
                         }
                     }
                 }
@@ -262,19 +267,18 @@ impl Engine {
                     // The row is the only record of what a preallocated partial holds, so it is
                     // written on every tick: a kill -9 loses at most a quarter second of bytes.
                     self.persist_segments(id, &progress).await;
+                    slot.live.lock().expect("live lock").record(progress.done_bytes(), Instant::now());
+                }
+                _ = &mut probe_timer, if probe.is_some() && opened < connections => {
+                    let (since, at) = probe.expect("probing");
                     let done = progress.done_bytes();
-                    slot.live.lock().expect("live lock").record(done, Instant::now());
-                    if let (Some((since, at)), Some(fast)) = (probe, self.cfg.fast_stream_bps)
-                        && opened < connections
-                        && since.elapsed() >= PROBE
-                    {
-                        let rate = (done - at) as f64 / since.elapsed().as_secs_f64();
-                        if rate < fast as f64 {
-                            tracing::info!(id, rate_mbps = rate / 1e6, "one stream is slow; opening more connections");
-                            opened = self.open_more(&mut set, &run, &sink, opened, connections);
-                        } else {
-                            probe = Some((Instant::now(), done));
-                        }
+                    let rate = (done - at) as f64 / since.elapsed().as_secs_f64();
+                    if rate < self.cfg.fast_stream_bps.unwrap_or(u64::MAX) as f64 {
+                        tracing::info!(id, rate_mbps = rate / 1e6, "one stream is slow; opening more connections");
+                        opened = self.open_more(&mut set, &run, &sink, opened, connections);
+                    } else {
+                        probe = Some((Instant::now(), done));
+                        probe_timer.as_mut().reset(tokio::time::Instant::now() + PROBE);
                     }
                 }
             }

@@ -135,7 +135,8 @@ impl Engine {
         match self.fetch(row, model, slot, token, &mut sink).await {
             Ok(()) => {}
             Err(outcome) => {
-                let _ = sink.flush().await;
+                // A write error here was already reported in the outcome.
+                let _ = sink.stop().await;
                 return outcome;
             }
         }

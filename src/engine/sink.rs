@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 /// Chunks queued for each thread. hyper hands over chunks of up to ~400 KB, so this bounds the
@@ -41,6 +42,7 @@ pub struct Sink {
     hash_tx: mpsc::Sender<HashCmd>,
     /// The first write error, kept for the caller once the writer has stopped.
     failure: Arc<Mutex<Option<io::Error>>>,
+    writer: JoinHandle<()>,
     pub offset: u64,
 }
 
@@ -52,7 +54,7 @@ impl Sink {
         let (hash_tx, hash_rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let f = failure.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("localbrain-writer".into())
             .spawn(move || {
                 files::lower_thread_priority();
@@ -66,7 +68,7 @@ impl Sink {
                 hash_thread(hasher, hash_rx)
             })
             .expect("spawn hasher thread");
-        Sink { tx, hash_tx, failure, offset }
+        Sink { tx, hash_tx, failure, writer, offset }
     }
 
     fn stopped(&self) -> io::Error {
@@ -114,8 +116,26 @@ impl Sink {
 
     /// Flushes and fsyncs the file, stops both threads, and returns the final hash.
     pub async fn finish(self) -> io::Result<String> {
-        self.ask(WriteCmd::Finish).await??;
-        self.digest().await
+        let synced = self.ask(WriteCmd::Finish).await;
+        let digest = self.digest().await;
+        self.close().await;
+        synced??;
+        digest
+    }
+
+    /// Writes out what is queued and ends the threads: the download is pausing or giving up.
+    pub async fn stop(self) -> io::Result<()> {
+        let flushed = self.flush().await;
+        self.close().await;
+        flushed
+    }
+
+    /// Ends the threads and waits for the writer: whoever opens the partial next (a resume, the
+    /// install) must not find it still open and locked by this download.
+    async fn close(self) {
+        let Sink { tx, hash_tx, writer, .. } = self;
+        drop((tx, hash_tx));
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     }
 }
 

@@ -123,6 +123,17 @@ pub async fn paused_midway(rig: &Rig, bytes: u64) -> DownloadView {
     rig.settle(v.id).await
 }
 
+/// Waits until a dropped engine's file threads let go of `partial`. A kill -9 ends them with the
+/// process; a dropped runtime leaves them to write out their queue and close the file, so until
+/// then the partial is still changing (and locked).
+pub fn wait_released(partial: &Path) {
+    let gone = std::time::Instant::now() + Duration::from_secs(5);
+    while files::is_locked_elsewhere(partial) {
+        assert!(std::time::Instant::now() < gone, "the dead engine's writer never let go of the partial");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn slow(rig: &Rig) {
     rig.server.set(|m| {
         m.chunk = 32 * 1024;
@@ -557,6 +568,7 @@ fn a_killed_runner_is_paused_at_boot_and_resumes_without_refetching() {
         }
     });
     doomed_rt.shutdown_timeout(Duration::from_millis(100));
+    wait_released(Path::new(&partial));
     outer.block_on(async {
         let row = downloads::get(&rig.db, rig.user, id).await.unwrap().unwrap();
         assert_eq!(row.status, Downloading, "the dead runner left the row active");

@@ -1,7 +1,7 @@
 //! Parallel (segmented) downloads against the loopback fixture, on SQLite and PostgreSQL. The
 //! segments are shrunk so a 3 MB file gets thirteen of them; everything else is the product's.
 
-use crate::engine::{MODEL, Rig, SIZE, fast_config, paused_midway, slow};
+use crate::engine::{MODEL, Rig, SIZE, fast_config, paused_midway, slow, wait_released};
 use localbrain::engine::segments::{self, Segment, SegmentRule};
 use localbrain::engine::{Engine, EngineConfig, files};
 use localbrain::status::DownloadStatus::*;
@@ -124,15 +124,8 @@ fn a_killed_parallel_download_resumes_from_its_saved_segments() {
     });
     doomed.shutdown_timeout(Duration::from_millis(100));
     outer.block_on(async {
-        // The dropped runtime's file threads let go of the partial a moment later (a killed
-        // process would have let go at once).
         let partial = downloads::get(&rig.db, rig.user, id).await.unwrap().unwrap().partial_path;
-        for _ in 0..500 {
-            if !files::is_locked_elsewhere(Path::new(&partial)) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_released(Path::new(&partial));
         let engine = Engine::new(rig.db.db.clone(), Arc::new(catalog), cfg).unwrap();
         assert_eq!(engine.recover().await.unwrap().paused, vec![id]);
         let saved = saved_segments(&rig, id).await;
