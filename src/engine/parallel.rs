@@ -36,10 +36,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// How long the first connection is watched before more are opened (when a speed rule is set),
-/// and again every so long while it stays fast. Short, because a slow stream wastes this much
-/// time; a fast link is fast at once (a stream still in TCP slow start only gets helpers early,
-/// which costs little).
-const PROBE: Duration = Duration::from_millis(200);
+/// and again every so long while it stays fast. 200 ms saved 0.2 s against a capped server but
+/// let a hiccup of the disk in those first moments open helpers on a fast link (BENCHMARKS.md);
+/// over the internet a download takes minutes, so half a second of looking costs nothing.
+const PROBE: Duration = Duration::from_millis(500);
 
 /// How a parallel run ended.
 pub(super) enum Parallel {
