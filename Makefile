@@ -7,7 +7,7 @@ export LOCALBRAIN_TOOLS := $(TOOLS)
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test test-sqlite test-postgres test-e2e test-faults e2e-deps bench load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -22,9 +22,13 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## test: every test: cargo tests on SQLite and on PostgreSQL, then Playwright in Chromium
-test: test-tools test-sqlite test-postgres test-e2e
+## test: clippy, then every test: cargo tests on SQLite and on PostgreSQL, then Playwright in Chromium
+test: test-tools lint test-sqlite test-postgres test-e2e
 	@echo "make test: all passed"
+
+# STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors.
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test-sqlite:
 	env -u DATABASE_URL cargo nextest run --workspace --no-fail-fast
