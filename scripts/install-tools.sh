@@ -17,6 +17,11 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+if ! cargo clippy --version >/dev/null 2>&1; then
+  log "adding rust component clippy (make test runs it)"
+  rustup component add clippy
+fi
+
 if ! "$TOOLS/bin/cargo-leptos" --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   log "building cargo-leptos $CARGO_LEPTOS_VERSION (first time only, ~15 min on 2 cores)"
   cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --root "$TOOLS"
