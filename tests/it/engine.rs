@@ -554,9 +554,11 @@ fn a_killed_runner_is_paused_at_boot_and_resumes_without_refetching() {
     // The doomed engine runs in its own runtime.
     let doomed_rt = tokio::runtime::Runtime::new().unwrap();
     let models = rig.models();
-    let db = rig.db.db.clone();
     let catalog = rig.engine.catalog().clone();
     let (id, partial) = doomed_rt.block_on(async {
+        // A pool of the doomed runtime's own, as a second process would have: connections made
+        // in a runtime die with it, so the survivors must not share them.
+        let db = localbrain::store::Db::connect(&rig.db.url).await.unwrap();
         let engine = Engine::new(db.clone(), Arc::new(catalog.clone()), fast_config(models.clone())).unwrap();
         let v = engine.start(rig.user, MODEL).await.unwrap();
         loop {

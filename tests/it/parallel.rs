@@ -108,10 +108,12 @@ fn a_killed_parallel_download_resumes_from_its_saved_segments() {
         rig
     });
     let doomed = tokio::runtime::Runtime::new().unwrap();
-    let (models, db, catalog) = (rig.models(), rig.db.db.clone(), rig.engine.catalog().clone());
+    let (models, catalog) = (rig.models(), rig.engine.catalog().clone());
     let mut cfg = fast_config(models.clone());
     parallel(&mut cfg);
     let id = doomed.block_on(async {
+        // The doomed runtime's own pool (see the single-stream kill test).
+        let db = localbrain::store::Db::connect(&rig.db.url).await.unwrap();
         let engine = Engine::new(db.clone(), Arc::new(catalog.clone()), cfg.clone()).unwrap();
         let v = engine.start(rig.user, MODEL).await.unwrap();
         loop {

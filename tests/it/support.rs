@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// A database that lives as long as the test holds it.
 pub struct TestDb {
     pub db: Db,
+    /// For a second pool on the same database (a second process, as a crash test needs).
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_drop: Option<(String, String)>,
 }
@@ -30,7 +32,7 @@ impl TestDb {
                 let url = localbrain::store::default_url(dir.path());
                 let db = Db::connect(&url).await.expect("sqlite test db");
                 assert_eq!(db.backend, Backend::Sqlite);
-                TestDb { db, _dir: Some(dir), pg_drop: None }
+                TestDb { db, url, _dir: Some(dir), pg_drop: None }
             }
         }
     }
@@ -49,7 +51,7 @@ impl TestDb {
         let url = with_database(&admin_url, &name);
         let db = Db::connect(&url).await.expect("postgres test db");
         assert_eq!(db.backend, Backend::Postgres);
-        TestDb { db, _dir: None, pg_drop: Some((admin_url, name)) }
+        TestDb { db, url, _dir: None, pg_drop: Some((admin_url, name)) }
     }
 }
 
