@@ -104,15 +104,21 @@ pub fn preallocate(file: &File, size: u64) -> io::Result<()> {
     }
 }
 
-/// Lowers the calling thread's CPU priority (nice 10), for the threads that write and hash a
-/// download: when the cores are busy, the server's answers to the card come first and the
-/// download takes what is left. Advisory: on failure the thread keeps its priority.
-pub fn lower_thread_priority() {
-    // SAFETY: plain syscalls on the calling thread's own id; no memory of ours is touched.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
+/// Starts one of the threads that write and hash a download, at a lower CPU priority (nice 10):
+/// when the cores are busy, the server's answers to the card come first and the download takes
+/// what is left. The priority is advisory: on failure the thread keeps the normal one.
+pub fn spawn_low_priority<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        // SAFETY: plain syscalls on the calling thread's own id; no memory of ours is touched.
+        unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        }
+        work()
+    })
 }
 
 /// Bytes written between two [`start_writeback`] calls.

@@ -10,9 +10,10 @@
 //!
 //! The first connection's answer is awaited before the others open: it tells whether the
 //! server serves ranges of this file and gives the validator (ETag or Last-Modified) every later
-//! request sends as If-Range, so no two segments can come from two versions of the file. Any answer showing the server cannot serve ranges of exactly this file
-//! (a 200, a range at the wrong place, another size, a refusal) hands the download back to the
-//! single-stream path, which starts over, tries mirrors and words any failure.
+//! request sends as If-Range, so no two segments can come from two versions of the file. Any
+//! answer showing the server cannot serve ranges of exactly this file (a 200, a range at the
+//! wrong place, another size, a refusal) hands the download back to the single-stream path,
+//! which starts over, tries mirrors and words any failure.
 
 use super::retry::{RetryState, jitter, parse_retry_after};
 use super::files;
@@ -273,7 +274,8 @@ impl Engine {
                     let (since, at) = probe.expect("probing");
                     let done = progress.done_bytes();
                     let rate = (done - at) as f64 / since.elapsed().as_secs_f64();
-                    if rate < self.cfg.fast_stream_bps.unwrap_or(u64::MAX) as f64 {
+                    let fast = self.cfg.fast_stream_bps.expect("a probe runs only under a speed rule");
+                    if rate < fast as f64 {
                         tracing::info!(id, rate_mbps = rate / 1e6, "one stream is slow; opening more connections");
                         opened = self.open_more(&mut set, &run, &sink, opened, connections);
                     } else {

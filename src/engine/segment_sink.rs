@@ -102,25 +102,18 @@ impl SegmentSink {
         let reader = file.try_clone()?;
         let stop_hashing = Arc::new(AtomicBool::new(false));
         let (p, stop) = (progress.clone(), stop_hashing.clone());
-        let hasher = std::thread::Builder::new()
-            .name("localbrain-hasher".into())
-            .spawn(move || {
-                files::lower_thread_priority();
-                hash_prefix_as_it_grows(reader, &p, size, &stop)
-            })?;
+        let hasher =
+            files::spawn_low_priority("localbrain-hasher", move || hash_prefix_as_it_grows(reader, &p, size, &stop))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let (f, wake, stop) = (failure.clone(), hasher.thread().clone(), stop_hashing.clone());
-        let writer = std::thread::Builder::new()
-            .name("localbrain-writer".into())
-            .spawn(move || {
-                files::lower_thread_priority();
-                write_segments(file, &progress, rx, &f, &wake);
-                // No more bytes will come (the download ended, or its task was dropped): the
-                // hasher must not wait for them, nor keep the file and its lock open.
-                stop.store(true, Ordering::Release);
-                wake.unpark();
-            })?;
+        let writer = files::spawn_low_priority("localbrain-writer", move || {
+            write_segments(file, &progress, rx, &f, &wake);
+            // No more bytes will come (the download ended, or its task was dropped): the
+            // hasher must not wait for them, nor keep the file and its lock open.
+            stop.store(true, Ordering::Release);
+            wake.unpark();
+        })?;
         Ok(SegmentSink { tx, failure, stop_hashing, hasher, writer })
     }
 

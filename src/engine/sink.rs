@@ -54,19 +54,9 @@ impl Sink {
         let (hash_tx, hash_rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let f = failure.clone();
-        let writer = std::thread::Builder::new()
-            .name("localbrain-writer".into())
-            .spawn(move || {
-                files::lower_thread_priority();
-                writer(file, rx, f)
-            })
+        let writer = files::spawn_low_priority("localbrain-writer", move || writer(file, rx, f))
             .expect("spawn writer thread");
-        std::thread::Builder::new()
-            .name("localbrain-hasher".into())
-            .spawn(move || {
-                files::lower_thread_priority();
-                hash_thread(hasher, hash_rx)
-            })
+        files::spawn_low_priority("localbrain-hasher", move || hash_thread(hasher, hash_rx))
             .expect("spawn hasher thread");
         Sink { tx, hash_tx, failure, writer, offset }
     }
