@@ -32,6 +32,20 @@ pub struct HardwareProfile {
 /// reads of kernel files; call it from `spawn_blocking` in async code.
 #[cfg(feature = "ssr")]
 pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
+    let (total_ram_bytes, available_ram_bytes) = memory();
+    HardwareProfile {
+        total_ram_bytes,
+        available_ram_bytes,
+        cpu_cores: cpu_cores(),
+        free_disk_bytes: free_disk_bytes(models_dir),
+        device_memory_gb: None,
+    }
+}
+
+/// (total, available) RAM in bytes, each capped by a cgroup memory limit if there is one.
+/// The brain asks this before it loads a model.
+#[cfg(feature = "ssr")]
+pub fn memory() -> (Option<u64>, Option<u64>) {
     use sysinfo::{MemoryRefreshKind, RefreshKind, System};
 
     let system = System::new_with_specifics(
@@ -51,19 +65,13 @@ pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
         .map(|a| cgroup.as_ref().map_or(a, |c| a.min(c.free_memory)))
         .filter(|_| total_ram_bytes.is_some());
 
-    HardwareProfile {
-        total_ram_bytes,
-        available_ram_bytes,
-        cpu_cores: cpu_cores(),
-        free_disk_bytes: free_disk_bytes(models_dir),
-        device_memory_gb: None,
-    }
+    (total_ram_bytes, available_ram_bytes)
 }
 
 /// Physical cores (what llama.cpp sizes its threads by), capped by the CPUs this process may
 /// use (affinity, cgroup CPU quota), whichever is known.
 #[cfg(feature = "ssr")]
-fn cpu_cores() -> Option<u32> {
+pub fn cpu_cores() -> Option<u32> {
     let physical = sysinfo::System::physical_core_count()
         .ok()
         .filter(|n| *n > 0);

@@ -1,13 +1,14 @@
 //! localbrain's core: the types the UI and the server share, and the pure logic both use.
 //!
 //! Everything outside `ssr` compiles to WASM. The `ssr` feature adds the store (sqlx over SQLite
-//! or PostgreSQL) and, later, the download engine; those never reach the browser.
+//! or PostgreSQL), the download engine and the brain (llama.cpp); those never reach the browser.
 
 pub mod status;
 pub mod catalog;
 pub mod hardware;
 pub mod recommend;
 pub mod view;
+pub mod chat;
 
 #[cfg(feature = "ssr")]
 pub mod store;
@@ -15,3 +16,5 @@ pub mod store;
 pub mod time;
 #[cfg(feature = "ssr")]
 pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod brain;

@@ -1,0 +1,470 @@
+//! The brain: runs installed models on llama.cpp inside this process, for the card, the
+//! terminal (`localbrain run`) and the API alike.
+//!
+//! Contract:
+//! - One llama.cpp backend per process and one model in memory at a time. A request for
+//!   another model unloads the current one first; a model idle for `keep_alive` is unloaded so
+//!   its memory comes back.
+//! - One reply is generated at a time. Others wait first-come in a queue of at most
+//!   `queue_limit`; beyond that a request is refused at once with [`BrainError::Busy`].
+//! - A reply stops between two tokens when its [`Reply`] is dropped (a closed connection),
+//!   when [`Brain::stop`] names it, or when the brain shuts down.
+//! - A file is never handed to llama.cpp before its GGUF header has been read and checked
+//!   ([`gguf`]), and a model the memory rule ([`crate::recommend::ram_needed_bytes`]) says will
+//!   not fit is refused instead of being loaded into swap.
+//! - Generation runs on blocking threads owned by the brain (a `JoinSet`); a panic in one
+//!   becomes an error event for its listener, never a silent hang.
+
+pub mod gguf;
+mod runtime;
+pub mod template;
+
+pub use runtime::RuntimeError;
+
+use crate::catalog::{Catalog, ModelEntry};
+use crate::chat::{BrainView, ChatEvent, ChatRequest, InstalledModel, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
+use crate::engine::files::target_path;
+use crate::recommend::{format_ram, kv_cache_bytes, ram_fits, ram_needed_bytes};
+use gguf::{GgufError, Header};
+use llama_cpp_2::model::LlamaModel;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// An idle model stays loaded this long unless configured (ollama's default too).
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5 * 60);
+/// Context size a conversation runs in unless configured (capped by the model's own).
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
+/// Requests that may wait for the one being answered.
+pub const DEFAULT_QUEUE_LIMIT: usize = 8;
+/// Sampling temperature unless the request says otherwise.
+pub const DEFAULT_TEMPERATURE: f32 = 0.7;
+
+/// How the brain behaves.
+#[derive(Clone, Debug)]
+pub struct BrainConfig {
+    pub models_dir: PathBuf,
+    /// CPU threads for generation: see [`default_threads`].
+    pub threads: u32,
+    pub keep_alive: Duration,
+    pub context_tokens: u32,
+    pub queue_limit: usize,
+}
+
+impl BrainConfig {
+    /// The product's settings for a models folder.
+    pub fn new(models_dir: PathBuf) -> Self {
+        BrainConfig {
+            models_dir,
+            threads: default_threads(),
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            context_tokens: DEFAULT_CONTEXT_TOKENS,
+            queue_limit: DEFAULT_QUEUE_LIMIT,
+        }
+    }
+}
+
+/// Physical cores minus one, at least one. With every core generating, llama.cpp's threads
+/// spin-wait on each other, and anything else using a core (the server answering, a download
+/// hashing) drops generation from ~180 to under 10 tokens/s on 2 cores (TOOLCHAIN.md); one
+/// core left free keeps it steady.
+pub fn default_threads() -> u32 {
+    crate::hardware::cpu_cores().unwrap_or(1).saturating_sub(1).max(1)
+}
+
+/// A refused or failed request to the brain. Messages are plain words for the person.
+#[derive(Debug, thiserror::Error)]
+pub enum BrainError {
+    #[error("there is no model called {0:?} in the catalog")]
+    UnknownModel(String),
+    #[error("{0} is not installed: download it first (`localbrain download {0}`)")]
+    NotInstalled(String),
+    #[error("{model_id} is installed, but its file is not a model localbrain can run: {source}")]
+    Unusable { model_id: String, source: Arc<GgufError> },
+    #[error("{name} needs about {needed} of memory and this machine has {ram}: pick a smaller model")]
+    TooBig { name: String, needed: String, ram: String },
+    #[error("{name} needs about {needed} of free memory and only {available} is free right now: close some programs and try again")]
+    LowMemory { name: String, needed: String, available: String },
+    #[error("the brain is busy answering other messages: try again shortly")]
+    Busy,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the brain is shutting down")]
+    ShuttingDown,
+    #[error("cannot read the models folder")]
+    Io(#[source] std::io::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// A reply being generated: its events arrive on `events`. Dropping it stops the generation.
+pub struct Reply {
+    pub id: i64,
+    pub events: mpsc::Receiver<ChatEvent>,
+}
+
+/// The model in memory.
+struct Loaded {
+    model_id: String,
+    model: LlamaModel,
+    header: Arc<Header>,
+}
+
+/// The reply being generated.
+struct Running {
+    id: i64,
+    owner: i64,
+    cancel: CancellationToken,
+}
+
+/// A header read, valid while the file keeps its length and modification time.
+struct Checked {
+    len: u64,
+    modified: Option<SystemTime>,
+    result: Result<Arc<Header>, Arc<GgufError>>,
+}
+
+type HeaderCache = Arc<Mutex<HashMap<String, Checked>>>;
+
+/// The model runtime, shared by the server's requests and the CLI.
+pub struct Brain {
+    cfg: BrainConfig,
+    catalog: Arc<Catalog>,
+    /// One permit: held by the reply being generated, and by a load or an unload.
+    gate: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    loaded: Mutex<Option<Arc<Loaded>>>,
+    running: Mutex<Option<Running>>,
+    last_used: Mutex<Instant>,
+    next_id: AtomicI64,
+    headers: HeaderCache,
+    tasks: Mutex<JoinSet<()>>,
+    root: CancellationToken,
+}
+
+impl Brain {
+    /// A brain over the models folder of `cfg`. Starts its idle-unload task (it ends when the
+    /// brain is dropped or shut down). Call inside a tokio runtime.
+    pub fn new(catalog: Arc<Catalog>, cfg: BrainConfig) -> Arc<Brain> {
+        let brain = Arc::new(Brain {
+            cfg,
+            catalog,
+            gate: Arc::new(Semaphore::new(1)),
+            waiting: AtomicUsize::new(0),
+            loaded: Mutex::new(None),
+            running: Mutex::new(None),
+            last_used: Mutex::new(Instant::now()),
+            next_id: AtomicI64::new(1),
+            headers: HeaderCache::default(),
+            tasks: Mutex::new(JoinSet::new()),
+            root: CancellationToken::new(),
+        });
+        let weak = Arc::downgrade(&brain);
+        let root = brain.root.clone();
+        let tick = (brain.cfg.keep_alive / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
+        brain.tasks.lock().expect("task set").spawn(idle_unloader(weak, root, tick));
+        brain
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &BrainConfig {
+        &self.cfg
+    }
+
+    /// Reads (or recalls) the header of `model_id`'s installed file. `NotInstalled` when there
+    /// is no file; `Unusable` when it is not a model this runtime can run.
+    pub async fn check(&self, model_id: &str) -> Result<Arc<Header>, BrainError> {
+        let path = target_path(&self.cfg.models_dir, model_id);
+        let cache = self.headers.clone();
+        let id = model_id.to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => return Err(BrainError::NotInstalled(id)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BrainError::NotInstalled(id)),
+                Err(e) => return Err(BrainError::Io(e)),
+            };
+            let (len, modified) = (meta.len(), meta.modified().ok());
+            let mut cache = cache.lock().expect("header cache");
+            let fresh = cache.get(&id).filter(|c| c.len == len && c.modified == modified && modified.is_some());
+            let result = match fresh {
+                Some(c) => c.result.clone(),
+                None => {
+                    let result = gguf::read(&path).map(Arc::new).map_err(Arc::new);
+                    if let Err(e) = &result {
+                        tracing::warn!(model = %id, error = %e, "installed file is not a usable model");
+                    }
+                    cache.insert(id.clone(), Checked { len, modified, result: result.clone() });
+                    result
+                }
+            };
+            result.map_err(|source| BrainError::Unusable { model_id: id, source })
+        })
+        .await;
+        result.unwrap_or_else(|e| Err(BrainError::Io(std::io::Error::other(e))))
+    }
+
+    /// The catalog's models that are in the models folder, each with its facts or its problem.
+    pub async fn installed(&self) -> Vec<InstalledModel> {
+        let loaded = self.loaded_model();
+        let mut out = Vec::new();
+        for entry in &self.catalog.models {
+            let size = match std::fs::metadata(target_path(&self.cfg.models_dir, &entry.id)) {
+                Ok(m) if m.is_file() => m.len(),
+                _ => continue,
+            };
+            let (facts, problem) = match self.check(&entry.id).await {
+                Ok(h) => (Some(h.facts.clone()), None),
+                Err(BrainError::NotInstalled(_)) => continue,
+                Err(e) => (None, Some(e.to_string())),
+            };
+            let is_loaded = loaded.as_deref() == Some(entry.id.as_str());
+            out.push(InstalledModel { model_id: entry.id.clone(), name: entry.name.clone(), size_bytes: size, facts, problem, loaded: is_loaded });
+        }
+        out
+    }
+
+    /// The installed models and whether a reply is being generated.
+    pub async fn view(&self) -> BrainView {
+        BrainView { models: self.installed().await, busy: self.is_busy(), threads: self.cfg.threads }
+    }
+
+    /// Whether a reply is being generated right now.
+    pub fn is_busy(&self) -> bool {
+        self.running.lock().expect("running").is_some()
+    }
+
+    /// The model in memory, if any.
+    pub fn loaded_model(&self) -> Option<String> {
+        self.loaded.lock().expect("loaded").as_ref().map(|l| l.model_id.clone())
+    }
+
+    /// Starts a reply for `owner` (a user id; the CLI uses its own). Waits its turn in the
+    /// queue, loads the model if needed, and returns once the prompt is ready; the reply then
+    /// streams on [`Reply::events`].
+    pub async fn chat(self: &Arc<Self>, owner: i64, req: ChatRequest) -> Result<Reply, BrainError> {
+        let received = Instant::now();
+        validate(&req)?;
+        let entry = self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?.clone();
+        let header = self.check(&entry.id).await?;
+
+        let permit = {
+            let _ticket = QueueTicket::take(&self.waiting, self.cfg.queue_limit)?;
+            tokio::select! {
+                p = self.gate.clone().acquire_owned() => p.map_err(|_| BrainError::ShuttingDown)?,
+                _ = self.root.cancelled() => return Err(BrainError::ShuttingDown),
+            }
+        };
+        let loaded = self.ensure_loaded(&entry, header).await?;
+        let messages = req.messages.clone();
+        let context_tokens = self.cfg.context_tokens;
+        let model = loaded.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let text = runtime::prompt(&model.model, model.header.chat_template.as_deref(), &messages)?;
+            runtime::prepare(&model.model, &text, context_tokens)
+        })
+        .await
+        .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
+
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = self.root.child_token();
+        *self.running.lock().expect("running") = Some(Running { id, owner, cancel: cancel.clone() });
+        let (tx, events) = mpsc::channel(256);
+        let _ = tx.try_send(ChatEvent::Started { id, model_id: entry.id.clone() });
+        let job = runtime::Job {
+            max_tokens: req.max_tokens,
+            temperature: req.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+            seed: req.seed.unwrap_or_else(rand_seed),
+            threads: self.cfg.threads,
+            received,
+        };
+        let brain = Arc::downgrade(self);
+        self.tasks.lock().expect("task set").spawn_blocking(move || {
+            let _permit = permit;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime::generate(&loaded.model, &prepared, &job, &cancel, |piece| {
+                    tx.blocking_send(ChatEvent::Piece { text: piece.to_string() }).is_ok()
+                })
+            }));
+            let last = match outcome {
+                Ok(Ok(stats)) => ChatEvent::Done { stats },
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "generation failed");
+                    ChatEvent::Error { error: e.to_string() }
+                }
+                Err(_) => ChatEvent::Error { error: "the model stopped unexpectedly; try again".into() },
+            };
+            let _ = tx.blocking_send(last);
+            if let Some(brain) = brain.upgrade() {
+                brain.finished(id);
+            }
+        });
+        Ok(Reply { id, events })
+    }
+
+    /// Stops `owner`'s reply `id` if it is being generated; `false` when there is none.
+    pub fn stop(&self, owner: i64, id: i64) -> bool {
+        match self.running.lock().expect("running").as_ref() {
+            Some(r) if r.id == id && r.owner == owner => {
+                r.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops every reply and refuses new ones. A server calls it as soon as it is told to stop,
+    /// so streamed replies end (with `cancelled`) instead of holding the shutdown open.
+    pub fn close(&self) {
+        self.root.cancel();
+    }
+
+    /// [`Brain::close`], then waits (up to `within`) for the generation threads to end.
+    pub async fn shutdown(&self, within: Duration) {
+        self.close();
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("task set"));
+        let _ = tokio::time::timeout(within, async { while tasks.join_next().await.is_some() {} }).await;
+        *self.loaded.lock().expect("loaded") = None;
+    }
+
+    fn finished(&self, id: i64) {
+        let mut running = self.running.lock().expect("running");
+        if running.as_ref().is_some_and(|r| r.id == id) {
+            *running = None;
+        }
+        *self.last_used.lock().expect("last used") = Instant::now();
+    }
+
+    /// The model for `entry`, loading it (and unloading another) if needed. Called with the
+    /// gate held, so nothing is generating with the model being replaced.
+    async fn ensure_loaded(&self, entry: &ModelEntry, header: Arc<Header>) -> Result<Arc<Loaded>, BrainError> {
+        {
+            let mut loaded = self.loaded.lock().expect("loaded");
+            match loaded.as_ref() {
+                Some(l) if l.model_id == entry.id && Arc::ptr_eq(&l.header, &header) => return Ok(l.clone()),
+                // Another model, or this one's file changed: its memory comes back before the
+                // next one is mapped.
+                _ => *loaded = None,
+            }
+        }
+        check_memory(entry)?;
+        let path = target_path(&self.cfg.models_dir, &entry.id);
+        let started = Instant::now();
+        let model = tokio::task::spawn_blocking(move || runtime::load(&path))
+            .await
+            .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
+        tracing::info!(model = %entry.id, ms = started.elapsed().as_millis() as u64, "model loaded");
+        let loaded = Arc::new(Loaded { model_id: entry.id.clone(), model, header });
+        *self.loaded.lock().expect("loaded") = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Unloads the model if nothing has used it for `keep_alive`.
+    fn unload_if_idle(&self) {
+        let Ok(_permit) = self.gate.try_acquire() else { return };
+        if self.last_used.lock().expect("last used").elapsed() < self.cfg.keep_alive {
+            return;
+        }
+        if let Some(l) = self.loaded.lock().expect("loaded").take() {
+            tracing::info!(model = %l.model_id, "unloaded an idle model");
+        }
+    }
+}
+
+/// Wakes every `tick` to unload an idle model; ends with the brain.
+async fn idle_unloader(brain: Weak<Brain>, root: CancellationToken, tick: Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = root.cancelled() => return,
+        }
+        let Some(brain) = brain.upgrade() else { return };
+        brain.unload_if_idle();
+        // Reap finished generation threads so the set does not grow.
+        let mut tasks = brain.tasks.lock().expect("task set");
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a brain task ended badly");
+            }
+        }
+    }
+}
+
+/// A place in the queue, given back when dropped (served, or the caller went away).
+struct QueueTicket<'a>(&'a AtomicUsize);
+
+impl<'a> QueueTicket<'a> {
+    fn take(waiting: &'a AtomicUsize, limit: usize) -> Result<Self, BrainError> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .map_err(|_| BrainError::Busy)?;
+        Ok(QueueTicket(waiting))
+    }
+}
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The memory rule: the model must fit this machine's RAM by the same rule the recommendation
+/// uses, and its weights plus context must fit in what is free now.
+fn check_memory(entry: &ModelEntry) -> Result<(), BrainError> {
+    let (total, available) = crate::hardware::memory();
+    let needed = ram_needed_bytes(entry);
+    if let Some(ram) = total.filter(|&ram| !ram_fits(needed, ram)) {
+        return Err(BrainError::TooBig { name: entry.name.clone(), needed: format_ram(needed), ram: format_ram(ram) });
+    }
+    let working = entry.size_bytes.saturating_add(kv_cache_bytes(entry));
+    if let Some(free) = available.filter(|&free| free < working) {
+        return Err(BrainError::LowMemory {
+            name: entry.name.clone(),
+            needed: crate::recommend::format_bytes(working),
+            available: crate::recommend::format_bytes(free),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a request's shape before it waits for anything.
+fn validate(req: &ChatRequest) -> Result<(), BrainError> {
+    let bad = |why: &str| Err(BrainError::BadRequest(why.to_string()));
+    if !crate::catalog::is_valid_model_id(&req.model_id) {
+        return bad("model_id must be a catalog model id");
+    }
+    match req.messages.last() {
+        None => return bad("send at least one message"),
+        Some(m) if m.role != Role::User => return bad("the last message must be the user's"),
+        Some(_) => {}
+    }
+    if req.messages.len() > MAX_MESSAGES {
+        return Err(BrainError::BadRequest(format!("at most {MAX_MESSAGES} messages per request")));
+    }
+    if let Some(m) = req.messages.iter().find(|m| m.content.len() > MAX_MESSAGE_BYTES || m.content.contains('\0')) {
+        return Err(BrainError::BadRequest(if m.content.contains('\0') {
+            "messages cannot contain NUL characters".to_string()
+        } else {
+            format!("a message is longer than {} KB", MAX_MESSAGE_BYTES / 1024)
+        }));
+    }
+    if req.max_tokens == Some(0) {
+        return bad("max_tokens must be at least 1");
+    }
+    if let Some(t) = req.temperature.filter(|t| !t.is_finite() || !(0.0..=2.0).contains(t)) {
+        return Err(BrainError::BadRequest(format!("temperature must be between 0 and 2, not {t}")));
+    }
+    Ok(())
+}
+
+/// A sampling seed from the OS's randomness.
+fn rand_seed() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    u32::from_le_bytes(b)
+}

@@ -1,0 +1,197 @@
+//! Wire types of the brain (the model runtime): a chat request, the events of a streamed reply,
+//! and what an installed model is. The card, the API and the terminal share them.
+//!
+//! A reply streams as newline-delimited JSON, one [`ChatEvent`] per line: `started`, then
+//! `piece`s as tokens are generated, then exactly one `done` or `error`.
+
+use serde::{Deserialize, Serialize};
+
+/// Who said a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// The name chat templates use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message from `role`.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        ChatMessage { role, content: content.into() }
+    }
+}
+
+/// Longest message text accepted, in bytes: a prompt bigger than any context is refused early.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Most messages in one request.
+pub const MAX_MESSAGES: usize = 256;
+
+/// A conversation to continue with an installed model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// A catalog id of an installed model.
+    pub model_id: String,
+    /// The conversation so far; the last one is the user's.
+    pub messages: Vec<ChatMessage>,
+    /// Most tokens to generate; the room left in the context when `None`.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature; 0 picks the likeliest token every time. Default 0.7.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Seed for sampling; random when `None`.
+    #[serde(default)]
+    pub seed: Option<u32>,
+}
+
+/// Why a reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Finish {
+    /// The model said it was done (end-of-text).
+    Stop,
+    /// The token limit (or the end of the context) was reached.
+    Length,
+    /// Stopped by the user or a closed connection.
+    Cancelled,
+}
+
+/// The numbers of one reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatStats {
+    pub finish: Finish,
+    pub prompt_tokens: u32,
+    pub generated_tokens: u32,
+    /// From the request reaching the runtime to the first piece, in milliseconds (includes
+    /// waiting in the queue, loading the model and reading the prompt).
+    pub first_token_ms: u64,
+    /// Prompt tokens read per second.
+    pub prompt_tokens_per_second: f64,
+    /// Tokens generated per second, after the first.
+    pub tokens_per_second: f64,
+}
+
+/// One line of a streamed reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// The runtime took the request: `id` is what Stop names.
+    Started { id: i64, model_id: String },
+    /// More of the reply.
+    Piece { text: String },
+    /// The reply ended.
+    Done { stats: ChatStats },
+    /// The reply failed part-way, in plain words.
+    Error { error: String },
+}
+
+/// What the GGUF header of an installed file says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFacts {
+    /// llama.cpp's architecture name, e.g. "llama", "qwen2".
+    pub architecture: String,
+    /// The model's own name, where the file has one.
+    pub name: Option<String>,
+    /// Weights, counted from the tensor shapes.
+    pub parameters: u64,
+    /// Longest context the model was trained for, in tokens.
+    pub context_length: u64,
+    /// The file type, e.g. "Q4_1", "Q4_K_M".
+    pub quantization: String,
+    /// Whether the file carries a chat template.
+    pub has_chat_template: bool,
+}
+
+impl ModelFacts {
+    /// "llama · 135M parameters · 8K context · Q4_1"
+    pub fn summary(&self) -> String {
+        format!(
+            "{} · {} parameters · {} context · {}",
+            self.architecture,
+            count_label(self.parameters),
+            context_label(self.context_length),
+            self.quantization
+        )
+    }
+}
+
+/// 134_515_008 -> "135M", 7_615_616_512 -> "7.6B", 70_553_706_496 -> "71B".
+pub fn count_label(n: u64) -> String {
+    let n = n as f64;
+    let (value, unit) = if n >= 1e9 { (n / 1e9, "B") } else if n >= 1e6 { (n / 1e6, "M") } else { (n / 1e3, "K") };
+    if value >= 10.0 { format!("{value:.0}{unit}") } else { format!("{value:.1}{unit}") }
+}
+
+/// 8192 -> "8K", 131072 -> "128K", 1000 -> "1000".
+pub fn context_label(tokens: u64) -> String {
+    if tokens >= 1024 && tokens % 1024 == 0 { format!("{}K", tokens / 1024) } else { tokens.to_string() }
+}
+
+/// One model file in the models folder, as the card and `localbrain models` show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstalledModel {
+    pub model_id: String,
+    /// The catalog's name.
+    pub name: String,
+    pub size_bytes: u64,
+    /// The header's facts when the file is a model this runtime can run.
+    pub facts: Option<ModelFacts>,
+    /// Why the file cannot run, in plain words, when it cannot.
+    pub problem: Option<String>,
+    /// Loaded in memory right now.
+    pub loaded: bool,
+}
+
+/// The brain as the card sees it: installed models and whether a reply is being generated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BrainView {
+    pub models: Vec<InstalledModel>,
+    /// A reply is being generated right now.
+    pub busy: bool,
+    /// CPU threads a reply uses.
+    pub threads: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_like_a_model_card() {
+        assert_eq!(count_label(134_515_008), "135M");
+        assert_eq!(count_label(7_615_616_512), "7.6B");
+        assert_eq!(count_label(494_032_768), "494M");
+        assert_eq!(count_label(70_553_706_496), "71B");
+        assert_eq!(context_label(8192), "8K");
+        assert_eq!(context_label(131_072), "128K");
+        assert_eq!(context_label(1000), "1000");
+    }
+
+    #[test]
+    fn events_are_tagged_lines() {
+        let e = ChatEvent::Piece { text: "Hi".into() };
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"piece","text":"Hi"}"#);
+        let back: ChatEvent = serde_json::from_str(r#"{"type":"error","error":"busy"}"#).unwrap();
+        assert_eq!(back, ChatEvent::Error { error: "busy".into() });
+    }
+}
