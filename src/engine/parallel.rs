@@ -13,9 +13,10 @@
 //! request sends as If-Range, so no two segments can come from two versions of the file. Any
 //! answer showing the server cannot serve ranges of exactly this file (a 200, a range at the
 //! wrong place, another size, a refusal) hands the download back to the single-stream path,
-//! which starts over, tries mirrors and words any failure.
+//! which starts over, tries mirrors and words any failure. A failure of the host itself that
+//! waiting would not cure (a bad certificate) ends the run at once, keeping every segment.
 
-use super::retry::{RetryState, jitter, parse_retry_after};
+use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::files;
 use super::runner::{Outcome, blocking, error_chain, failed, io_words, validator_of};
 use super::segment_sink::{Progress, SegmentSink, SegmentWriter};
@@ -72,6 +73,14 @@ enum Step {
 
 fn again(reason: impl Into<String>, retry_after: Option<Duration>) -> Step {
     Step::Again(Again { reason: reason.into(), retry_after })
+}
+
+/// A failed request or body, tried again or not as [`classify`] says.
+fn failed_step(failure: Failure<'_>, reason: String) -> Step {
+    match classify(failure) {
+        Retry::Transient => again(reason, None),
+        Retry::Fatal => Step::End(End::Failed(reason)),
+    }
 }
 
 /// What every connection of one run shares.
@@ -401,8 +410,11 @@ impl Engine {
             r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
         };
         let resp = match resp {
-            Err(_) => return Err(again("the download server did not answer in time", None)),
-            Ok(Err(e)) => return Err(again(format!("cannot reach the download server ({})", error_chain(&e)), None)),
+            Err(_) => return Err(failed_step(Failure::Stalled, "the download server did not answer in time".into())),
+            Ok(Err(e)) => {
+                let why = format!("cannot reach the download server ({})", error_chain(&e));
+                return Err(failed_step(Failure::Error(&e), why));
+            }
             Ok(Ok(r)) => r,
         };
         let one_stream = |why: &str| Err(Step::End(End::OneStream(why.to_string())));
@@ -432,15 +444,12 @@ impl Engine {
                 Ok(resp)
             }
             StatusCode::OK => one_stream("the server sent the whole file instead of a part (no ranges, or the file changed)"),
-            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                let after = resp
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                Err(again(format!("the download server is busy ({s})"), after))
-            }
-            s => one_stream(&format!("the server answered {s} to a ranged request")),
+            s => match classify(Failure::Status(s)) {
+                Retry::Transient => {
+                    Err(again(format!("the download server is busy ({s})"), retry_after(resp.headers())))
+                }
+                Retry::Fatal => one_stream(&format!("the server answered {s} to a ranged request")),
+            },
         }
     }
 
@@ -464,11 +473,14 @@ impl Engine {
             let bytes: Bytes = match chunk {
                 Err(_) => {
                     let secs = self.cfg.stall_timeout.as_secs();
-                    return Err(again(format!("the download stalled: no data for {secs} s"), None));
+                    return Err(failed_step(Failure::Stalled, format!("the download stalled: no data for {secs} s")));
                 }
-                Ok(Err(e)) => return Err(again(format!("the connection broke ({})", error_chain(&e)), None)),
+                Ok(Err(e)) => {
+                    return Err(failed_step(Failure::Error(&e), format!("the connection broke ({})", error_chain(&e))));
+                }
                 Ok(Ok(None)) => {
-                    return Err(again(format!("the server closed the connection early, at byte {next} of {}", run.size), None));
+                    let why = format!("the server's answer ended early, at byte {next} of {}", run.size);
+                    return Err(failed_step(Failure::EndedEarly, why));
                 }
                 Ok(Ok(Some(bytes))) => bytes,
             };

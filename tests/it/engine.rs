@@ -1,6 +1,6 @@
 //! The download engine against a real HTTP server on loopback, on SQLite and PostgreSQL.
 
-use crate::fixture::{Fixture, test_bytes};
+use crate::fixture::{Fixture, RawHost, SELF_SIGNED_CERT, Then, test_bytes, tls12_hello_with};
 use crate::support::TestDb;
 use localbrain::catalog::Catalog;
 use localbrain::engine::retry::RetryPolicy;
@@ -365,6 +365,35 @@ async fn the_next_mirror_is_tried_when_the_first_url_fails() {
     let seen = rig.server.seen();
     assert_eq!(seen[0].path, "/missing");
     assert_eq!(seen.last().unwrap().path, "/mirror");
+    rig.assert_installed_right();
+}
+
+/// A host whose TLS certificate no root signed.
+pub async fn bad_certificate_host() -> RawHost {
+    RawHost::start(tls12_hello_with(SELF_SIGNED_CERT), Then::WaitForClose).await
+}
+
+#[tokio::test]
+async fn a_bad_certificate_fails_at_once_without_retrying() {
+    let host = bad_certificate_host().await;
+    let url = host.url("https", "/file");
+    let rig = Rig::with(move |_| vec![url], None, None).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("certificate") && !err.contains("gave up"), "{err}");
+    assert_eq!(host.connections(), 1, "a bad certificate is not asked again");
+}
+
+#[tokio::test]
+async fn a_bad_certificate_moves_on_to_the_next_mirror_at_once() {
+    let host = bad_certificate_host().await;
+    let url = host.url("https", "/file");
+    let rig = Rig::with(move |f| vec![url, f.url("/mirror")], None, None).await;
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(host.connections(), 1);
     rig.assert_installed_right();
 }
 
