@@ -362,7 +362,7 @@ impl Engine {
         ready: &mut Option<oneshot::Sender<()>>,
     ) -> Result<(), End> {
         let mut next = seg.start + seg.done;
-        let mut retry = RetryState::new(self.cfg.retry.clone());
+        let mut retry = RetryState::new(self.cfg.retry.clone(), next);
         while next < seg.end {
             let step = match self.request_range(run, next, seg.end).await {
                 Ok(resp) => {
@@ -500,8 +500,8 @@ impl Engine {
             if let Err(e) = writer.push(idx, bytes).await {
                 return Err(Step::End(End::Failed(io_words("cannot write the download", &e))));
             }
-            retry.progressed();
             *next += n;
+            retry.reached(*next);
             if *next == end {
                 return Ok(());
             }

@@ -5,8 +5,11 @@
 //! delay with jitter, or what the server's Retry-After asks for (capped), and give up after a
 //! fixed number of attempts in a row without progress. Fatal ones (a bad TLS certificate, a
 //! server that does not speak HTTP, 401, 403, 404, 410) are not retried at all: waiting would
-//! only delay the same answer. Progress (any byte written) resets the count: a long download
-//! over a flaky line is not doomed by failures spread over hours.
+//! only delay the same answer. Progress resets the count, so a long download over a flaky line
+//! is not doomed by failures spread over hours; progress is the partial reaching further into
+//! the catalog's bytes than ever before in the run, not bytes received: a host that answers every
+//! request with the same short page (a captive portal) refills what the restart emptied, makes
+//! no progress, and runs out of tries instead of being asked again forever.
 
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
@@ -138,17 +141,24 @@ impl Default for RetryPolicy {
 pub struct RetryState {
     policy: RetryPolicy,
     failures: u32,
+    /// The furthest offset the partial has reached in this run: only bytes beyond it are progress.
+    furthest: u64,
 }
 
 impl RetryState {
-    /// A fresh count under `policy`.
-    pub fn new(policy: RetryPolicy) -> Self {
-        RetryState { policy, failures: 0 }
+    /// A fresh count under `policy`, for a transfer whose partial already reaches offset `from`.
+    pub fn new(policy: RetryPolicy, from: u64) -> Self {
+        RetryState { policy, failures: 0, furthest: from }
     }
 
-    /// Bytes arrived: the next failure counts as the first.
-    pub fn progressed(&mut self) {
-        self.failures = 0;
+    /// The partial now holds the catalog's bytes up to `offset`. Further than ever before is
+    /// progress: the next failure counts as the first. Less or as far (bytes refilling what a
+    /// restart emptied) is not.
+    pub fn reached(&mut self, offset: u64) {
+        if offset > self.furthest {
+            self.furthest = offset;
+            self.failures = 0;
+        }
     }
 
     /// Failures in a row so far.
@@ -198,7 +208,7 @@ mod tests {
 
     #[test]
     fn delays_double_with_full_jitter_and_stop_at_the_budget() {
-        let mut s = RetryState::new(policy());
+        let mut s = RetryState::new(policy(), 0);
         let got: Vec<_> = (0..5).map(|_| s.next_delay(None, 1.0)).collect();
         let ms = |n| Some(Duration::from_millis(n));
         assert_eq!(got, vec![ms(100), ms(200), ms(400), ms(800), None]);
@@ -206,27 +216,47 @@ mod tests {
 
     #[test]
     fn zero_jitter_halves_the_step_and_the_cap_holds() {
-        let mut s = RetryState::new(RetryPolicy { max_retries: 10, ..policy() });
+        let mut s = RetryState::new(RetryPolicy { max_retries: 10, ..policy() }, 0);
         let got: Vec<_> = (0..6).map(|_| s.next_delay(None, 0.0).unwrap().as_millis()).collect();
         assert_eq!(got, vec![50, 100, 200, 400, 800, 1000]);
     }
 
     #[test]
     fn retry_after_is_honoured_up_to_the_cap() {
-        let mut s = RetryState::new(policy());
+        let mut s = RetryState::new(policy(), 0);
         assert_eq!(s.next_delay(Some(Duration::from_millis(700)), 0.3), Some(Duration::from_millis(700)));
         assert_eq!(s.next_delay(Some(Duration::from_secs(90)), 0.3), Some(Duration::from_secs(1)));
     }
 
     #[test]
     fn progress_resets_the_count() {
-        let mut s = RetryState::new(policy());
+        let mut s = RetryState::new(policy(), 1_000);
         for _ in 0..4 {
             s.next_delay(None, 0.5).unwrap();
         }
-        s.progressed();
+        s.reached(1_001);
         assert_eq!(s.failures(), 0);
         assert!(s.next_delay(None, 0.5).is_some());
+    }
+
+    #[test]
+    fn bytes_that_only_refill_a_restarted_partial_are_not_progress() {
+        let mut s = RetryState::new(policy(), 1_000);
+        s.next_delay(None, 0.5).unwrap();
+        // Not past where the partial already was when the run began.
+        s.reached(1_000);
+        assert_eq!(s.failures(), 1);
+        s.reached(5_000);
+        s.next_delay(None, 0.5).unwrap();
+        // A restart from zero, then the same short body again and again.
+        for _ in 0..3 {
+            s.reached(48);
+            s.next_delay(None, 0.5).unwrap();
+        }
+        assert_eq!(s.failures(), 4);
+        assert_eq!(s.next_delay(None, 0.5), None, "the budget runs out");
+        s.reached(5_001);
+        assert_eq!(s.failures(), 0, "new ground resets it");
     }
 
     #[test]

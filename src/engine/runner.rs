@@ -188,7 +188,6 @@ impl Engine {
         let urls: Vec<&str> = model.urls().collect();
         let mut url_index = 0;
         let mut validator = row.validator.clone();
-        let mut retry = RetryState::new(self.cfg.retry.clone());
         let size = model.size_bytes;
         // A partial that is already whole needs no request: keep it if its hash is right.
         if sink.offset == size && !sink.digest().await.is_ok_and(|d| d == model.sha256) {
@@ -197,6 +196,7 @@ impl Engine {
             }
             self.record(row.id, slot, 0, true).await;
         }
+        let mut retry = RetryState::new(self.cfg.retry.clone(), sink.offset);
         while sink.offset < size {
             let url = urls[url_index];
             let attempt = self.attempt(row.id, url, size, &model.sha256, &mut validator, slot, token, sink, &mut retry).await;
@@ -375,7 +375,7 @@ impl Engine {
                     if let Err(e) = sink.push(bytes).await {
                         return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
                     }
-                    retry.progressed();
+                    retry.reached(sink.offset);
                     let persist = last_persist.elapsed() >= self.cfg.progress_interval;
                     if persist {
                         last_persist = Instant::now();

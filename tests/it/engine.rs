@@ -357,6 +357,27 @@ async fn an_html_error_page_with_status_200_is_a_different_file() {
     assert!(!rig.target().exists());
 }
 
+/// A captive portal: every request, ranged or not, gets the same short page with status 200 and
+/// no length. Each page restarts the partial and refills it to the same few bytes, which is no
+/// progress, so the tries run out instead of going on forever.
+#[tokio::test]
+async fn a_host_answering_every_request_with_a_short_page_fails_after_the_retry_budget() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| {
+        m.html_error = true;
+        m.chunked = true;
+    });
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("ended early") && err.contains("gave up after 5 tries"), "{err}");
+    let reqs = rig.server.file_requests();
+    assert_eq!(reqs.len(), 5, "one try and the budget's four retries: {reqs:?}");
+    assert!(reqs.iter().all(|r| r.status == 200));
+    assert!(!rig.target().exists());
+}
+
 #[tokio::test]
 async fn the_next_mirror_is_tried_when_the_first_url_fails() {
     let rig = Rig::with(|f| vec![f.url("/missing"), f.url("/mirror")], None, None).await;

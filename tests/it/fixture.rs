@@ -39,7 +39,7 @@ pub struct Modes {
     pub wrong_start: bool,
     /// Once a cut happens, answer every later request with `fail_status`.
     pub fail_after_cut: bool,
-    /// No Content-Length: a chunked body.
+    /// No Content-Length: a chunked body (the file's, or the `html_error` page's).
     pub chunked: bool,
     /// Announce this length instead of the real one.
     pub lie_length: Option<u64>,
@@ -255,7 +255,13 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
         let page = b"<html><body><h1>Access denied</h1></body></html>".to_vec();
         let idx = log(&inner, path, &headers, 200, page.len() as u64);
         let _ = idx;
-        return ([(header::CONTENT_TYPE, "text/html")], page).into_response();
+        // A captive portal's page often comes chunked: no length to tell it from the file.
+        let body = if modes.chunked {
+            Body::from_stream(tokio_stream::iter([Ok::<_, std::io::Error>(page)]))
+        } else {
+            Body::from(page)
+        };
+        return ([(header::CONTENT_TYPE, "text/html")], body).into_response();
     }
     let data = inner.data.clone();
     let total = data.len() as u64;
