@@ -1,6 +1,8 @@
 //! A parallel download: the file's segments (see `segments`) fetched over several ranged
 //! connections at once into the preallocated partial (see `segment_sink` for the writing and
-//! the hashing that follows the finished prefix).
+//! the hashing that follows the finished prefix). The partial's space is reserved only once an
+//! answer has shown the right file (a 206 of this size at the asked place): an unreachable host
+//! or a refusal costs no disk.
 //!
 //! Connections take segments in file order, so the finished prefix, and with it the hash, grows
 //! while the download runs. More connections only help when one is slow (a CDN capping each
@@ -95,12 +97,29 @@ struct Run {
     progress: Arc<Progress>,
     /// Stops every connection: the download's token, or the first connection that failed.
     stop: CancellationToken,
+    /// The partial (a handle of the locked file), to reserve its space on.
+    partial: File,
+    /// Set once the partial has its full length reserved.
+    reserved: tokio::sync::OnceCell<()>,
 }
 
 impl Run {
     fn next_segment(&self) -> Option<(usize, Segment)> {
         let idx = self.queue.lock().expect("queue lock").pop_front()?;
         Some((idx, self.progress.snapshot()[idx]))
+    }
+
+    /// Gives the partial its full length with the blocks reserved (see `files::preallocate`),
+    /// once per run, before the first byte is written: every connection asks, the first does it.
+    async fn reserve(&self) -> std::io::Result<()> {
+        self.reserved
+            .get_or_try_init(|| async {
+                let (file, size) = (self.partial.try_clone()?, self.size);
+                blocking(move || if file.metadata()?.len() == size { Ok(()) } else { files::preallocate(&file, size) })
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 }
 
@@ -158,9 +177,6 @@ impl Engine {
             if fresh {
                 file.set_len(0)?;
             }
-            if file.metadata()?.len() != size {
-                files::preallocate(&file, size)?;
-            }
             Ok(file)
         })
         .await;
@@ -204,7 +220,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Downloads the unfinished `segments` of the row's model into `file` (locked, preallocated).
+    /// Downloads the unfinished `segments` of the row's model into `file` (locked; its space is
+    /// reserved by the first connection whose answer shows the right file).
     #[allow(clippy::too_many_arguments)]
     async fn fetch_parallel(
         self: &Arc<Self>,
@@ -218,6 +235,10 @@ impl Engine {
         segments: &[Segment],
     ) -> Parallel {
         let progress = Arc::new(Progress::new(segments));
+        let partial = match file.try_clone() {
+            Ok(partial) => partial,
+            Err(e) => return Parallel::Failed(failed(io_words("cannot start writing the download", &e), true)),
+        };
         let sink = match SegmentSink::start(file, progress.clone(), size) {
             Ok(sink) => sink,
             Err(e) => return Parallel::Failed(failed(io_words("cannot start writing the download", &e), true)),
@@ -232,6 +253,8 @@ impl Engine {
             queue: Mutex::new(queue),
             progress: progress.clone(),
             stop: token.child_token(),
+            partial,
+            reserved: tokio::sync::OnceCell::new(),
         });
         let mut set = JoinSet::new();
         let (ready_tx, mut ready_rx) = oneshot::channel();
@@ -366,6 +389,9 @@ impl Engine {
         while next < seg.end {
             let step = match self.request_range(run, next, seg.end).await {
                 Ok(resp) => {
+                    if let Err(e) = run.reserve().await {
+                        return Err(End::Failed(io_words("cannot reserve space for the download", &e)));
+                    }
                     if let Some(first) = ready.take() {
                         let _ = first.send(());
                     }
