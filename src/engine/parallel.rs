@@ -1,6 +1,8 @@
 //! A parallel download: the file's segments (see `segments`) fetched over several ranged
 //! connections at once into the preallocated partial (see `segment_sink` for the writing and
-//! the hashing that follows the finished prefix).
+//! the hashing that follows the finished prefix). The partial's space is reserved only once an
+//! answer has shown the right file (a 206 of this size at the asked place): an unreachable host
+//! or a refusal costs no disk.
 //!
 //! Connections take segments in file order, so the finished prefix, and with it the hash, grows
 //! while the download runs. More connections only help when one is slow (a CDN capping each
@@ -13,9 +15,10 @@
 //! request sends as If-Range, so no two segments can come from two versions of the file. Any
 //! answer showing the server cannot serve ranges of exactly this file (a 200, a range at the
 //! wrong place, another size, a refusal) hands the download back to the single-stream path,
-//! which starts over, tries mirrors and words any failure.
+//! which starts over, tries mirrors and words any failure. A failure of the host itself that
+//! waiting would not cure (a bad certificate) ends the run at once, keeping every segment.
 
-use super::retry::{RetryState, jitter, parse_retry_after};
+use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::files;
 use super::runner::{Outcome, blocking, error_chain, failed, io_words, validator_of};
 use super::segment_sink::{Progress, SegmentSink, SegmentWriter};
@@ -74,6 +77,14 @@ fn again(reason: impl Into<String>, retry_after: Option<Duration>) -> Step {
     Step::Again(Again { reason: reason.into(), retry_after })
 }
 
+/// A failed request or body, tried again or not as [`classify`] says.
+fn failed_step(failure: Failure<'_>, reason: String) -> Step {
+    match classify(failure) {
+        Retry::Transient => again(reason, None),
+        Retry::Fatal => Step::End(End::Failed(reason)),
+    }
+}
+
 /// What every connection of one run shares.
 struct Run {
     id: i64,
@@ -86,12 +97,29 @@ struct Run {
     progress: Arc<Progress>,
     /// Stops every connection: the download's token, or the first connection that failed.
     stop: CancellationToken,
+    /// The partial (a handle of the locked file), to reserve its space on.
+    partial: File,
+    /// Set once the partial has its full length reserved.
+    reserved: tokio::sync::OnceCell<()>,
 }
 
 impl Run {
     fn next_segment(&self) -> Option<(usize, Segment)> {
         let idx = self.queue.lock().expect("queue lock").pop_front()?;
         Some((idx, self.progress.snapshot()[idx]))
+    }
+
+    /// Gives the partial its full length with the blocks reserved (see `files::preallocate`),
+    /// once per run, before the first byte is written: every connection asks, the first does it.
+    async fn reserve(&self) -> std::io::Result<()> {
+        self.reserved
+            .get_or_try_init(|| async {
+                let (file, size) = (self.partial.try_clone()?, self.size);
+                blocking(move || if file.metadata()?.len() == size { Ok(()) } else { files::preallocate(&file, size) })
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 }
 
@@ -149,9 +177,6 @@ impl Engine {
             if fresh {
                 file.set_len(0)?;
             }
-            if file.metadata()?.len() != size {
-                files::preallocate(&file, size)?;
-            }
             Ok(file)
         })
         .await;
@@ -195,7 +220,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Downloads the unfinished `segments` of the row's model into `file` (locked, preallocated).
+    /// Downloads the unfinished `segments` of the row's model into `file` (locked; its space is
+    /// reserved by the first connection whose answer shows the right file).
     #[allow(clippy::too_many_arguments)]
     async fn fetch_parallel(
         self: &Arc<Self>,
@@ -209,6 +235,10 @@ impl Engine {
         segments: &[Segment],
     ) -> Parallel {
         let progress = Arc::new(Progress::new(segments));
+        let partial = match file.try_clone() {
+            Ok(partial) => partial,
+            Err(e) => return Parallel::Failed(failed(io_words("cannot start writing the download", &e), true)),
+        };
         let sink = match SegmentSink::start(file, progress.clone(), size) {
             Ok(sink) => sink,
             Err(e) => return Parallel::Failed(failed(io_words("cannot start writing the download", &e), true)),
@@ -223,6 +253,8 @@ impl Engine {
             queue: Mutex::new(queue),
             progress: progress.clone(),
             stop: token.child_token(),
+            partial,
+            reserved: tokio::sync::OnceCell::new(),
         });
         let mut set = JoinSet::new();
         let (ready_tx, mut ready_rx) = oneshot::channel();
@@ -353,10 +385,13 @@ impl Engine {
         ready: &mut Option<oneshot::Sender<()>>,
     ) -> Result<(), End> {
         let mut next = seg.start + seg.done;
-        let mut retry = RetryState::new(self.cfg.retry.clone());
+        let mut retry = RetryState::new(self.cfg.retry.clone(), next);
         while next < seg.end {
             let step = match self.request_range(run, next, seg.end).await {
                 Ok(resp) => {
+                    if let Err(e) = run.reserve().await {
+                        return Err(End::Failed(io_words("cannot reserve space for the download", &e)));
+                    }
                     if let Some(first) = ready.take() {
                         let _ = first.send(());
                     }
@@ -401,8 +436,11 @@ impl Engine {
             r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
         };
         let resp = match resp {
-            Err(_) => return Err(again("the download server did not answer in time", None)),
-            Ok(Err(e)) => return Err(again(format!("cannot reach the download server ({})", error_chain(&e)), None)),
+            Err(_) => return Err(failed_step(Failure::Stalled, "the download server did not answer in time".into())),
+            Ok(Err(e)) => {
+                let why = format!("cannot reach the download server ({})", error_chain(&e));
+                return Err(failed_step(Failure::Error(&e), why));
+            }
             Ok(Ok(r)) => r,
         };
         let one_stream = |why: &str| Err(Step::End(End::OneStream(why.to_string())));
@@ -432,15 +470,12 @@ impl Engine {
                 Ok(resp)
             }
             StatusCode::OK => one_stream("the server sent the whole file instead of a part (no ranges, or the file changed)"),
-            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                let after = resp
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                Err(again(format!("the download server is busy ({s})"), after))
-            }
-            s => one_stream(&format!("the server answered {s} to a ranged request")),
+            s => match classify(Failure::Status(s)) {
+                Retry::Transient => {
+                    Err(again(format!("the download server is busy ({s})"), retry_after(resp.headers())))
+                }
+                Retry::Fatal => one_stream(&format!("the server answered {s} to a ranged request")),
+            },
         }
     }
 
@@ -464,11 +499,14 @@ impl Engine {
             let bytes: Bytes = match chunk {
                 Err(_) => {
                     let secs = self.cfg.stall_timeout.as_secs();
-                    return Err(again(format!("the download stalled: no data for {secs} s"), None));
+                    return Err(failed_step(Failure::Stalled, format!("the download stalled: no data for {secs} s")));
                 }
-                Ok(Err(e)) => return Err(again(format!("the connection broke ({})", error_chain(&e)), None)),
+                Ok(Err(e)) => {
+                    return Err(failed_step(Failure::Error(&e), format!("the connection broke ({})", error_chain(&e))));
+                }
                 Ok(Ok(None)) => {
-                    return Err(again(format!("the server closed the connection early, at byte {next} of {}", run.size), None));
+                    let why = format!("the server's answer ended early, at byte {next} of {}", run.size);
+                    return Err(failed_step(Failure::EndedEarly, why));
                 }
                 Ok(Ok(Some(bytes))) => bytes,
             };
@@ -488,8 +526,8 @@ impl Engine {
             if let Err(e) = writer.push(idx, bytes).await {
                 return Err(Step::End(End::Failed(io_words("cannot write the download", &e))));
             }
-            retry.progressed();
             *next += n;
+            retry.reached(*next);
             if *next == end {
                 return Ok(());
             }

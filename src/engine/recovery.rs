@@ -73,8 +73,8 @@ impl Engine {
     }
 
     /// Sets the row's bytes to what the partial really holds once no runner writes it. A parallel
-    /// download's segments already say so (its file has the model's full length from the
-    /// start); a single stream's progress is the file's length.
+    /// download's segments already say so (its file has the model's full length before its
+    /// first byte); a single stream's progress is the file's length.
     pub(super) async fn reconcile_bytes(&self, id: i64, partial: &Path, while_in: &[DownloadStatus]) {
         let Some(row) = self.row_or_log(id).await else { return };
         let written = match (&row.segments, partial.exists()) {

@@ -5,7 +5,7 @@
 use super::files;
 use super::sink::Sink;
 use super::range::parse_content_range;
-use super::retry::{RetryState, jitter, parse_retry_after};
+use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::{Engine, Slot};
 use crate::catalog::ModelEntry;
 use crate::status::DownloadStatus::{self, *};
@@ -188,7 +188,6 @@ impl Engine {
         let urls: Vec<&str> = model.urls().collect();
         let mut url_index = 0;
         let mut validator = row.validator.clone();
-        let mut retry = RetryState::new(self.cfg.retry.clone());
         let size = model.size_bytes;
         // A partial that is already whole needs no request: keep it if its hash is right.
         if sink.offset == size && !sink.digest().await.is_ok_and(|d| d == model.sha256) {
@@ -197,6 +196,7 @@ impl Engine {
             }
             self.record(row.id, slot, 0, true).await;
         }
+        let mut retry = RetryState::new(self.cfg.retry.clone(), sink.offset);
         while sink.offset < size {
             let url = urls[url_index];
             let attempt = self.attempt(row.id, url, size, &model.sha256, &mut validator, slot, token, sink, &mut retry).await;
@@ -204,12 +204,12 @@ impl Engine {
                 Attempt::Complete => break,
                 Attempt::Stopped => return Err(Outcome::Stopped),
                 Attempt::Fatal(outcome) => return Err(outcome),
-                Attempt::WrongFile(why) | Attempt::Refused(why) if url_index + 1 < urls.len() => {
+                Attempt::WrongFile(why) | Attempt::Permanent(why) if url_index + 1 < urls.len() => {
                     tracing::warn!(id = row.id, url, reason = %why, "trying the next mirror");
                     url_index += 1;
                     continue;
                 }
-                Attempt::WrongFile(why) | Attempt::Refused(why) => return Err(failed(why, true)),
+                Attempt::WrongFile(why) | Attempt::Permanent(why) => return Err(failed(why, true)),
                 Attempt::Transient(t) => t,
             };
             if let Err(e) = sink.flush().await {
@@ -257,8 +257,11 @@ impl Engine {
             r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
         };
         let resp = match resp {
-            Err(_) => return Attempt::transient("the download server did not answer in time", None),
-            Ok(Err(e)) => return Attempt::transient(format!("cannot reach the download server ({})", error_chain(&e)), None),
+            Err(_) => return Attempt::failed(Failure::Stalled, "the download server did not answer in time".into()),
+            Ok(Err(e)) => {
+                let why = format!("cannot reach the download server ({})", error_chain(&e));
+                return Attempt::failed(Failure::Error(&e), why);
+            }
             Ok(Ok(r)) => r,
         };
         let status = resp.status();
@@ -309,12 +312,15 @@ impl Engine {
                 }
                 return self.restart(id, sink, "the server could not continue the partial download").await;
             }
-            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                let after = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-                return Attempt::transient(format!("the download server is busy ({s})"), after);
-            }
             s => {
-                return Attempt::Refused(format!("the download server answered {s} for {}", host_of(url)));
+                return match classify(Failure::Status(s)) {
+                    Retry::Transient => {
+                        Attempt::transient(format!("the download server is busy ({s})"), retry_after(&headers))
+                    }
+                    Retry::Fatal => {
+                        Attempt::Permanent(format!("the download server answered {s} for {}", host_of(url)))
+                    }
+                };
             }
         }
         self.stream_body(id, size, resp, slot, token, sink, retry).await
@@ -339,18 +345,16 @@ impl Engine {
             };
             match next {
                 Err(_) => {
-                    return Attempt::transient(
-                        format!("the download stalled: no data for {} s", self.cfg.stall_timeout.as_secs()),
-                        None,
-                    );
+                    let why = format!("the download stalled: no data for {} s", self.cfg.stall_timeout.as_secs());
+                    return Attempt::failed(Failure::Stalled, why);
                 }
-                Ok(Err(e)) => return Attempt::transient(format!("the connection broke ({})", error_chain(&e)), None),
+                Ok(Err(e)) => {
+                    return Attempt::failed(Failure::Error(&e), format!("the connection broke ({})", error_chain(&e)));
+                }
                 Ok(Ok(None)) if sink.offset == size => return Attempt::Complete,
                 Ok(Ok(None)) => {
-                    return Attempt::transient(
-                        format!("the server closed the connection early, at {} of {} bytes", sink.offset, size),
-                        None,
-                    );
+                    let why = format!("the server's answer ended early, at {} of {} bytes", sink.offset, size);
+                    return Attempt::failed(Failure::EndedEarly, why);
                 }
                 Ok(Ok(Some(bytes))) => {
                     if sink.offset + bytes.len() as u64 > size {
@@ -371,7 +375,7 @@ impl Engine {
                     if let Err(e) = sink.push(bytes).await {
                         return Attempt::Fatal(failed(io_words("cannot write the download", &e), true));
                     }
-                    retry.progressed();
+                    retry.reached(sink.offset);
                     let persist = last_persist.elapsed() >= self.cfg.progress_interval;
                     if persist {
                         last_persist = Instant::now();
@@ -465,14 +469,23 @@ enum Attempt {
     Transient(Transient),
     /// The server's file is not the catalog's (its size differs): try a mirror, else fail.
     WrongFile(String),
-    /// A permanent refusal (404, 403...): try a mirror, else fail.
-    Refused(String),
+    /// A failure that waiting would not cure (a 404, a bad certificate...): try a mirror, else
+    /// fail.
+    Permanent(String),
     Fatal(Outcome),
 }
 
 impl Attempt {
     fn transient(reason: impl Into<String>, retry_after: Option<Duration>) -> Attempt {
         Attempt::Transient(Transient { reason: reason.into(), retry_after })
+    }
+
+    /// A failed request or body, tried again or not as [`classify`] says.
+    fn failed(failure: Failure<'_>, reason: String) -> Attempt {
+        match classify(failure) {
+            Retry::Transient => Attempt::transient(reason, None),
+            Retry::Fatal => Attempt::Permanent(reason),
+        }
     }
 }
 

@@ -95,9 +95,10 @@ impl SegmentWriter {
 }
 
 impl SegmentSink {
-    /// Starts the threads on an open, locked partial that is already `size` bytes long and holds
-    /// the bytes `progress` says it does. The hasher starts from byte 0: after a restart it
-    /// re-reads the finished prefix once, as a single-stream resume does.
+    /// Starts the threads on an open, locked partial that holds the bytes `progress` says it does;
+    /// its `size` bytes are reserved by the caller before the first byte is queued. The hasher
+    /// starts from byte 0: after a restart it re-reads the finished prefix once, as a
+    /// single-stream resume does.
     pub fn start(file: File, progress: Arc<Progress>, size: u64) -> io::Result<SegmentSink> {
         let reader = file.try_clone()?;
         let stop_hashing = Arc::new(AtomicBool::new(false));

@@ -1,6 +1,6 @@
 //! The download engine against a real HTTP server on loopback, on SQLite and PostgreSQL.
 
-use crate::fixture::{Fixture, test_bytes};
+use crate::fixture::{Fixture, RawHost, SELF_SIGNED_CERT, Then, test_bytes, tls12_hello_with};
 use crate::support::TestDb;
 use localbrain::catalog::Catalog;
 use localbrain::engine::retry::RetryPolicy;
@@ -357,6 +357,27 @@ async fn an_html_error_page_with_status_200_is_a_different_file() {
     assert!(!rig.target().exists());
 }
 
+/// A captive portal: every request, ranged or not, gets the same short page with status 200 and
+/// no length. Each page restarts the partial and refills it to the same few bytes, which is no
+/// progress, so the tries run out instead of going on forever.
+#[tokio::test]
+async fn a_host_answering_every_request_with_a_short_page_fails_after_the_retry_budget() {
+    let rig = Rig::new().await;
+    rig.server.set(|m| {
+        m.html_error = true;
+        m.chunked = true;
+    });
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("ended early") && err.contains("gave up after 5 tries"), "{err}");
+    let reqs = rig.server.file_requests();
+    assert_eq!(reqs.len(), 5, "one try and the budget's four retries: {reqs:?}");
+    assert!(reqs.iter().all(|r| r.status == 200));
+    assert!(!rig.target().exists());
+}
+
 #[tokio::test]
 async fn the_next_mirror_is_tried_when_the_first_url_fails() {
     let rig = Rig::with(|f| vec![f.url("/missing"), f.url("/mirror")], None, None).await;
@@ -365,6 +386,35 @@ async fn the_next_mirror_is_tried_when_the_first_url_fails() {
     let seen = rig.server.seen();
     assert_eq!(seen[0].path, "/missing");
     assert_eq!(seen.last().unwrap().path, "/mirror");
+    rig.assert_installed_right();
+}
+
+/// A host whose TLS certificate no root signed.
+pub async fn bad_certificate_host() -> RawHost {
+    RawHost::start(tls12_hello_with(SELF_SIGNED_CERT), Then::WaitForClose).await
+}
+
+#[tokio::test]
+async fn a_bad_certificate_fails_at_once_without_retrying() {
+    let host = bad_certificate_host().await;
+    let url = host.url("https", "/file");
+    let rig = Rig::with(move |_| vec![url], None, None).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("certificate") && !err.contains("gave up"), "{err}");
+    assert_eq!(host.connections(), 1, "a bad certificate is not asked again");
+}
+
+#[tokio::test]
+async fn a_bad_certificate_moves_on_to_the_next_mirror_at_once() {
+    let host = bad_certificate_host().await;
+    let url = host.url("https", "/file");
+    let rig = Rig::with(move |f| vec![url, f.url("/mirror")], None, None).await;
+    let v = rig.start().await;
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    assert_eq!(host.connections(), 1);
     rig.assert_installed_right();
 }
 

@@ -6,5 +6,6 @@ mod catalog;
 mod engine;
 mod fixture;
 mod parallel;
+mod retry;
 mod store;
 mod support;

@@ -209,6 +209,38 @@ async fn busy_answers_are_retried() {
 }
 
 #[tokio::test]
+async fn an_unreachable_host_costs_no_disk() {
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/file", l.local_addr().unwrap())
+    };
+    let rig = Rig::build(move |_| vec![closed_port], None, None, parallel).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("cannot reach") && err.contains("gave up after 5 tries"), "{err}");
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 0, "no space reserved for a file never seen");
+    assert_eq!(row.bytes_downloaded, 0);
+}
+
+#[tokio::test]
+async fn a_bad_certificate_ends_the_download_at_once() {
+    let host = crate::engine::bad_certificate_host().await;
+    let url = host.url("https", "/file");
+    let rig = Rig::build(move |_| vec![url], None, None, parallel).await;
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    assert_eq!(done.status, Failed);
+    let err = done.error.unwrap();
+    assert!(err.contains("certificate") && !err.contains("gave up"), "{err}");
+    assert_eq!(host.connections(), 1, "a bad certificate is not asked again");
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 0, "no space reserved for a refused host");
+}
+
+#[tokio::test]
 async fn a_hash_mismatch_installs_nothing_and_forgets_the_segments() {
     let wrong = crate::fixture::hex(&sha2::Sha256::digest(b"some other file"));
     let rig = Rig::build(|f| vec![f.url("/file")], None, Some(&wrong), parallel).await;
