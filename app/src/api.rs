@@ -3,7 +3,11 @@
 //! session and scopes what it touches to that user.
 //!
 //! Errors carry an HTTP status (400 bad input, 401 no session, 404 not found, 409 wrong state,
-//! 507 not enough disk) and the body `{"error": "<plain words>"}`.
+//! 429 busy, 503 no memory for the model now, 507 not enough disk) and the body
+//! `{"error": "<plain words>"}`.
+
+mod chat;
+pub use chat::*;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
@@ -106,6 +110,7 @@ pub async fn cancel_download(id: i64) -> Result<DownloadView, ApiError> {
 pub mod ssr {
     use super::ApiError;
     use leptos::prelude::*;
+    use localbrain::brain::{Brain, BrainError, RuntimeError};
     use localbrain::engine::{Engine, EngineError};
     use std::sync::Arc;
 
@@ -157,6 +162,26 @@ pub mod ssr {
             .await
             .map_err(|_| fail(401, "not signed in: open the login link that localbrain printed"))?;
         Ok((engine, user.0))
+    }
+
+    /// A brain error with its status: the brain's words, the status chosen here.
+    pub fn brain_error(e: BrainError) -> ApiError {
+        let code = match &e {
+            BrainError::BadRequest(_) | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => 400,
+            BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => 404,
+            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => 409,
+            BrainError::Busy => 429,
+            BrainError::TooBig { .. } | BrainError::LowMemory { .. } | BrainError::ShuttingDown => 503,
+            BrainError::Io(_) | BrainError::Runtime(_) => return internal(e),
+        };
+        fail(code, e.to_string())
+    }
+
+    /// The brain and the signed-in caller, or 401.
+    pub async fn brain_caller() -> Result<(Arc<Brain>, CurrentUser), ApiError> {
+        let brain = use_context::<Arc<Brain>>().ok_or_else(|| internal("brain missing from context"))?;
+        let (_, user) = caller().await?;
+        Ok((brain, user))
     }
 
     /// The signed-in caller for server-side rendering; `None` when signed out.

@@ -6,6 +6,7 @@
 //! goes away.
 
 mod browser;
+mod chat;
 pub mod format;
 mod panel;
 
@@ -16,6 +17,8 @@ use localbrain::catalog::ModelEntry;
 use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
 use localbrain::status::DownloadStatus;
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
+use chat::TryIt;
+use localbrain::chat::BrainView;
 use panel::DownloadPanel;
 
 /// The card, loading its data on the server for the first render.
@@ -26,7 +29,8 @@ pub fn LocalBrainCard() -> impl IntoView {
         |_| async move {
             let catalog = api::catalog().await?;
             let downloads = api::list_downloads().await?;
-            Ok::<_, ApiError>((catalog, downloads))
+            let brain = api::brain_status().await?;
+            Ok::<_, ApiError>((catalog, downloads, brain))
         },
     );
     view! {
@@ -38,7 +42,7 @@ pub fn LocalBrainCard() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Looking at this machine…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok((catalog, downloads)) => view! { <CardBody catalog downloads/> }.into_any(),
+                        Ok((catalog, downloads, brain)) => view! { <CardBody catalog downloads brain/> }.into_any(),
                         Err(e) => view! { <p class="signin" role="alert">{e.error}</p> }.into_any(),
                     }
                 })}
@@ -57,12 +61,26 @@ fn shown_download(downloads: &[DownloadView]) -> Option<DownloadView> {
 }
 
 #[component]
-fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>) -> impl IntoView {
+fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView) -> impl IntoView {
     let CatalogView { models, hardware, recommendation: server_rec, models_dir: _ } = catalog;
     let models = StoredValue::new(models);
     let current = RwSignal::new(shown_download(&downloads));
     let busy = RwSignal::new(false);
     let toast = RwSignal::new(None::<String>);
+    let brain = RwSignal::new(brain);
+
+    // A download that just installed a model makes it available to chat with.
+    Effect::new(move |was_complete: Option<bool>| {
+        let complete = current.with(|c| c.as_ref().is_some_and(|d| d.status == DownloadStatus::Complete));
+        if complete && was_complete == Some(false) {
+            spawn_local(async move {
+                if let Ok(view) = api::brain_status().await {
+                    let _ = brain.try_set(view);
+                }
+            });
+        }
+        complete
+    });
 
     // The browser's memory reading arrives after hydration; the server's RAM still decides
     // where it is known, so the first render and the hydrated one agree.
@@ -188,6 +206,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>) -> impl IntoView
             }).collect_view())}
         </select>
         <DownloadPanel current selected busy act model_name=Callback::new(move |id: String| model_name(&id))/>
+        <TryIt brain/>
         {move || toast.get().map(|msg| view! {
             <div class="toast" role="alert">
                 <span>{msg}</span>

@@ -1,6 +1,9 @@
 //! localbrain's UI: the HTML shell, the router, the Settings page and its Local AI brain card.
 //! Rendered on the server first (`ssr`), then hydrated in the browser (`hydrate`).
 
+// The card's view is one deeply nested type; hydrating it needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod card;
 pub mod settings;

@@ -10,6 +10,12 @@ import { join, resolve } from "node:path";
 import { expect, type Page } from "@playwright/test";
 
 export const BIN = resolve(__dirname, "../../target/release/localbrain");
+/** The one real model (SmolLM2-135M-Instruct Q4_1), fetched by scripts/install-tools.sh test. */
+export const SMOL = "smollm2-135m-instruct-q4_1";
+export const SMOL_PATH =
+  process.env.LOCALBRAIN_TEST_MODEL ?? join(process.env.HOME ?? "/root", ".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const SMOL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+const SMOL_SIZE = 98_362_432;
 export const MODEL_SIZE = 6 * 1024 * 1024;
 export const BIG_LOCAL_SIZE = 3 * 1024 ** 3;
 
@@ -44,6 +50,14 @@ export class ModelServer {
   corrupt = modelBytes(MODEL_SIZE, 99);
   bytesPerSecond = 1_500_000;
   requests: string[] = [];
+  private smolBytes?: Buffer;
+
+  /** The real model's bytes, read on first use. */
+  smol(): Buffer {
+    if (!existsSync(SMOL_PATH)) throw new Error(`the test model is missing at ${SMOL_PATH}: run scripts/install-tools.sh test`);
+    this.smolBytes ??= readFileSync(SMOL_PATH);
+    return this.smolBytes;
+  }
   private server?: http.Server;
   port = 0;
 
@@ -65,7 +79,8 @@ export class ModelServer {
   private handle(req: http.IncomingMessage, res: http.ServerResponse) {
     this.requests.push(`${req.url} ${req.headers.range ?? ""}`);
     // Both files carry the good file's name in the catalog; /corrupt.gguf sends other bytes.
-    const body = req.url === "/good.gguf" ? this.good : req.url === "/corrupt.gguf" ? this.corrupt : undefined;
+    const body =
+      req.url === "/good.gguf" ? this.good : req.url === "/corrupt.gguf" ? this.corrupt : req.url === "/smollm.gguf" ? this.smol() : undefined;
     if (!body) {
       res.writeHead(404).end();
       return;
@@ -107,7 +122,7 @@ export class ModelServer {
 /** A catalog with a good model, one whose server sends corrupt bytes, and one too big for any disk. */
 export function writeCatalog(dir: string, files: ModelServer): string {
   const hash = sha256(files.good);
-  const entry = (id: string, name: string, url: string, quality: number, size = MODEL_SIZE) => `
+  const entry = (id: string, name: string, url: string, quality: number, size = MODEL_SIZE, sha = hash, context = 4096) => `
 [[models]]
 id = "${id}"
 name = "${name}"
@@ -115,10 +130,10 @@ family = "test"
 params_b = 0.1
 quant = "Q4_K_M"
 url = "${url}"
-sha256 = "${hash}"
+sha256 = "${sha}"
 size_bytes = ${size}
 min_ram_gb = 1
-context_length = 4096
+context_length = ${context}
 license = "apache-2.0"
 quality = ${quality}
 `;
@@ -130,7 +145,9 @@ quality = ${quality}
       // Bigger than any test disk: starting it must be refused with 507 before a byte moves.
       entry("huge-model", "Huge Model", files.url("good.gguf"), 5, 50 * 1024 ** 4) +
       // Checked on disk before any download: a big local file makes "verifying" observable.
-      entry("big-local", "Big Local Model", files.url("good.gguf"), 4, BIG_LOCAL_SIZE),
+      entry("big-local", "Big Local Model", files.url("good.gguf"), 4, BIG_LOCAL_SIZE) +
+      // The real model: the chat tests download it and talk to it.
+      entry(SMOL, "SmolLM2 135M", files.url("smollm.gguf"), 1, SMOL_SIZE, SMOL_SHA256, 8192),
   );
   return path;
 }
@@ -154,7 +171,15 @@ export class Localbrain {
   }
 
   private env() {
-    return { ...process.env, LOCALBRAIN_CATALOG: this.catalog, DATABASE_URL: "", RUST_LOG: "warn" };
+    // One generation thread and a 1K context keep replies quick and steady on a shared machine.
+    return {
+      ...process.env,
+      LOCALBRAIN_CATALOG: this.catalog,
+      DATABASE_URL: "",
+      RUST_LOG: "warn",
+      LOCALBRAIN_THREADS: "1",
+      LOCALBRAIN_CONTEXT: "1024",
+    };
   }
 
   /** Starts (or restarts, on the same folder and port) and waits for the login link. */

@@ -44,6 +44,19 @@ pub struct Cli {
     #[arg(long, env = "LOCALBRAIN_SEGMENT_MIN_BYTES", global = true, hide = true)]
     pub segment_min_bytes: Option<u64>,
 
+    /// CPU threads for generating replies [default: physical cores - 1, at least 1]
+    #[arg(long, env = "LOCALBRAIN_THREADS", global = true, value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub threads: Option<u32>,
+
+    /// How long an idle model stays in memory: 300, 30s, 5m, 1h; 0 unloads it after each reply
+    #[arg(long, env = "LOCALBRAIN_KEEP_ALIVE", global = true, default_value = "5m", value_parser = parse_duration)]
+    pub keep_alive: std::time::Duration,
+
+    /// Context size in tokens a conversation runs in (capped by the model's own)
+    #[arg(long, env = "LOCALBRAIN_CONTEXT", global = true, default_value_t = localbrain::brain::DEFAULT_CONTEXT_TOKENS,
+          value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
+    pub context: u32,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,6 +73,23 @@ pub enum Command {
     },
     /// List the catalog's models, how each fits this machine, and the pick
     Catalog,
+    /// Chat with an installed model: one reply to PROMPT, or a conversation without one
+    Run {
+        /// A catalog model id that is installed (see `localbrain catalog`)
+        model_id: String,
+        /// What to ask; the words are joined. Without it: an interactive chat
+        #[arg(trailing_var_arg = true)]
+        prompt: Vec<String>,
+        /// Most tokens in one reply [default: what the context has room for]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_tokens: Option<u32>,
+        /// Sampling temperature, 0 to 2; 0 always picks the likeliest word [default: 0.7]
+        #[arg(long)]
+        temperature: Option<f32>,
+        /// Also print how long the prompt took and when the first word came
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),
@@ -96,6 +126,9 @@ pub struct Config {
     pub connections: usize,
     pub stall_timeout: std::time::Duration,
     pub segment_min_bytes: Option<u64>,
+    pub threads: u32,
+    pub keep_alive: std::time::Duration,
+    pub context: u32,
 }
 
 impl Cli {
@@ -125,6 +158,9 @@ impl Cli {
             connections: self.connections,
             stall_timeout: std::time::Duration::from_secs(self.stall_timeout),
             segment_min_bytes: self.segment_min_bytes,
+            threads: self.threads.unwrap_or_else(localbrain::brain::default_threads),
+            keep_alive: self.keep_alive,
+            context: self.context,
         })
     }
 
@@ -134,6 +170,13 @@ impl Cli {
             Some(Command::Serve(a)) => Command::Serve(a.clone()),
             Some(Command::Download { model_id }) => Command::Download { model_id: model_id.clone() },
             Some(Command::Catalog) => Command::Catalog,
+            Some(Command::Run { model_id, prompt, max_tokens, temperature, verbose }) => Command::Run {
+                model_id: model_id.clone(),
+                prompt: prompt.clone(),
+                max_tokens: *max_tokens,
+                temperature: *temperature,
+                verbose: *verbose,
+            },
             Some(Command::User(u)) => Command::User(u.clone()),
             None => {
                 let defaults = ServeArgs::parse_from_env_or_default();
@@ -160,6 +203,23 @@ impl ServeArgs {
     }
 }
 
+/// "300" or "300s" (seconds), "5m", "1h", "0".
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration: use 300, 30s, 5m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text:?} is not a duration: use 300, 30s, 5m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +231,31 @@ mod tests {
         let cfg = cli.config().unwrap();
         assert_eq!(cfg.models_dir, PathBuf::from("/tmp/lb/models"));
         assert!(cfg.database_url.starts_with("sqlite:///tmp/lb/localbrain.db"));
+    }
+
+    #[test]
+    fn keep_alive_takes_seconds_minutes_and_hours() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn run_joins_the_prompt_words() {
+        let cli = Cli::parse_from(["localbrain", "run", "m", "why", "is", "the", "sky", "blue?"]);
+        match cli.command() {
+            Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
+                assert_eq!(model_id, "m");
+                assert_eq!(prompt.join(" "), "why is the sky blue?");
+                assert_eq!((max_tokens, temperature, verbose), (None, None, false));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

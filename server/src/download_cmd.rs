@@ -50,7 +50,15 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<()
     match done.status {
         DownloadStatus::Complete => {
             bar.finish_with_message("installed");
-            println!("{}", done.target_path.unwrap_or_default());
+            let path = done.target_path.unwrap_or_default();
+            // The hash proves it is the catalog's file; the header says whether it can run here.
+            let checked = std::path::PathBuf::from(&path);
+            match tokio::task::spawn_blocking(move || localbrain::brain::gguf::read(&checked)).await {
+                Ok(Ok(header)) => eprintln!("{} · chat with it: localbrain run {model_id}", header.facts.summary()),
+                Ok(Err(e)) => eprintln!("warning: the file is installed, but it is not a model localbrain can run: {e}"),
+                Err(_) => {}
+            }
+            println!("{path}");
             Ok(())
         }
         DownloadStatus::Paused => {

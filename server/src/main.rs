@@ -4,11 +4,13 @@ mod auth;
 mod catalog_cmd;
 mod cli;
 mod download_cmd;
+mod run_cmd;
 mod user_cmd;
 mod web;
 
 use clap::Parser;
 use cli::{Cli, Command, Config};
+use localbrain::brain::{Brain, BrainConfig};
 use localbrain::catalog::Catalog;
 use localbrain::engine::{Engine, EngineConfig};
 use localbrain::store::{Db, redact, users};
@@ -21,8 +23,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs what it does; terminal commands keep the screen for their own output.
     let default_filter = match cli.command {
-        None | Some(Command::Serve(_)) => "info,sqlx=warn",
-        Some(_) => "warn",
+        // llama.cpp logs ~2,300 lines per model load under `llama-cpp-2`: kept for RUST_LOG.
+        None | Some(Command::Serve(_)) => "info,sqlx=warn,llama-cpp-2=warn",
+        Some(_) => "warn,llama-cpp-2=error",
     };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
@@ -33,6 +36,10 @@ async fn main() -> ExitCode {
             Command::Serve(args) => serve(config, args).await,
             Command::Download { model_id } => download(config, &model_id).await,
             Command::Catalog => catalog_cmd::run(&config),
+            Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
+                let options = run_cmd::Options { max_tokens, temperature, verbose };
+                run(config, &model_id, prompt, options).await
+            }
             Command::User(cmd) => match open(&config).await {
                 Ok((db, _)) => user_cmd::run(&db, cmd, &cli::ServeArgs::from_env().addr).await,
                 Err(e) => Err(e),
@@ -47,6 +54,15 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The brain over the models folder, with the configured threads, keep-alive and context.
+fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
+    let mut cfg = BrainConfig::new(config.models_dir.clone());
+    cfg.threads = config.threads;
+    cfg.keep_alive = config.keep_alive;
+    cfg.context_tokens = config.context;
+    Brain::new(catalog, cfg)
 }
 
 /// Opens the data folder, the catalog, the database and the engine: what every subcommand needs.
@@ -90,12 +106,22 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     }
     let link = user_cmd::login_link(&db, admin.id, &addr).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
+    let brain = brain(&config, Arc::new(engine.catalog().clone()));
+    // Installed files are checked at boot, so a damaged one is in the log before anyone asks.
+    let installed = brain.installed().await;
+    tracing::info!(models = installed.len(), unusable = installed.iter().filter(|m| m.problem.is_some()).count(), threads = config.threads, "brain ready");
     let engine_for_shutdown = engine.clone();
-    let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, bound: addr };
+    let brain_for_shutdown = brain.clone();
+    let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, brain, bound: addr };
+    let brain_for_signal = brain_for_shutdown.clone();
     axum::serve(listener, web::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            brain_for_signal.close();
+        })
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    brain_for_shutdown.shutdown(std::time::Duration::from_secs(2)).await;
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");
     Ok(())
@@ -106,6 +132,17 @@ async fn download(config: Config, model_id: &str) -> Result<(), String> {
     let (admin, _) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
     engine.recover_one(admin.id, model_id).await.map_err(|e| e.to_string())?;
     download_cmd::run(engine, admin.id, model_id).await
+}
+
+async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> Result<(), String> {
+    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
+    if catalog.get(model_id).is_none() {
+        return Err(format!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)"));
+    }
+    let brain = brain(&config, Arc::new(catalog));
+    let result = run_cmd::run(brain.clone(), model_id, prompt, options).await;
+    brain.shutdown(std::time::Duration::from_secs(2)).await;
+    result
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

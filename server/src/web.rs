@@ -14,6 +14,7 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use localbrain::brain::Brain;
 use localbrain::engine::Engine;
 use localbrain::store::Db;
 use std::net::SocketAddr;
@@ -22,6 +23,14 @@ use tower_http::trace::TraceLayer;
 
 /// API request bodies are tiny; anything bigger is refused before it is read.
 const BODY_LIMIT: usize = 16 * 1024;
+/// A chat request carries the conversation so far: room for a long one (the brain refuses
+/// what its context cannot hold anyway).
+const CHAT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The most a request to `path` may send.
+fn body_limit(path: &str) -> usize {
+    if path == "/api/chat" { CHAT_BODY_LIMIT } else { BODY_LIMIT }
+}
 
 /// Everything a request handler can reach.
 #[derive(Clone, axum::extract::FromRef)]
@@ -29,6 +38,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub engine: Arc<Engine>,
+    pub brain: Arc<Brain>,
     /// The address the server listens on, for the Host check.
     pub bound: SocketAddr,
 }
@@ -37,14 +47,18 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let engine = state.engine.clone();
+    let brain = state.brain.clone();
     Router::new()
         // The server functions (the JSON API) are routed by leptos_routes_with_context below,
-        // with the engine in their context.
+        // with the engine and the brain in their context.
         .route("/login", get(auth::login))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(engine.clone()),
+            move || {
+                provide_context(engine.clone());
+                provide_context(brain.clone());
+            },
             {
                 let options = state.leptos_options.clone();
                 move || shell(options.clone())
@@ -54,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
         .layer(middleware::from_fn_with_state(state.clone(), auth::hygiene_layer))
         .layer(middleware::from_fn(limit_body))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -63,11 +77,12 @@ pub fn router(state: AppState) -> Router {
 /// its length or came chunked (server functions would otherwise report it as a parse error).
 async fn limit_body(req: Request<Body>, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, BODY_LIMIT).await {
+    let limit = body_limit(parts.uri.path());
+    match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Err(_) => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({"error": format!("request body too large (limit {} KiB)", BODY_LIMIT / 1024)})),
+            axum::Json(serde_json::json!({"error": format!("request body too large (limit {} KiB)", limit / 1024)})),
         )
             .into_response(),
     }

@@ -14,6 +14,8 @@
 mod fixture;
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "api/chat.rs"]
+mod chat;
 
 use fixture::{ETAG, sha256_hex};
 use harness::*;
@@ -485,7 +487,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
 
     let catalog = s.ok(&alice, "catalog", json!({})).await;
     let ids: Vec<&str> = catalog["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![ALPHA, BETA, GAMMA]);
+    assert_eq!(ids, vec![ALPHA, BETA, GAMMA, SMOL]);
 
     // Start: a fresh row with the catalog's numbers.
     let started = s.start_dl(&alice, ALPHA).await;

@@ -23,6 +23,22 @@ pub const BETA_SIZE: usize = 1024 * 1024;
 pub const GAMMA: &str = "gamma-test-q4_0";
 pub const GAMMA_PATH: &str = "/gamma.gguf";
 
+/// The real model (SmolLM2-135M), in the catalog but not on the host: tests that chat install
+/// it by copying the cached file ([`Server::install_smol`]).
+pub const SMOL: &str = "smollm2-135m-instruct-q4_1";
+const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+const SMOL_SIZE: usize = 98_362_432;
+
+/// The test model's path: `LOCALBRAIN_TEST_MODEL`, else where `scripts/install-tools.sh test`
+/// puts it.
+pub fn test_model_path() -> PathBuf {
+    let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    });
+    assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
+    path
+}
+
 /// The fixture's bytes for each model.
 pub fn alpha_bytes() -> Vec<u8> {
     test_bytes(ALPHA_SIZE, 1)
@@ -144,6 +160,7 @@ fn catalog_toml(host: &Fixture) -> String {
     entry(ALPHA, "Alpha Test", host.url(ALPHA_PATH), sha256_hex(&alpha_bytes()), ALPHA_SIZE, 3)
         + &entry(BETA, "Beta Test", host.url(BETA_PATH), sha256_hex(&beta_bytes()), BETA_SIZE, 2)
         + &entry(GAMMA, "Gamma Test", host.url(GAMMA_PATH), sha256_hex(&gamma), gamma.len(), 1)
+        + &entry(SMOL, "SmolLM2 135M", host.url("/smollm.gguf"), SMOL_SHA256.into(), SMOL_SIZE, 0)
 }
 
 /// A free loopback port (there is a small window in which someone else may take it; the
@@ -237,7 +254,9 @@ impl Server {
             .env_remove("LEPTOS_SITE_ROOT")
             .env("LOCALBRAIN_CATALOG", &self.catalog)
             .env("DATABASE_URL", &self.database_url)
-            .env("RUST_LOG", "info,sqlx=warn");
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("LOCALBRAIN_THREADS", "1")
+            .env("LOCALBRAIN_CONTEXT", "1024");
         cmd
     }
 
@@ -431,6 +450,12 @@ impl Server {
     /// Where a model is installed.
     pub fn installed_path(&self, model: &str) -> PathBuf {
         self.models_dir.join(format!("{model}.gguf"))
+    }
+
+    /// Puts the real test model in the models folder, as an installed download would.
+    pub fn install_smol(&self) {
+        std::fs::create_dir_all(&self.models_dir).unwrap();
+        std::fs::copy(test_model_path(), self.installed_path(SMOL)).unwrap();
     }
 }
 

@@ -1,0 +1,118 @@
+// "Try it" in Chromium: the real model (SmolLM2-135M) downloaded from the loopback host by the
+// real server, then asked. What the model says is checked by shape, never by its words.
+import { test, expect, type Page } from "@playwright/test";
+import { Localbrain, ModelServer, SMOL, shot, signIn } from "./support";
+
+let files: ModelServer;
+let lb: Localbrain;
+
+test.beforeAll(async () => {
+  files = new ModelServer();
+  await files.start();
+});
+test.afterAll(() => files.stop());
+
+test.beforeEach(async () => {
+  files.bytesPerSecond = 400_000_000;
+  lb = new Localbrain(files);
+  await lb.start();
+});
+test.afterEach(async () => {
+  await lb.stop();
+});
+
+const chat = (page: Page) => page.getByTestId("chat");
+const lastReply = async (page: Page) => (await page.locator(".msg-assistant p").last().textContent()) ?? "";
+const busy = async (page: Page) => (await (await page.request.post(`${lb.base}/api/brain`, { data: {} })).json()).busy as boolean;
+
+/** Downloads the real model through the card and waits for Try it. */
+async function installThroughTheCard(page: Page) {
+  await signIn(page, lb.loginUrl);
+  await page.getByLabel("Model", { exact: true }).selectOption(SMOL);
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 60_000 });
+  await expect(chat(page).getByTestId("facts")).toHaveText("llama · 135M parameters · 8K context · Q4_1");
+}
+
+test("download -> installed -> Try it: the reply streams in, Stop stops it on the server", async ({ page }) => {
+  await installThroughTheCard(page);
+  await expect(chat(page).getByTestId("chat-footer")).toContainText("nothing you type leaves it");
+  await shot(page, "chat-ready-desktop");
+
+  // Watch the reply's text in the page every few milliseconds: it must grow over several renders.
+  const growth = page.evaluate(
+    () =>
+      new Promise<number[]>((resolve) => {
+        const seen: number[] = [];
+        const timer = setInterval(() => {
+          const replies = document.querySelectorAll(".msg-assistant p");
+          const n = replies.length ? (replies[replies.length - 1].textContent ?? "").length : 0;
+          if (n > 0 && seen[seen.length - 1] !== n) seen.push(n);
+          if ((document.querySelector("[data-testid=chat-footer]")?.textContent ?? "").includes("tokens/s")) {
+            clearInterval(timer);
+            resolve(seen);
+          }
+        }, 5);
+      }),
+  );
+  await chat(page).getByLabel("Message").fill("Write three sentences about the sea.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  const seen = await growth;
+  expect(seen.length, `lengths seen: ${seen}`).toBeGreaterThanOrEqual(3);
+  expect((await lastReply(page)).trim().length).toBeGreaterThan(0);
+  await expect(chat(page).getByTestId("chat-footer")).toHaveText(/^\d+ tokens\/s · SmolLM2 135M/);
+  await expect(chat(page).locator(".msg-user")).toHaveText(/Write three sentences about the sea\./);
+  await shot(page, "chat-reply-desktop");
+  await page.setViewportSize({ width: 360, height: 800 });
+  await shot(page, "chat-reply-360");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "chat-reply-360-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A long reply, stopped part-way: the server stops generating and the text stops growing.
+  await chat(page).getByLabel("Message").fill("Write a very long story about a dragon who learns to bake bread.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  await expect(chat(page).getByRole("button", { name: "Stop" })).toBeVisible();
+  await expect.poll(async () => (await lastReply(page)).length, { timeout: 30_000 }).toBeGreaterThan(40);
+  expect(await busy(page)).toBe(true);
+  await chat(page).getByRole("button", { name: "Stop" }).click();
+  await expect(chat(page).getByTestId("chat-footer")).toContainText("stopped");
+  await expect.poll(() => busy(page), { timeout: 3_000 }).toBe(false);
+  const stoppedAt = (await lastReply(page)).length;
+  await page.waitForTimeout(1000);
+  expect((await lastReply(page)).length).toBe(stoppedAt);
+  await expect(chat(page).getByRole("button", { name: "Send" })).toBeVisible();
+  await expect(chat(page).locator(".msg")).toHaveCount(4); // the conversation is kept
+  await shot(page, "chat-stopped-desktop");
+});
+
+test("leaving the page mid-reply stops the generation on the server", async ({ page }) => {
+  await installThroughTheCard(page);
+  await chat(page).getByLabel("Message").fill("Count slowly from one to one thousand, one number per line.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  await expect.poll(async () => (await lastReply(page)).length, { timeout: 30_000 }).toBeGreaterThan(20);
+  expect(await busy(page)).toBe(true);
+  await page.getByRole("link", { name: "About localbrain" }).click();
+  await expect(page.getByRole("heading", { name: "About localbrain" })).toBeVisible();
+  await expect.poll(() => busy(page), { timeout: 3_000 }).toBe(false);
+});
+
+test("the first load is server-rendered with the chat, and a damaged model file is named", async ({ browser, page }) => {
+  await installThroughTheCard(page);
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  const noJs = await ctx.newPage();
+  await noJs.goto(lb.addUser("carol"));
+  await expect(noJs.getByTestId("facts")).toHaveText("llama · 135M parameters · 8K context · Q4_1");
+  await expect(noJs.getByRole("button", { name: "Send" })).toBeVisible();
+  await ctx.close();
+
+  // The fake test models are not GGUF files: once one is installed the card says so.
+  await page.getByRole("button", { name: "Download another" }).click();
+  await page.getByLabel("Model", { exact: true }).selectOption("tiny-good");
+  await page.getByRole("button", { name: "Download" }).click();
+  await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 30_000 });
+  await expect(page.getByTestId("model-problem")).toContainText("not a model localbrain can run: not a GGUF model file");
+  await expect(chat(page).getByTestId("facts")).toHaveText("llama · 135M parameters · 8K context · Q4_1");
+  await shot(page, "chat-with-damaged-model");
+});

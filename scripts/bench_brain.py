@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""make bench-brain: the brain's speed against llama.cpp's own tools, same model, same threads.
+
+Three rounds, alternating, each with a fresh process: llama.cpp's llama-completion and
+llama-bench (built by scripts/install-tools.sh bench from the same llama.cpp source), then
+`localbrain run --verbose`, then the card's path (a fresh `localbrain serve`, signed in, one
+POST /api/chat read as a stream). Each gets a prompt of about 500 tokens and generates 128 at a
+4K context. Printed: prompt and generation tokens/s, time to first token, peak RSS; medians.
+
+Environment: BENCH_THREADS (default: what localbrain picks, physical cores - 1), BENCH_RUNS
+(default 3), LOCALBRAIN_TEST_MODEL (default: the cached SmolLM2-135M).
+"""
+import json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "localbrain")
+TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
+LLAMA_BIN = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin")
+MODEL = os.environ.get("LOCALBRAIN_TEST_MODEL", os.path.expanduser("~/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+MODEL_ID = "smollm2-135m-instruct-q4_1"
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+GEN = 128
+CTX = 4096
+PARAGRAPH = (
+    "The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a tin of oil, a cloth "
+    "and a small notebook in which he wrote the colour of the sky, the height of the waves and the names "
+    "of the ships that passed. "
+)
+PROMPT = "Read these notes, then write a long story that continues them.\n\n" + PARAGRAPH * 11
+
+
+def physical_cores():
+    cores = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            phys = core = None
+            for line in f:
+                if line.startswith("physical id"):
+                    phys = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":")[1].strip()
+                    cores.add((phys, core))
+    except OSError:
+        pass
+    return len(cores) or os.cpu_count() or 1
+
+
+THREADS = int(os.environ.get("BENCH_THREADS", max(1, physical_cores() - 1)))
+
+
+def timed(cmd, **kw):
+    """Runs cmd under /usr/bin/time -v: (stdout, stderr, peak RSS in MB)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
+    return p.stdout, p.stderr, rss
+
+
+def llama_completion(prompt_file):
+    out, err, rss = timed([
+        os.path.join(LLAMA_BIN, "llama-completion"), "-m", MODEL, "-f", prompt_file, "-n", str(GEN),
+        "-t", str(THREADS), "-tb", str(THREADS), "-c", str(CTX), "--temp", "0", "-no-cnv", "--ignore-eos",
+        "--no-warmup",
+    ], stdin=subprocess.DEVNULL)
+    load = float(re.search(r"load time =\s+([\d.]+) ms", err).group(1))
+    pm = re.search(r"prompt eval time =\s+([\d.]+) ms /\s+(\d+) tokens", err)
+    em = re.search(r"\beval time =\s+([\d.]+) ms /\s+(\d+) runs", err)
+    prompt_ms, prompt_tokens = float(pm.group(1)), int(pm.group(2))
+    eval_ms, runs = float(em.group(1)), int(em.group(2))
+    return {
+        "prompt_tokens": prompt_tokens,
+        "prompt_tps": prompt_tokens / prompt_ms * 1000,
+        "gen_tokens": runs,
+        "gen_tps": runs / eval_ms * 1000,
+        # What llama-completion does before its first token: load, then read the prompt.
+        "ttft_ms": load + prompt_ms,
+        "rss_mb": rss,
+    }
+
+
+def llama_bench(prompt_tokens):
+    out, err, rss = timed([
+        os.path.join(LLAMA_BIN, "llama-bench"), "-m", MODEL, "-p", str(prompt_tokens), "-n", str(GEN),
+        "-t", str(THREADS), "-r", "1", "-o", "json",
+    ])
+    rows = json.loads(out)
+    pp = next(r for r in rows if r["n_prompt"] > 0)["avg_ts"]
+    tg = next(r for r in rows if r["n_gen"] > 0)["avg_ts"]
+    return {"prompt_tps": pp, "gen_tps": tg, "rss_mb": rss}
+
+
+def setup_data(tmp):
+    data = os.path.join(tmp, "data")
+    models = os.path.join(data, "models")
+    os.makedirs(models, exist_ok=True)
+    target = os.path.join(models, MODEL_ID + ".gguf")
+    if not os.path.exists(target):
+        os.link(MODEL, target) if os.stat(MODEL).st_dev == os.stat(tmp).st_dev else __import__("shutil").copy(MODEL, target)
+    catalog = os.path.join(tmp, "catalog.toml")
+    with open(catalog, "w") as f:
+        f.write(
+            f'[[models]]\nid = "{MODEL_ID}"\nname = "SmolLM2 135M"\nfamily = "smollm2"\nparams_b = 0.135\nquant = "Q4_1"\n'
+            f'url = "http://127.0.0.1:9/unused.gguf"\n'
+            f'sha256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"\n'
+            f"size_bytes = 98362432\nmin_ram_gb = 1\ncontext_length = 8192\nlicense = \"apache-2.0\"\nquality = 1\n"
+        )
+    env = dict(os.environ, LOCALBRAIN_CATALOG=catalog, DATABASE_URL="", RUST_LOG="warn")
+    return data, env
+
+
+def localbrain_run(data, env):
+    out, err, rss = timed([
+        BIN, "--data-dir", data, "--threads", str(THREADS), "--context", str(CTX), "run", "--verbose",
+        "--temperature", "0", "--max-tokens", str(GEN), MODEL_ID, PROMPT,
+    ], env=env, stdin=subprocess.DEVNULL)
+    g = re.search(r"^(\d+) tokens, ([\d.]+) tokens/s", err, re.M)
+    p = re.search(r"prompt: (\d+) tokens, ([\d.]+) tokens/s; first token after (\d+) ms", err)
+    return {
+        "prompt_tokens": int(p.group(1)), "prompt_tps": float(p.group(2)),
+        "gen_tokens": int(g.group(1)), "gen_tps": float(g.group(2)),
+        "ttft_ms": float(p.group(3)), "rss_mb": rss,
+    }
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def card_path(data, env):
+    """A fresh server; sign in; one streamed chat, timed from the request to the first piece."""
+    port = free_port()
+    server = subprocess.Popen(
+        [BIN, "--data-dir", data, "--threads", str(THREADS), "--context", str(CTX), "serve", "--addr", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        link = None
+        while link is None:
+            line = server.stdout.readline()
+            if not line:
+                sys.exit("localbrain serve exited before printing its login link")
+            m = re.search(r"(http://\S+/login\?token=\w+)", line)
+            link = m and m.group(1)
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a, **k):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(link)
+        except urllib.error.HTTPError as e:
+            cookie = e.headers["Set-Cookie"].split(";")[0]
+        body = json.dumps({
+            "model_id": MODEL_ID, "messages": [{"role": "user", "content": PROMPT}],
+            "max_tokens": GEN, "temperature": 0,
+        }).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/chat", data=body, method="POST",
+            headers={"Content-Type": "application/json", "Cookie": cookie},
+        )
+        sent = time.monotonic()
+        first = None
+        stats = None
+        with urllib.request.urlopen(req) as resp:
+            for line in resp:
+                event = json.loads(line)
+                if event["type"] == "piece" and first is None:
+                    first = time.monotonic()
+                elif event["type"] == "done":
+                    stats = event["stats"]
+                elif event["type"] == "error":
+                    sys.exit(f"chat failed: {event['error']}")
+        with open(f"/proc/{server.pid}/status") as f:
+            rss = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+        return {
+            "prompt_tokens": stats["prompt_tokens"], "prompt_tps": stats["prompt_tokens_per_second"],
+            "gen_tokens": stats["generated_tokens"], "gen_tps": stats["tokens_per_second"],
+            "ttft_ms": (first - sent) * 1000, "rss_mb": rss,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main():
+    for path, what in [(BIN, "make build"), (os.path.join(LLAMA_BIN, "llama-bench"), "scripts/install-tools.sh bench"), (MODEL, "scripts/install-tools.sh bench")]:
+        if not os.path.exists(path):
+            sys.exit(f"missing {path}: run {what}")
+    results = {"llama-completion": [], "llama-bench": [], "localbrain run": [], "card (POST /api/chat)": []}
+    with tempfile.TemporaryDirectory(prefix="lb-bench-brain-") as tmp:
+        data, env = setup_data(tmp)
+        prompt_file = os.path.join(tmp, "prompt.txt")
+        with open(prompt_file, "w") as f:
+            f.write(PROMPT)
+        for r in range(RUNS):
+            results["llama-completion"].append(llama_completion(prompt_file))
+            run = localbrain_run(data, env)
+            results["localbrain run"].append(run)
+            results["llama-bench"].append(llama_bench(run["prompt_tokens"]))
+            results["card (POST /api/chat)"].append(card_path(data, env))
+            print(f"round {r + 1}/{RUNS} done", file=sys.stderr)
+
+    med = lambda rows, k: statistics.median(row[k] for row in rows) if rows and k in rows[0] else None
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)
+    print(f"\nSmolLM2-135M-Instruct Q4_1, {THREADS} thread(s), context {CTX}, {GEN} generated tokens, "
+          f"medians of {RUNS} alternating runs")
+    print(f"{'':24} {'prompt tok':>10} {'prompt t/s':>10} {'gen tok':>8} {'gen t/s':>8} {'TTFT ms':>8} {'peak RSS MB':>11}")
+    for name, rows in results.items():
+        print(f"{name:24} {fmt(med(rows, 'prompt_tokens'), '10.0f')} {fmt(med(rows, 'prompt_tps'), '10.1f')} "
+              f"{fmt(med(rows, 'gen_tokens'), '8.0f')} {fmt(med(rows, 'gen_tps'), '8.1f')} "
+              f"{fmt(med(rows, 'ttft_ms'), '8.0f')} {fmt(med(rows, 'rss_mb'), '11.0f')}")
+    ref = med(results["llama-bench"], "gen_tps")
+    ours = med(results["localbrain run"], "gen_tps")
+    card = med(results["card (POST /api/chat)"], "gen_tps")
+    ttft_cli = med(results["localbrain run"], "ttft_ms")
+    ttft_card = med(results["card (POST /api/chat)"], "ttft_ms")
+    size_mb = os.path.getsize(MODEL) / 2**20
+    print(f"\ngeneration vs llama-bench: localbrain run {ours / ref:.2f}x, card {card / ref:.2f}x (target >= 0.95x)")
+    print(f"card TTFT - CLI TTFT: {ttft_card - ttft_cli:+.0f} ms (target within 50 ms)")
+    for name in ("localbrain run", "card (POST /api/chat)"):
+        rss = med(results[name], "rss_mb")
+        print(f"{name} peak RSS {rss:.0f} MB vs model {size_mb:.0f} MB + 300 MB = {size_mb + 300:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

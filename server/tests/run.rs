@@ -1,0 +1,177 @@
+//! `localbrain run` as a person uses it: the real binary and the real model (SmolLM2-135M),
+//! installed in a temp data folder. Replies are checked by shape, never by their words.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SMOL: &str = "smollm2-135m-instruct-q4_1";
+
+fn test_model_path() -> PathBuf {
+    let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    });
+    assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
+    path
+}
+
+/// A data folder whose catalog lists the test model; installed unless `install` is false.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(install: bool) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("data/models");
+        std::fs::create_dir_all(&models).unwrap();
+        if install {
+            std::fs::copy(test_model_path(), models.join(format!("{SMOL}.gguf"))).unwrap();
+        }
+        let catalog = format!(
+            "[[models]]\nid = \"{SMOL}\"\nname = \"SmolLM2 135M Instruct\"\nfamily = \"smollm2\"\nparams_b = 0.135\n\
+             quant = \"Q4_1\"\nurl = \"http://127.0.0.1:9/unused.gguf\"\n\
+             sha256 = \"b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53\"\n\
+             size_bytes = 98362432\nmin_ram_gb = 1\ncontext_length = 8192\nlicense = \"apache-2.0\"\nquality = 1\n"
+        );
+        std::fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
+        Setup { dir }
+    }
+
+    fn model_file(&self) -> PathBuf {
+        self.dir.path().join(format!("data/models/{SMOL}.gguf"))
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
+        cmd.arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["--threads", "1", "--context", "1024"])
+            .env("LOCALBRAIN_CATALOG", self.dir.path().join("catalog.toml"))
+            .env("DATABASE_URL", "")
+            .env_remove("LOCALBRAIN_MODELS_DIR");
+        cmd
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command()
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// The `N tokens, X tokens/s` lines of stderr, as (N, X).
+fn stats_lines(stderr: &str) -> Vec<(u32, f64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            match words.as_slice() {
+                [n, "tokens,", x, "tokens/s", ..] => Some((n.parse().ok()?, x.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_prompt_streams_the_reply_to_stdout_and_its_speed_to_stderr() {
+    let s = Setup::new(true);
+    let out = s.run(&["--max-tokens", "24", SMOL, "What", "is", "the", "capital", "of", "France?"], "");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.trim().is_empty(), "a reply on stdout");
+    let stats = stats_lines(&stderr);
+    assert_eq!(stats.len(), 1, "one stats line: {stderr}");
+    let (n, speed) = stats[0];
+    assert!((1..=24).contains(&n) && speed > 0.0, "{stderr}");
+    assert!(!stdout.contains("tokens/s"), "stdout holds just the reply");
+}
+
+#[test]
+fn without_a_prompt_it_is_a_conversation_until_bye() {
+    let s = Setup::new(true);
+    let out = s.run(&["--max-tokens", "16", SMOL], "Hello there!\n\nAnd what is two plus two?\n/bye\nnever read\n");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stats_lines(&stderr).len(), 2, "two replies, the empty line skipped: {stderr}");
+    assert!(!text(&out.stdout).trim().is_empty());
+}
+
+#[test]
+fn end_of_input_leaves_the_conversation() {
+    let s = Setup::new(true);
+    let out = s.run(&["--max-tokens", "8", SMOL], "Hi\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stats_lines(&text(&out.stderr)).len(), 1);
+}
+
+#[test]
+fn ctrl_c_stops_the_reply_being_written() {
+    let s = Setup::new(true);
+    let mut child = s
+        .command()
+        .args(["run", "--max-tokens", "900", SMOL, "Write", "a", "very", "long", "story", "about", "a", "dragon."])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first bytes of the reply, then press Ctrl-C.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("the reply starts");
+    let pressed = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let reader = std::thread::spawn(move || std::io::Read::read_to_end(&mut stdout, &mut Vec::new()));
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(pressed.elapsed() < Duration::from_secs(5), "stopped within a token, then exited: {:?}", pressed.elapsed());
+    let stats = stats_lines(&stderr);
+    assert_eq!(stats.len(), 1, "{stderr}");
+    assert!(stats[0].0 < 900 && stderr.contains("(stopped)"), "{stderr}");
+}
+
+#[test]
+fn a_model_that_is_not_installed_says_how_to_get_it() {
+    let s = Setup::new(false);
+    let out = s.run(&[SMOL, "Hi"], "");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("run `localbrain download {SMOL}` first")), "{stderr}");
+    let out = s.run(&["no-such-model", "Hi"], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no model called \"no-such-model\""), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_file_that_is_not_a_usable_model_is_refused_in_plain_words() {
+    let s = Setup::new(false);
+    let cases: [(&str, Vec<u8>); 2] = [
+        ("not a GGUF model file", b"<html>404 Not Found</html>".to_vec()),
+        ("cut short", std::fs::read(test_model_path()).unwrap()[..4 * 1024 * 1024].to_vec()),
+    ];
+    for (why, bytes) in cases {
+        std::fs::write(s.model_file(), bytes).unwrap();
+        let out = s.run(&[SMOL, "Hi"], "");
+        assert!(!out.status.success(), "{why}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("not a model localbrain can run") && stderr.contains(why), "{why}: {stderr}");
+        assert!(stderr.lines().count() <= 2, "a plain message, not llama.cpp's log: {stderr}");
+    }
+}
