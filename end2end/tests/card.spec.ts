@@ -131,7 +131,7 @@ test("a server killed mid-download comes back paused, announced, and resume comp
   await page.getByRole("button", { name: "Download" }).click();
   // Kill once more than 10% is in the file itself (received bytes are flushed about once a second).
   await expect.poll(() => lb.partialBytes(), { timeout: 15_000 }).toBeGreaterThan(MODEL_SIZE / 10);
-  lb.kill("SIGKILL");
+  await lb.kill("SIGKILL");
   await lb.start();
   await signIn(page, lb.loginUrl); // a fresh session is not needed, but the old page polls a dead server
   await expect(page.getByText("was paused when localbrain restarted")).toBeVisible();

@@ -202,8 +202,12 @@ export class Localbrain {
     });
   }
 
-  kill(signal: NodeJS.Signals = "SIGKILL") {
-    this.child?.kill(signal);
+  /** Sends `signal` and waits for the process to be gone (its port free for a restart). */
+  async kill(signal: NodeJS.Signals = "SIGKILL") {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((ok) => this.child!.once("exit", ok));
+    this.child.kill(signal);
+    await exited;
   }
 
   async stop() {
