@@ -144,7 +144,7 @@ pub fn count_label(n: u64) -> String {
 
 /// 8192 -> "8K", 131072 -> "128K", 1000 -> "1000".
 pub fn context_label(tokens: u64) -> String {
-    if tokens >= 1024 && tokens % 1024 == 0 { format!("{}K", tokens / 1024) } else { tokens.to_string() }
+    if tokens >= 1024 && tokens.is_multiple_of(1024) { format!("{}K", tokens / 1024) } else { tokens.to_string() }
 }
 
 /// One model file in the models folder, as the card and `localbrain models` show it.
