@@ -88,7 +88,9 @@ pub enum BrainError {
     Unusable { model_id: String, source: Arc<GgufError> },
     #[error("{name} needs about {needed} of memory and this machine has {ram}: pick a smaller model")]
     TooBig { name: String, needed: String, ram: String },
-    #[error("{name} needs about {needed} of free memory and only {available} is free right now: close some programs and try again")]
+    #[error(
+        "{name} needs about {needed} of free memory and only {available} is free right now: close some programs and try again"
+    )]
     LowMemory { name: String, needed: String, available: String },
     #[error("the brain is busy answering other messages: try again shortly")]
     Busy,
@@ -224,7 +226,14 @@ impl Brain {
                 Err(e) => (None, Some(e.to_string())),
             };
             let is_loaded = loaded.as_deref() == Some(entry.id.as_str());
-            out.push(InstalledModel { model_id: entry.id.clone(), name: entry.name.clone(), size_bytes: size, facts, problem, loaded: is_loaded });
+            out.push(InstalledModel {
+                model_id: entry.id.clone(),
+                name: entry.name.clone(),
+                size_bytes: size,
+                facts,
+                problem,
+                loaded: is_loaded,
+            });
         }
         out
     }
@@ -250,7 +259,8 @@ impl Brain {
     pub async fn chat(self: &Arc<Self>, owner: i64, req: ChatRequest) -> Result<Reply, BrainError> {
         let received = Instant::now();
         validate(&req)?;
-        let entry = self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?.clone();
+        let entry =
+            self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?.clone();
         let header = self.check(&entry.id).await?;
 
         let permit = {

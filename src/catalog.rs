@@ -139,10 +139,7 @@ impl Catalog {
     pub fn embedded() -> Catalog {
         static EMBEDDED_CATALOG: OnceLock<Catalog> = OnceLock::new();
         EMBEDDED_CATALOG
-            .get_or_init(|| {
-                Catalog::parse(EMBEDDED)
-                    .unwrap_or_else(|e| panic!("the embedded catalog is invalid: {e}"))
-            })
+            .get_or_init(|| Catalog::parse(EMBEDDED).unwrap_or_else(|e| panic!("the embedded catalog is invalid: {e}")))
             .clone()
     }
 
@@ -150,8 +147,7 @@ impl Catalog {
     /// (id charset and uniqueness, real-looking SHA-256, http(s) URLs, non-zero size, RAM and
     /// context, non-empty names). The error names the first bad entry and field.
     pub fn parse(toml_text: &str) -> Result<Catalog, CatalogError> {
-        let catalog: Catalog =
-            toml::from_str(toml_text).map_err(|e| syntax_error(toml_text, &e))?;
+        let catalog: Catalog = toml::from_str(toml_text).map_err(|e| syntax_error(toml_text, &e))?;
         catalog.validate()?;
         Ok(catalog)
     }
@@ -163,14 +159,9 @@ impl Catalog {
         let Some(path) = path else {
             return Ok(Catalog::embedded());
         };
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Catalog::parse(&text).map_err(|detail| CatalogError::InFile {
-            path: path.to_owned(),
-            detail: Box::new(detail),
-        })
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
+        Catalog::parse(&text).map_err(|detail| CatalogError::InFile { path: path.to_owned(), detail: Box::new(detail) })
     }
 
     /// The model with this id, if the catalog has it.
@@ -191,11 +182,7 @@ impl Catalog {
                 problem,
             })?;
             if let Some(first) = self.models[..i].iter().position(|o| o.id == m.id) {
-                return Err(CatalogError::DuplicateId {
-                    index,
-                    id: m.id.clone(),
-                    first: position(first),
-                });
+                return Err(CatalogError::DuplicateId { index, id: m.id.clone(), first: position(first) });
             }
         }
         Ok(())
@@ -215,9 +202,7 @@ pub fn is_valid_model_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_MODEL_ID_LEN
         && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+        && id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
 }
 
 /// Checks one entry; `Err((field, problem))` for the first problem found.
@@ -231,12 +216,7 @@ fn validate_entry(m: &ModelEntry) -> Result<(), (&'static str, String)> {
             ),
         ));
     }
-    for (field, value) in [
-        ("name", &m.name),
-        ("family", &m.family),
-        ("quant", &m.quant),
-        ("license", &m.license),
-    ] {
+    for (field, value) in [("name", &m.name), ("family", &m.family), ("quant", &m.quant), ("license", &m.license)] {
         if value.trim().is_empty() {
             return Err((field, "must not be empty".into()));
         }
@@ -289,9 +269,7 @@ fn check_sha256(hash: &str) -> Result<(), &'static str> {
     if b.len() != 64 || !b.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return Err("must be 64 lowercase hex characters");
     }
-    let repeats = (1..=32)
-        .filter(|p| 64 % p == 0)
-        .any(|p| b.iter().enumerate().all(|(i, c)| *c == b[i % p]));
+    let repeats = (1..=32).filter(|p| 64 % p == 0).any(|p| b.iter().enumerate().all(|(i, c)| *c == b[i % p]));
     let mut seen = [false; 256];
     b.iter().for_each(|c| seen[usize::from(*c)] = true);
     let distinct = seen.iter().filter(|s| **s).count();
@@ -348,13 +326,7 @@ quality = 1
     fn with_line(key: &str, line: &str) -> String {
         let prefix = format!("{key} =");
         GOOD.lines()
-            .filter_map(|l| {
-                if l.starts_with(&prefix) {
-                    (!line.is_empty()).then_some(line)
-                } else {
-                    Some(l)
-                }
-            })
+            .filter_map(|l| if l.starts_with(&prefix) { (!line.is_empty()).then_some(line) } else { Some(l) })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -369,21 +341,13 @@ quality = 1
             // never regress into one silently.
             assert_eq!(check_sha256(&m.sha256), Ok(()), "{}", m.id);
             assert!(m.url.starts_with("https://huggingface.co/"), "{}", m.id);
-            assert!(
-                m.url.contains("/resolve/main/"),
-                "{}: revs are short prefixes; use main",
-                m.id
-            );
+            assert!(m.url.contains("/resolve/main/"), "{}: revs are short prefixes; use main", m.id);
             assert!(m.url.ends_with(".gguf"), "{}", m.id);
         }
         let mut qualities: Vec<i64> = c.models.iter().map(|m| m.quality).collect();
         qualities.sort_unstable();
         qualities.dedup();
-        assert_eq!(
-            qualities.len(),
-            c.models.len(),
-            "quality values are distinct"
-        );
+        assert_eq!(qualities.len(), c.models.len(), "quality values are distinct");
     }
 
     #[test]
@@ -392,12 +356,7 @@ quality = 1
         let mut by_quality: Vec<&ModelEntry> = c.models.iter().collect();
         by_quality.sort_by_key(|m| m.quality);
         for pair in by_quality.windows(2) {
-            assert!(
-                pair[0].params_b <= pair[1].params_b,
-                "{} vs {}",
-                pair[0].id,
-                pair[1].id
-            );
+            assert!(pair[0].params_b <= pair[1].params_b, "{} vs {}", pair[0].id, pair[1].id);
         }
         let q = |id: &str| c.get(id).unwrap().quality;
         assert!(q("phi-4-mini-instruct-q4_k_m") > q("phi-3.5-mini-instruct-q4_k_m"));
@@ -411,10 +370,7 @@ quality = 1
         assert_eq!(m.file_name(), "tiny-model-q4_k_m.gguf");
         assert_eq!(
             m.urls().collect::<Vec<_>>(),
-            [
-                "https://example.com/tiny.gguf",
-                "http://mirror.example.org/tiny.gguf"
-            ]
+            ["https://example.com/tiny.gguf", "http://mirror.example.org/tiny.gguf"]
         );
         assert!(c.get("nope").is_none());
         // mirrors is optional.
@@ -425,60 +381,24 @@ quality = 1
     #[test]
     fn each_invalid_field_is_refused_naming_entry_and_field() {
         let cases: &[(&str, &str, &str)] = &[
-            (
-                "id",
-                r#"id = "Tiny""#,
-                r#"catalog entry 1 ("Tiny"): id must be"#,
-            ),
-            (
-                "id",
-                r#"id = "../etc""#,
-                r#"catalog entry 1 ("../etc"): id must be"#,
-            ),
-            (
-                "id",
-                r#"id = ".hidden""#,
-                r#"catalog entry 1 (".hidden"): id must be"#,
-            ),
+            ("id", r#"id = "Tiny""#, r#"catalog entry 1 ("Tiny"): id must be"#),
+            ("id", r#"id = "../etc""#, r#"catalog entry 1 ("../etc"): id must be"#),
+            ("id", r#"id = ".hidden""#, r#"catalog entry 1 (".hidden"): id must be"#),
             ("id", r#"id = """#, r#"catalog entry 1 (""): id must be"#),
-            (
-                "name",
-                r#"name = " ""#,
-                r#"catalog entry 1 ("tiny-model-q4_k_m"): name must not be empty"#,
-            ),
+            ("name", r#"name = " ""#, r#"catalog entry 1 ("tiny-model-q4_k_m"): name must not be empty"#),
             ("family", r#"family = """#, "family must not be empty"),
             ("quant", r#"quant = """#, "quant must not be empty"),
             ("license", r#"license = """#, "license must not be empty"),
-            (
-                "params_b",
-                "params_b = 0.0",
-                "params_b must be a positive number",
-            ),
-            (
-                "params_b",
-                "params_b = nan",
-                "params_b must be a positive number",
-            ),
+            ("params_b", "params_b = 0.0", "params_b must be a positive number"),
+            ("params_b", "params_b = nan", "params_b must be a positive number"),
             (
                 "url",
                 r#"url = "ftp://example.com/x.gguf""#,
                 r#"url "ftp://example.com/x.gguf" must start with https:// or http://"#,
             ),
-            (
-                "url",
-                r#"url = "/models/x.gguf""#,
-                "url \"/models/x.gguf\" must start with",
-            ),
-            (
-                "url",
-                r#"url = "https:///x.gguf""#,
-                "url \"https:///x.gguf\" has no host",
-            ),
-            (
-                "url",
-                r#"url = "https://example.com/a b.gguf""#,
-                "contains whitespace",
-            ),
+            ("url", r#"url = "/models/x.gguf""#, "url \"/models/x.gguf\" must start with"),
+            ("url", r#"url = "https:///x.gguf""#, "url \"https:///x.gguf\" has no host"),
+            ("url", r#"url = "https://example.com/a b.gguf""#, "contains whitespace"),
             (
                 "mirrors",
                 r#"mirrors = ["file:///tmp/x.gguf"]"#,
@@ -491,78 +411,33 @@ quality = 1
             ),
             (
                 "sha256",
-                &format!(
-                    r#"sha256 = "{}""#,
-                    "6EB923E7D26E9CEA28811E1A8E852009B21242FB157B26149D3B188F3A8C8653"
-                ),
+                &format!(r#"sha256 = "{}""#, "6EB923E7D26E9CEA28811E1A8E852009B21242FB157B26149D3B188F3A8C8653"),
                 "sha256 must be 64 lowercase hex characters",
             ),
+            ("sha256", &format!(r#"sha256 = "{}g""#, "0".repeat(63)), "sha256 must be 64 lowercase hex characters"),
+            ("sha256", &format!(r#"sha256 = "{}""#, "0".repeat(64)), "sha256 is a placeholder"),
+            ("sha256", &format!(r#"sha256 = "{}""#, "f".repeat(64)), "sha256 is a placeholder"),
+            ("sha256", &format!(r#"sha256 = "{}""#, "deadbeef".repeat(8)), "sha256 is a placeholder"),
+            ("sha256", &format!(r#"sha256 = "{}""#, "0123456789abcdef".repeat(4)), "sha256 is a placeholder"),
             (
                 "sha256",
-                &format!(r#"sha256 = "{}g""#, "0".repeat(63)),
-                "sha256 must be 64 lowercase hex characters",
-            ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{}""#, "0".repeat(64)),
+                &format!(r#"sha256 = "{}""#, "6eb923e7d26e9cea28811e1a8e852009".repeat(2)),
                 "sha256 is a placeholder",
             ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{}""#, "f".repeat(64)),
-                "sha256 is a placeholder",
-            ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{}""#, "deadbeef".repeat(8)),
-                "sha256 is a placeholder",
-            ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{}""#, "0123456789abcdef".repeat(4)),
-                "sha256 is a placeholder",
-            ),
-            (
-                "sha256",
-                &format!(
-                    r#"sha256 = "{}""#,
-                    "6eb923e7d26e9cea28811e1a8e852009".repeat(2)
-                ),
-                "sha256 is a placeholder",
-            ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{}""#, "1234".repeat(15) + "4321"),
-                "sha256 is a placeholder",
-            ),
-            (
-                "sha256",
-                &format!(r#"sha256 = "{EMPTY_SHA256}""#),
-                "sha256 is the SHA-256 of an empty file",
-            ),
+            ("sha256", &format!(r#"sha256 = "{}""#, "1234".repeat(15) + "4321"), "sha256 is a placeholder"),
+            ("sha256", &format!(r#"sha256 = "{EMPTY_SHA256}""#), "sha256 is the SHA-256 of an empty file"),
             (
                 "size_bytes",
                 "size_bytes = 0",
                 r#"catalog entry 1 ("tiny-model-q4_k_m"): size_bytes must be greater than 0"#,
             ),
-            (
-                "min_ram_gb",
-                "min_ram_gb = 0",
-                "min_ram_gb must be greater than 0",
-            ),
-            (
-                "context_length",
-                "context_length = 0",
-                "context_length must be greater than 0",
-            ),
+            ("min_ram_gb", "min_ram_gb = 0", "min_ram_gb must be greater than 0"),
+            ("context_length", "context_length = 0", "context_length must be greater than 0"),
         ];
         for (key, line, want) in cases {
             let text = with_line(key, line);
             let err = Catalog::parse(&text).expect_err(line).to_string();
-            assert!(
-                err.contains(want),
-                "{line}: got {err:?}, want it to contain {want:?}"
-            );
+            assert!(err.contains(want), "{line}: got {err:?}, want it to contain {want:?}");
             assert!(err.starts_with("catalog entry 1 ("), "{line}: {err}");
         }
     }
@@ -570,81 +445,43 @@ quality = 1
     #[test]
     fn schema_errors_give_the_position() {
         let cases: &[(String, &str)] = &[
-            (
-                with_line("sha256", r#"sha265 = "x""#),
-                "unknown field `sha265`",
-            ),
+            (with_line("sha256", r#"sha265 = "x""#), "unknown field `sha265`"),
             (with_line("size_bytes", ""), "missing field `size_bytes`"),
             (with_line("size_bytes", "size_bytes = -1"), "line "),
             (with_line("quality", r#"quality = "high""#), "line 15"),
             ("models = 3".to_string(), "line 1"),
-            (
-                GOOD.replace("[[models]]", "[[model]]"),
-                "unknown field `model`",
-            ),
+            (GOOD.replace("[[models]]", "[[model]]"), "unknown field `model`"),
             ("[[models]\n".to_string(), "not valid TOML"),
         ];
         for (text, want) in cases {
             let err = Catalog::parse(text).expect_err(text);
             assert!(matches!(err, CatalogError::Syntax { .. }), "{err:?}");
             let msg = err.to_string();
-            assert!(
-                msg.starts_with("catalog is not valid TOML at line "),
-                "{msg}"
-            );
+            assert!(msg.starts_with("catalog is not valid TOML at line "), "{msg}");
             assert!(msg.contains(want), "got {msg:?}, want {want:?}");
             assert!(!msg.contains('\n'), "one line: {msg:?}");
         }
         let err = Catalog::parse(&with_line("sha256", r#"sha265 = "x""#)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::Syntax {
-                    line: 10,
-                    column: 1,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, CatalogError::Syntax { line: 10, column: 1, .. }), "{err:?}");
     }
 
     #[test]
     fn empty_catalog_and_duplicates_are_refused() {
         for text in ["", "models = []", "# nothing\n"] {
             let err = Catalog::parse(text).unwrap_err();
-            assert!(
-                matches!(err, CatalogError::Empty | CatalogError::Syntax { .. }),
-                "{text:?}: {err:?}"
-            );
+            assert!(matches!(err, CatalogError::Empty | CatalogError::Syntax { .. }), "{text:?}: {err:?}");
         }
-        assert_eq!(
-            Catalog::parse("models = []").unwrap_err().to_string(),
-            "catalog has no models"
-        );
+        assert_eq!(Catalog::parse("models = []").unwrap_err().to_string(), "catalog has no models");
 
         let second = GOOD.replace("quality = 1", "quality = 2");
-        let text = format!(
-            "{GOOD}\n{}\n{second}",
-            GOOD.replace("tiny-model-q4_k_m", "other")
-        );
+        let text = format!("{GOOD}\n{}\n{second}", GOOD.replace("tiny-model-q4_k_m", "other"));
         let err = Catalog::parse(&text).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            r#"catalog entry 3 ("tiny-model-q4_k_m"): id is already used by entry 1"#
-        );
+        assert_eq!(err, r#"catalog entry 3 ("tiny-model-q4_k_m"): id is already used by entry 1"#);
 
         // A bad later entry is named by its own position and id.
-        let bad = GOOD
-            .replace("tiny-model-q4_k_m", "foo")
-            .replace("size_bytes = 1000", "size_bytes = 0");
-        let err = Catalog::parse(&format!("{GOOD}\n{bad}"))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            r#"catalog entry 2 ("foo"): size_bytes must be greater than 0"#
-        );
+        let bad = GOOD.replace("tiny-model-q4_k_m", "foo").replace("size_bytes = 1000", "size_bytes = 0");
+        let err = Catalog::parse(&format!("{GOOD}\n{bad}")).unwrap_err().to_string();
+        assert_eq!(err, r#"catalog entry 2 ("foo"): size_bytes must be greater than 0"#);
     }
 
     #[test]
@@ -683,19 +520,13 @@ quality = 1
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
         std::fs::write(&good, GOOD).unwrap();
-        assert_eq!(
-            Catalog::load(Some(&good)).unwrap().models[0].id,
-            "tiny-model-q4_k_m"
-        );
+        assert_eq!(Catalog::load(Some(&good)).unwrap().models[0].id, "tiny-model-q4_k_m");
 
         let missing = dir.path().join("missing.toml");
         let err = Catalog::load(Some(&missing)).unwrap_err();
         assert!(matches!(err, CatalogError::Read { .. }));
         assert!(err.to_string().contains("missing.toml"), "{err}");
-        assert!(
-            std::error::Error::source(&err).is_some(),
-            "the io error is the source"
-        );
+        assert!(std::error::Error::source(&err).is_some(), "the io error is the source");
 
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, GOOD.replace("size_bytes = 1000", "size_bytes = 0")).unwrap();
@@ -703,9 +534,7 @@ quality = 1
         assert!(err.starts_with("catalog "), "{err}");
         assert!(err.contains("bad.toml"), "{err}");
         assert!(
-            err.ends_with(
-                r#": catalog entry 1 ("tiny-model-q4_k_m"): size_bytes must be greater than 0"#
-            ),
+            err.ends_with(r#": catalog entry 1 ("tiny-model-q4_k_m"): size_bytes must be greater than 0"#),
             "{err}"
         );
     }

@@ -138,7 +138,13 @@ impl ModelFacts {
 /// 134_515_008 -> "135M", 7_615_616_512 -> "7.6B", 70_553_706_496 -> "71B".
 pub fn count_label(n: u64) -> String {
     let n = n as f64;
-    let (value, unit) = if n >= 1e9 { (n / 1e9, "B") } else if n >= 1e6 { (n / 1e6, "M") } else { (n / 1e3, "K") };
+    let (value, unit) = if n >= 1e9 {
+        (n / 1e9, "B")
+    } else if n >= 1e6 {
+        (n / 1e6, "M")
+    } else {
+        (n / 1e3, "K")
+    };
     if value >= 10.0 { format!("{value:.0}{unit}") } else { format!("{value:.1}{unit}") }
 }
 

@@ -17,8 +17,8 @@ pub mod pace;
 pub mod range;
 mod recovery;
 pub use recovery::Recovered;
-pub mod retry;
 mod parallel;
+pub mod retry;
 mod runner;
 mod segment_sink;
 pub mod segments;
@@ -137,10 +137,7 @@ impl Engine {
     /// model (a paused or failed one is resumed). Idempotent under races: the database's unique
     /// index decides which insert wins.
     pub async fn start(self: &Arc<Self>, user_id: i64, model_id: &str) -> Result<DownloadView, EngineError> {
-        let model = self
-            .catalog
-            .get(model_id)
-            .ok_or_else(|| EngineError::UnknownModel(model_id.to_string()))?;
+        let model = self.catalog.get(model_id).ok_or_else(|| EngineError::UnknownModel(model_id.to_string()))?;
         if let Some(open) = downloads::open_for(&self.db, user_id, model_id).await? {
             return match open.status {
                 DownloadStatus::Paused | DownloadStatus::Failed => self.resume(user_id, open.id).await,

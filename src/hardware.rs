@@ -48,10 +48,8 @@ pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
 pub fn memory() -> (Option<u64>, Option<u64>) {
     use sysinfo::{MemoryRefreshKind, RefreshKind, System};
 
-    let system = System::new_with_specifics(
-        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
-    )
-    .ok();
+    let system =
+        System::new_with_specifics(RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram())).ok();
     // In a container the host's RAM is not ours to use: the cgroup limit is the real ceiling.
     let cgroup = system.as_ref().and_then(System::cgroup_limits);
     let total_ram_bytes = system
@@ -72,9 +70,7 @@ pub fn memory() -> (Option<u64>, Option<u64>) {
 /// use (affinity, cgroup CPU quota), whichever is known.
 #[cfg(feature = "ssr")]
 pub fn cpu_cores() -> Option<u32> {
-    let physical = sysinfo::System::physical_core_count()
-        .ok()
-        .filter(|n| *n > 0);
+    let physical = sysinfo::System::physical_core_count().ok().filter(|n| *n > 0);
     let allowed = std::thread::available_parallelism().ok().map(usize::from);
     let cores = match (physical, allowed) {
         (Some(p), Some(a)) => Some(p.min(a)),
@@ -89,13 +85,7 @@ pub fn cpu_cores() -> Option<u32> {
 fn free_disk_bytes(models_dir: &std::path::Path) -> Option<u64> {
     models_dir
         .ancestors()
-        .map(|a| {
-            if a.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                a
-            }
-        })
+        .map(|a| if a.as_os_str().is_empty() { std::path::Path::new(".") } else { a })
         .find(|a| a.exists())
         .and_then(|a| fs4::available_space(a).ok())
 }
@@ -128,10 +118,7 @@ mod tests {
 
     #[test]
     fn profile_round_trips_as_json_with_nulls() {
-        let hw = HardwareProfile {
-            device_memory_gb: Some(8.0),
-            ..Default::default()
-        };
+        let hw = HardwareProfile { device_memory_gb: Some(8.0), ..Default::default() };
         let json = serde_json::to_string(&hw).unwrap();
         assert_eq!(
             json,

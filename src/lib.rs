@@ -3,18 +3,18 @@
 //! Everything outside `ssr` compiles to WASM. The `ssr` feature adds the store (sqlx over SQLite
 //! or PostgreSQL), the download engine and the brain (llama.cpp); those never reach the browser.
 
-pub mod status;
 pub mod catalog;
+pub mod chat;
 pub mod hardware;
 pub mod recommend;
+pub mod status;
 pub mod view;
-pub mod chat;
 
+#[cfg(feature = "ssr")]
+pub mod brain;
+#[cfg(feature = "ssr")]
+pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod time;
-#[cfg(feature = "ssr")]
-pub mod engine;
-#[cfg(feature = "ssr")]
-pub mod brain;

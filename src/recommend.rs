@@ -135,24 +135,14 @@ pub fn disk_needed_bytes(m: &ModelEntry) -> u64 {
 /// - Nothing fits: `model_id` is `None` and the reason names the model needing the least RAM.
 pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation {
     let (ram, ram_source) = ram_reading(hw);
-    let fits: Vec<ModelFit> = models
-        .iter()
-        .map(|m| judge(m, ram, ram_source, hw.free_disk_bytes))
-        .collect();
-    let fitting: Vec<&ModelEntry> = models
-        .iter()
-        .zip(&fits)
-        .filter(|(_, f)| f.fit == Fit::Fits)
-        .map(|(m, _)| m)
-        .collect();
+    let fits: Vec<ModelFit> = models.iter().map(|m| judge(m, ram, ram_source, hw.free_disk_bytes)).collect();
+    let fitting: Vec<&ModelEntry> =
+        models.iter().zip(&fits).filter(|(_, f)| f.fit == Fit::Fits).map(|(m, _)| m).collect();
 
     let pick = match ram_source {
         RamSource::Unknown => {
-            let typical: Vec<&ModelEntry> = fitting
-                .iter()
-                .copied()
-                .filter(|m| ram_fits(ram_needed_bytes(m), ASSUMED_RAM_BYTES))
-                .collect();
+            let typical: Vec<&ModelEntry> =
+                fitting.iter().copied().filter(|m| ram_fits(ram_needed_bytes(m), ASSUMED_RAM_BYTES)).collect();
             best(&typical).or_else(|| smallest(&fitting))
         }
         RamSource::Server | RamSource::Browser => best(&fitting),
@@ -160,16 +150,8 @@ pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation 
 
     let reason = match (pick, ram) {
         (Some(m), Some(ram)) => {
-            let estimate = if ram_source == RamSource::Browser {
-                " (browser estimate)"
-            } else {
-                ""
-            };
-            format!(
-                "fits {} RAM{estimate}, {} on disk",
-                format_ram(ram),
-                format_bytes(m.size_bytes)
-            )
+            let estimate = if ram_source == RamSource::Browser { " (browser estimate)" } else { "" };
+            format!("fits {} RAM{estimate}, {} on disk", format_ram(ram), format_bytes(m.size_bytes))
         }
         (Some(m), None) => format!(
             "RAM unknown, so picked for a typical {} machine; {} on disk",
@@ -179,12 +161,7 @@ pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation 
         (None, _) => nothing_fits(models, ram, hw.free_disk_bytes),
     };
 
-    Recommendation {
-        model_id: pick.map(|m| m.id.clone()),
-        reason,
-        ram_source,
-        fits,
-    }
+    Recommendation { model_id: pick.map(|m| m.id.clone()), reason, ram_source, fits }
 }
 
 /// The RAM that decides, and where it came from.
@@ -208,13 +185,7 @@ fn judge(m: &ModelEntry, ram: Option<u64>, source: RamSource, free_disk: Option<
         RamSource::Browser => format!("the browser reports {}", format_ram(r)),
         _ => format!("this machine has {}", format_ram(r)),
     };
-    let disk_short = |f: u64| {
-        format!(
-            "needs {} free disk, {} free",
-            format_bytes(disk_need),
-            format_bytes(f)
-        )
-    };
+    let disk_short = |f: u64| format!("needs {} free disk, {} free", format_bytes(disk_need), format_bytes(f));
 
     let (fit, reason) = match (ram_ok, disk_ok, ram, free_disk) {
         (false, _, Some(r), free) => {
@@ -245,29 +216,20 @@ fn judge(m: &ModelEntry, ram: Option<u64>, source: RamSource, free_disk: Option<
             )
         }
     };
-    ModelFit {
-        model_id: m.id.clone(),
-        fit,
-        reason,
-    }
+    ModelFit { model_id: m.id.clone(), fit, reason }
 }
 
 /// Highest quality, then more parameters, then the alphabetically first id (deterministic).
 fn best<'a>(candidates: &[&'a ModelEntry]) -> Option<&'a ModelEntry> {
-    candidates.iter().copied().max_by(|a, b| {
-        a.quality
-            .cmp(&b.quality)
-            .then(a.params_b.total_cmp(&b.params_b))
-            .then_with(|| b.id.cmp(&a.id))
-    })
+    candidates
+        .iter()
+        .copied()
+        .max_by(|a, b| a.quality.cmp(&b.quality).then(a.params_b.total_cmp(&b.params_b)).then_with(|| b.id.cmp(&a.id)))
 }
 
 /// The model needing the least RAM, then the smallest file, then the first id.
 fn smallest<'a>(candidates: &[&'a ModelEntry]) -> Option<&'a ModelEntry> {
-    candidates
-        .iter()
-        .copied()
-        .min_by_key(|m| (ram_needed_bytes(m), m.size_bytes, m.id.as_str()))
+    candidates.iter().copied().min_by_key(|m| (ram_needed_bytes(m), m.size_bytes, m.id.as_str()))
 }
 
 /// "nothing in the catalog fits …; the smallest is …": names what was known and the model
@@ -277,14 +239,12 @@ fn nothing_fits(models: &[ModelEntry], ram: Option<u64>, free_disk: Option<u64>)
     let Some(small) = smallest(&all) else {
         return "the catalog has no models".to_string();
     };
-    let machine = [
-        ram.map(|r| format!("{} RAM", format_ram(r))),
-        free_disk.map(|f| format!("{} free disk", format_bytes(f))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" and ");
+    let machine =
+        [ram.map(|r| format!("{} RAM", format_ram(r))), free_disk.map(|f| format!("{} free disk", format_bytes(f)))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" and ");
     format!(
         "nothing in the catalog fits {machine}; the smallest is {} ({}), which needs {} RAM and {} free disk",
         small.name,
@@ -340,13 +300,7 @@ mod tests {
         }
     }
 
-    fn model(
-        id: &str,
-        quality: i64,
-        params_b: f64,
-        size_bytes: u64,
-        min_ram_gb: u32,
-    ) -> ModelEntry {
+    fn model(id: &str, quality: i64, params_b: f64, size_bytes: u64, min_ram_gb: u32) -> ModelEntry {
         ModelEntry {
             id: id.into(),
             name: format!("Model {id}"),
@@ -387,12 +341,7 @@ mod tests {
         for &(gb, want) in table {
             for reported in [f64::from(gb), f64::from(gb) * 0.93] {
                 let r = recommend(&catalog.models, &server(reported, Some(TB)));
-                assert_eq!(
-                    r.model_id.as_deref(),
-                    Some(want),
-                    "{reported} GiB: {}",
-                    r.reason
-                );
+                assert_eq!(r.model_id.as_deref(), Some(want), "{reported} GiB: {}", r.reason);
                 assert_eq!(r.ram_source, RamSource::Server);
                 assert_eq!(r.fits.len(), catalog.models.len());
                 assert!(r.reason.starts_with("fits "), "{}", r.reason);
@@ -402,11 +351,7 @@ mod tests {
                 for (m, f) in catalog.models.iter().zip(&r.fits) {
                     assert_eq!(f.model_id, m.id);
                     let ram = (reported * GIB as f64) as u64;
-                    let expected = if ram_fits(ram_needed_bytes(m), ram) {
-                        Fit::Fits
-                    } else {
-                        Fit::TooBigForRam
-                    };
+                    let expected = if ram_fits(ram_needed_bytes(m), ram) { Fit::Fits } else { Fit::TooBigForRam };
                     assert_eq!(f.fit, expected, "{gb} GB, {}: {}", m.id, f.reason);
                     if f.fit == Fit::Fits {
                         assert!(m.quality <= picked.quality, "{} outranks {want}", m.id);
@@ -421,10 +366,7 @@ mod tests {
             "needs 8 GB RAM (16 GB here) and 5.0 GB free disk (1000.0 GB free)"
         );
         let r = recommend(&catalog.models, &server(4.0, Some(TB)));
-        assert_eq!(
-            fit_of(&r, "qwen2.5-7b-instruct-q4_k_m").reason,
-            "needs 8 GB RAM, this machine has 4 GB"
-        );
+        assert_eq!(fit_of(&r, "qwen2.5-7b-instruct-q4_k_m").reason, "needs 8 GB RAM, this machine has 4 GB");
     }
 
     #[test]
@@ -432,35 +374,19 @@ mod tests {
         let catalog = Catalog::embedded();
         // 16 GB RAM would pick qwen3-14b (9.0 GB + margin), but only 8 GB of disk is free.
         let r = recommend(&catalog.models, &server(16.0, Some(8_000_000_000)));
-        assert_eq!(
-            r.model_id.as_deref(),
-            Some("gemma-2-9b-it-q4_k_m"),
-            "{}",
-            r.reason
-        );
+        assert_eq!(r.model_id.as_deref(), Some("gemma-2-9b-it-q4_k_m"), "{}", r.reason);
         assert_eq!(r.reason, "fits 16 GB RAM, 5.8 GB on disk");
         let big = fit_of(&r, "qwen3-14b-q4_k_m");
         assert_eq!(big.fit, Fit::NotEnoughDisk);
         assert_eq!(big.reason, "needs 9.5 GB free disk, 8.0 GB free");
-        assert_eq!(
-            fit_of(&r, "qwen2.5-14b-instruct-q4_k_m").fit,
-            Fit::NotEnoughDisk
-        );
+        assert_eq!(fit_of(&r, "qwen2.5-14b-instruct-q4_k_m").fit, Fit::NotEnoughDisk);
 
         // RAM is judged first; a model short of both says both.
         let r = recommend(&catalog.models, &server(4.0, Some(1_000_000_000)));
         let f = fit_of(&r, "qwen3-14b-q4_k_m");
         assert_eq!(f.fit, Fit::TooBigForRam);
-        assert_eq!(
-            f.reason,
-            "needs 16 GB RAM, this machine has 4 GB; also needs 9.5 GB free disk, 1.0 GB free"
-        );
-        assert_eq!(
-            r.model_id.as_deref(),
-            Some("qwen2.5-0.5b-instruct-q4_k_m"),
-            "{}",
-            r.reason
-        );
+        assert_eq!(f.reason, "needs 16 GB RAM, this machine has 4 GB; also needs 9.5 GB free disk, 1.0 GB free");
+        assert_eq!(r.model_id.as_deref(), Some("qwen2.5-0.5b-instruct-q4_k_m"), "{}", r.reason);
     }
 
     #[test]
@@ -478,10 +404,7 @@ mod tests {
                  SmolLM2 360M Instruct (smollm2-360m-instruct-q8_0), which needs 1 GB RAM and 655 MB free disk",
             ),
             (
-                HardwareProfile {
-                    free_disk_bytes: Some(1),
-                    ..Default::default()
-                },
+                HardwareProfile { free_disk_bytes: Some(1), ..Default::default() },
                 "nothing in the catalog fits 1 B free disk; the smallest is \
                  SmolLM2 360M Instruct (smollm2-360m-instruct-q8_0), which needs 1 GB RAM and 655 MB free disk",
             ),
@@ -493,10 +416,7 @@ mod tests {
             assert!(r.fits.iter().all(|f| f.fit != Fit::Fits));
         }
         let r = recommend(&[], &server(16.0, None));
-        assert_eq!(
-            (r.model_id, r.reason.as_str()),
-            (None, "the catalog has no models")
-        );
+        assert_eq!((r.model_id, r.reason.as_str()), (None, "the catalog has no models"));
     }
 
     #[test]
@@ -505,51 +425,16 @@ mod tests {
         // (server GiB, deviceMemory GB, RAM source, pick)
         type Case = (Option<f64>, Option<f64>, RamSource, Option<&'static str>);
         let cases: &[Case] = &[
-            (
-                None,
-                Some(8.0),
-                RamSource::Browser,
-                Some("llama-3.1-8b-instruct-q4_k_m"),
-            ),
-            (
-                None,
-                Some(16.0),
-                RamSource::Browser,
-                Some("qwen3-14b-q4_k_m"),
-            ),
-            (
-                None,
-                Some(4.0),
-                RamSource::Browser,
-                Some("llama-3.2-3b-instruct-q4_k_m"),
-            ),
+            (None, Some(8.0), RamSource::Browser, Some("llama-3.1-8b-instruct-q4_k_m")),
+            (None, Some(16.0), RamSource::Browser, Some("qwen3-14b-q4_k_m")),
+            (None, Some(4.0), RamSource::Browser, Some("llama-3.2-3b-instruct-q4_k_m")),
             (None, Some(0.5), RamSource::Browser, None),
             // The server's reading wins when both are known: the model runs there.
-            (
-                Some(4.0),
-                Some(16.0),
-                RamSource::Server,
-                Some("llama-3.2-3b-instruct-q4_k_m"),
-            ),
-            (
-                Some(64.0),
-                Some(8.0),
-                RamSource::Server,
-                Some("qwen3-14b-q4_k_m"),
-            ),
+            (Some(4.0), Some(16.0), RamSource::Server, Some("llama-3.2-3b-instruct-q4_k_m")),
+            (Some(64.0), Some(8.0), RamSource::Server, Some("qwen3-14b-q4_k_m")),
             // Nonsense browser values count as unknown.
-            (
-                None,
-                Some(f64::NAN),
-                RamSource::Unknown,
-                Some("llama-3.1-8b-instruct-q4_k_m"),
-            ),
-            (
-                None,
-                Some(0.0),
-                RamSource::Unknown,
-                Some("llama-3.1-8b-instruct-q4_k_m"),
-            ),
+            (None, Some(f64::NAN), RamSource::Unknown, Some("llama-3.1-8b-instruct-q4_k_m")),
+            (None, Some(0.0), RamSource::Unknown, Some("llama-3.1-8b-instruct-q4_k_m")),
         ];
         for &(server_gib, device, source, want) in cases {
             let hw = HardwareProfile {
@@ -560,23 +445,12 @@ mod tests {
             };
             let r = recommend(&catalog.models, &hw);
             assert_eq!(r.ram_source, source, "{server_gib:?}/{device:?}");
-            assert_eq!(
-                r.model_id.as_deref(),
-                want,
-                "{server_gib:?}/{device:?}: {}",
-                r.reason
-            );
+            assert_eq!(r.model_id.as_deref(), want, "{server_gib:?}/{device:?}: {}", r.reason);
         }
-        let hw = HardwareProfile {
-            device_memory_gb: Some(8.0),
-            ..Default::default()
-        };
+        let hw = HardwareProfile { device_memory_gb: Some(8.0), ..Default::default() };
         let r = recommend(&catalog.models, &hw);
         assert_eq!(r.reason, "fits 8 GB RAM (browser estimate), 4.9 GB on disk");
-        assert_eq!(
-            fit_of(&r, "qwen3-14b-q4_k_m").reason,
-            "needs 16 GB RAM, the browser reports 8 GB"
-        );
+        assert_eq!(fit_of(&r, "qwen3-14b-q4_k_m").reason, "needs 16 GB RAM, the browser reports 8 GB");
     }
 
     #[test]
@@ -585,10 +459,7 @@ mod tests {
         let r = recommend(&catalog.models, &HardwareProfile::default());
         assert_eq!(r.ram_source, RamSource::Unknown);
         assert_eq!(r.model_id.as_deref(), Some("llama-3.1-8b-instruct-q4_k_m"));
-        assert_eq!(
-            r.reason,
-            "RAM unknown, so picked for a typical 8 GB machine; 4.9 GB on disk"
-        );
+        assert_eq!(r.reason, "RAM unknown, so picked for a typical 8 GB machine; 4.9 GB on disk");
         assert!(r.fits.iter().all(|f| f.fit == Fit::Fits));
         assert_eq!(
             fit_of(&r, "qwen3-14b-q4_k_m").reason,
@@ -596,23 +467,12 @@ mod tests {
         );
 
         // Disk still counts when known.
-        let hw = HardwareProfile {
-            free_disk_bytes: Some(3_000_000_000),
-            ..Default::default()
-        };
+        let hw = HardwareProfile { free_disk_bytes: Some(3_000_000_000), ..Default::default() };
         let r = recommend(&catalog.models, &hw);
-        assert_eq!(
-            r.model_id.as_deref(),
-            Some("gemma-3-4b-it-q4_k_m"),
-            "{}",
-            r.reason
-        );
+        assert_eq!(r.model_id.as_deref(), Some("gemma-3-4b-it-q4_k_m"), "{}", r.reason);
 
         // Nothing within the typical size: the smallest candidate, not the biggest.
-        let models = [
-            model("huge", 2, 70.0, 40_000_000_000, 48),
-            model("big", 1, 30.0, 20_000_000_000, 24),
-        ];
+        let models = [model("huge", 2, 70.0, 40_000_000_000, 48), model("big", 1, 30.0, 20_000_000_000, 24)];
         let r = recommend(&models, &HardwareProfile::default());
         assert_eq!(r.model_id.as_deref(), Some("big"));
     }
@@ -632,11 +492,7 @@ mod tests {
             assert_eq!(r.fits.len(), 1);
             assert_eq!(r.fits[0].fit, *fit);
             if want.is_none() {
-                assert!(
-                    r.reason.contains("the smallest is Model only (only)"),
-                    "{}",
-                    r.reason
-                );
+                assert!(r.reason.contains("the smallest is Model only (only)"), "{}", r.reason);
             }
         }
     }
@@ -644,41 +500,11 @@ mod tests {
     #[test]
     fn ties_break_on_params_then_id() {
         let cases: &[(&[ModelEntry], &str)] = &[
-            (
-                &[
-                    model("a", 5, 3.0, 1_000_000, 1),
-                    model("b", 7, 1.0, 1_000_000, 1),
-                ],
-                "b",
-            ),
-            (
-                &[
-                    model("a", 5, 3.0, 1_000_000, 1),
-                    model("b", 5, 7.0, 1_000_000, 1),
-                ],
-                "b",
-            ),
-            (
-                &[
-                    model("b", 5, 7.0, 1_000_000, 1),
-                    model("a", 5, 3.0, 1_000_000, 1),
-                ],
-                "b",
-            ),
-            (
-                &[
-                    model("b", 5, 3.0, 1_000_000, 1),
-                    model("a", 5, 3.0, 1_000_000, 1),
-                ],
-                "a",
-            ),
-            (
-                &[
-                    model("a", 5, 3.0, 1_000_000, 1),
-                    model("b", 5, 3.0, 1_000_000, 1),
-                ],
-                "a",
-            ),
+            (&[model("a", 5, 3.0, 1_000_000, 1), model("b", 7, 1.0, 1_000_000, 1)], "b"),
+            (&[model("a", 5, 3.0, 1_000_000, 1), model("b", 5, 7.0, 1_000_000, 1)], "b"),
+            (&[model("b", 5, 7.0, 1_000_000, 1), model("a", 5, 3.0, 1_000_000, 1)], "b"),
+            (&[model("b", 5, 3.0, 1_000_000, 1), model("a", 5, 3.0, 1_000_000, 1)], "a"),
+            (&[model("a", 5, 3.0, 1_000_000, 1), model("b", 5, 3.0, 1_000_000, 1)], "a"),
         ];
         for (models, want) in cases {
             let r = recommend(models, &server(64.0, Some(TB)));
@@ -697,25 +523,13 @@ mod tests {
         let want = ((4_000_000_000u64 + (512 << 20)) as f64 / 0.8).ceil() as u64;
         assert_eq!(ram_needed_bytes(&m), want);
         // A short context caps the cache.
-        let short = ModelEntry {
-            context_length: 1024,
-            ..m.clone()
-        };
+        let short = ModelEntry { context_length: 1024, ..m.clone() };
         assert_eq!(kv_cache_bytes(&short), kv_cache_bytes(&m) / 4);
         // Monotone in size, parameters and the floor.
         let bigger = [
-            ModelEntry {
-                size_bytes: m.size_bytes + 1_000_000,
-                ..m.clone()
-            },
-            ModelEntry {
-                params_b: 9.0,
-                ..m.clone()
-            },
-            ModelEntry {
-                min_ram_gb: 16,
-                ..m.clone()
-            },
+            ModelEntry { size_bytes: m.size_bytes + 1_000_000, ..m.clone() },
+            ModelEntry { params_b: 9.0, ..m.clone() },
+            ModelEntry { min_ram_gb: 16, ..m.clone() },
         ];
         for b in &bigger {
             assert!(ram_needed_bytes(b) > ram_needed_bytes(&m), "{b:?}");
@@ -785,11 +599,7 @@ mod tests {
             model_id: None,
             reason: "r".into(),
             ram_source: RamSource::Browser,
-            fits: vec![ModelFit {
-                model_id: "m".into(),
-                fit: Fit::TooBigForRam,
-                reason: "x".into(),
-            }],
+            fits: vec![ModelFit { model_id: "m".into(), fit: Fit::TooBigForRam, reason: "x".into() }],
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -797,9 +607,6 @@ mod tests {
             r#"{"model_id":null,"reason":"r","ram_source":"browser","fits":[{"model_id":"m","fit":"too_big_for_ram","reason":"x"}]}"#
         );
         assert_eq!(serde_json::from_str::<Recommendation>(&json).unwrap(), r);
-        assert_eq!(
-            serde_json::to_string(&Fit::NotEnoughDisk).unwrap(),
-            r#""not_enough_disk""#
-        );
+        assert_eq!(serde_json::to_string(&Fit::NotEnoughDisk).unwrap(), r#""not_enough_disk""#);
     }
 }

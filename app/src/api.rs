@@ -124,13 +124,11 @@ pub mod ssr {
     /// Sets the HTTP status of an API response. A server function called while rendering a
     /// page leaves the page's status alone: the page shows the error in words instead.
     pub fn set_status(code: u16) {
-        let is_api_call = use_context::<axum::http::request::Parts>()
-            .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
-        if let (true, Some(opts), Ok(status)) = (
-            is_api_call,
-            use_context::<leptos_axum::ResponseOptions>(),
-            axum::http::StatusCode::from_u16(code),
-        ) {
+        let is_api_call =
+            use_context::<axum::http::request::Parts>().is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        if let (true, Some(opts), Ok(status)) =
+            (is_api_call, use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(code))
+        {
             opts.set_status(status);
         }
     }
@@ -167,7 +165,8 @@ pub mod ssr {
     /// A brain error with its status: the brain's words, the status chosen here.
     pub fn brain_error(e: BrainError) -> ApiError {
         let code = match &e {
-            BrainError::BadRequest(_) | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => 400,
+            BrainError::BadRequest(_)
+            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => 400,
             BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => 404,
             BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => 409,
             BrainError::Busy => 429,

@@ -11,14 +11,14 @@ pub mod format;
 mod panel;
 
 use crate::api::{self, ApiError};
+use chat::TryIt;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
+use localbrain::chat::BrainView;
 use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
 use localbrain::status::DownloadStatus;
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
-use chat::TryIt;
-use localbrain::chat::BrainView;
 use panel::DownloadPanel;
 
 /// The card, loading its data on the server for the first render.
@@ -218,7 +218,8 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
 
 /// "Qwen2.5 7B Instruct · 4.7 GB · needs 8 GB RAM · recommended" or "· too big: ...".
 fn option_label(m: &ModelEntry, rec: &localbrain::recommend::Recommendation) -> String {
-    let mut label = format!("{} · {} · needs {} RAM", m.name, format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)));
+    let mut label =
+        format!("{} · {} · needs {} RAM", m.name, format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)));
     match rec.fits.iter().find(|f| f.model_id == m.id) {
         Some(f) if f.fit != Fit::Fits => {
             label.push_str(" · won't fit: ");

@@ -30,10 +30,7 @@ pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -
         Ok(Some((user, session))) => {
             tracing::info!(user = %user.name, "signed in");
             let max_age = sessions::SESSION_TTL_MS / 1000;
-            let cookie = format!(
-                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-                session.expose()
-            );
+            let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", session.expose());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
         }
         Ok(None) => login_refused("This login link has expired or was already used."),

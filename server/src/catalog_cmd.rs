@@ -24,7 +24,13 @@ pub fn run(config: &Config) -> Result<(), String> {
             Fit::Fits => "fits".to_string(),
             _ => fit.reason.clone(),
         };
-        table.add_row([mark.to_string(), m.id.clone(), format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)), verdict]);
+        table.add_row([
+            mark.to_string(),
+            m.id.clone(),
+            format_bytes(m.size_bytes),
+            format_ram(ram_needed_bytes(m)),
+            verdict,
+        ]);
     }
     println!("{table}");
     match &rec.model_id {

@@ -137,9 +137,9 @@ impl Cli {
         let data_dir = match &self.data_dir {
             Some(d) => d.clone(),
             None => {
-                let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(
-                    "no home folder is set: pass --data-dir or set LOCALBRAIN_DATA_DIR",
-                )?;
+                let home = std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .ok_or("no home folder is set: pass --data-dir or set LOCALBRAIN_DATA_DIR")?;
                 PathBuf::from(home).join(".localbrain")
             }
         };

@@ -55,7 +55,9 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<()
             let checked = std::path::PathBuf::from(&path);
             match tokio::task::spawn_blocking(move || localbrain::brain::gguf::read(&checked)).await {
                 Ok(Ok(header)) => eprintln!("{} · chat with it: localbrain run {model_id}", header.facts.summary()),
-                Ok(Err(e)) => eprintln!("warning: the file is installed, but it is not a model localbrain can run: {e}"),
+                Ok(Err(e)) => {
+                    eprintln!("warning: the file is installed, but it is not a model localbrain can run: {e}")
+                }
                 Err(_) => {}
             }
             println!("{path}");

@@ -69,8 +69,7 @@ fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
 async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
     let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
     for dir in [&config.data_dir, &config.models_dir] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
     }
     let db = Db::connect(&config.database_url)
         .await
@@ -83,8 +82,7 @@ async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
         engine_config.segment_rule.min_bytes = min;
         engine_config.segment_rule.max_bytes = engine_config.segment_rule.max_bytes.max(min);
     }
-    let engine = Engine::new(db.clone(), Arc::new(catalog), engine_config)
-        .map_err(|e| e.to_string())?;
+    let engine = Engine::new(db.clone(), Arc::new(catalog), engine_config).map_err(|e| e.to_string())?;
     Ok((db, engine))
 }
 
@@ -95,9 +93,8 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     if !recovered.paused.is_empty() || recovered.orphans_removed > 0 {
         tracing::info!(paused = ?recovered.paused, orphans_removed = recovered.orphans_removed, "recovered downloads left by a restart");
     }
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // The terminal that started the server belongs to its owner: give them a way in.
     let (admin, created) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
@@ -109,7 +106,12 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     let brain = brain(&config, Arc::new(engine.catalog().clone()));
     // Installed files are checked at boot, so a damaged one is in the log before anyone asks.
     let installed = brain.installed().await;
-    tracing::info!(models = installed.len(), unusable = installed.iter().filter(|m| m.problem.is_some()).count(), threads = config.threads, "brain ready");
+    tracing::info!(
+        models = installed.len(),
+        unusable = installed.iter().filter(|m| m.problem.is_some()).count(),
+        threads = config.threads,
+        "brain ready"
+    );
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
     let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, brain, bound: addr };

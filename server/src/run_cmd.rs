@@ -33,7 +33,10 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        eprintln!("Chatting with {model_id} ({}). Type /bye or press Ctrl-D to leave; Ctrl-C stops a reply.", header.facts.summary());
+        eprintln!(
+            "Chatting with {model_id} ({}). Type /bye or press Ctrl-D to leave; Ctrl-C stops a reply.",
+            header.facts.summary()
+        );
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut history: Vec<ChatMessage> = Vec::new();
@@ -73,7 +76,12 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
 }
 
 /// Streams one reply to stdout and its numbers to stderr; returns its text.
-async fn reply(brain: &Arc<Brain>, model_id: &str, messages: Vec<ChatMessage>, options: Options) -> Result<String, String> {
+async fn reply(
+    brain: &Arc<Brain>,
+    model_id: &str,
+    messages: Vec<ChatMessage>,
+    options: Options,
+) -> Result<String, String> {
     let request = ChatRequest {
         model_id: model_id.to_string(),
         messages,

@@ -11,12 +11,13 @@ pub async fn run(db: &Db, cmd: UserCommand, addr: &SocketAddr) -> Result<(), Str
         UserCommand::Add { name } => {
             // User names follow the model-id charset: safe in URLs, logs and file names.
             if !is_valid_model_id(&name) {
-                return Err(format!("{name:?} is not a valid user name: use lowercase letters, digits, '.', '_' or '-'"));
+                return Err(format!(
+                    "{name:?} is not a valid user name: use lowercase letters, digits, '.', '_' or '-'"
+                ));
             }
-            let user = users::create(db, &name, "user")
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("a user called {name:?} already exists; `localbrain user login {name}` prints a link"))?;
+            let user = users::create(db, &name, "user").await.map_err(|e| e.to_string())?.ok_or_else(|| {
+                format!("a user called {name:?} already exists; `localbrain user login {name}` prints a link")
+            })?;
             println!("Created user {}. Login link (works once, for 15 minutes):", user.name);
             println!("{}", login_link(db, user.id, addr).await?);
         }

@@ -94,10 +94,5 @@ async fn limit_body(req: Request<Body>, next: Next) -> Response {
 pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
     let site_root = std::env::var("LEPTOS_SITE_ROOT")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").to_string());
-    LeptosOptions::builder()
-        .output_name("localbrain")
-        .site_root(site_root)
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build()
+    LeptosOptions::builder().output_name("localbrain").site_root(site_root).site_pkg_dir("pkg").site_addr(addr).build()
 }

@@ -10,12 +10,12 @@
 //!     cargo test -p localbrain-server --test api
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p localbrain-server --test api
 
+#[path = "api/chat.rs"]
+mod chat;
 #[path = "api/fixture.rs"]
 mod fixture;
 #[path = "api/harness.rs"]
 mod harness;
-#[path = "api/chat.rs"]
-mod chat;
 
 use fixture::{ETAG, sha256_hex};
 use harness::*;
@@ -324,7 +324,13 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
     let beta_start = serde_json::to_vec(&json!({ "model_id": BETA })).unwrap();
 
     // Foreign Origin on a state-changing request: refused, nothing started.
-    for origin in ["http://evil.example", "https://evil.example", &format!("http://{elsewhere}"), "http://localhost.evil.example", "null"] {
+    for origin in [
+        "http://evil.example",
+        "https://evil.example",
+        &format!("http://{elsewhere}"),
+        "http://localhost.evil.example",
+        "null",
+    ] {
         let a = s.post_raw(Some(&alice.cookie), "downloads/start", beta_start.clone(), &[("origin", origin)]).await;
         assert_eq!(a.status, 403, "Origin {origin}: {}", a.text);
         assert!(!a.error().is_empty());
@@ -337,7 +343,12 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
     let alpha = start_held(&s, &alice, ALPHA, HOLD).await;
     for endpoint in ["downloads/cancel", "downloads/pause"] {
         let a = s
-            .post_raw(Some(&alice.cookie), endpoint, serde_json::to_vec(&json!({ "id": alpha })).unwrap(), &[("origin", "http://evil.example")])
+            .post_raw(
+                Some(&alice.cookie),
+                endpoint,
+                serde_json::to_vec(&json!({ "id": alpha })).unwrap(),
+                &[("origin", "http://evil.example")],
+            )
             .await;
         assert_eq!(a.status, 403, "{endpoint}: {}", a.text);
     }
@@ -345,13 +356,20 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
     assert!(s.partial_path(ALPHA, alpha).exists());
 
     // The same origin is welcome (so the 403s above are about the origin, not the header).
-    let a = s.post_raw(Some(&alice.cookie), "downloads/list", b"{}".to_vec(), &[("origin", &format!("http://{here}"))]).await;
+    let a = s
+        .post_raw(Some(&alice.cookie), "downloads/list", b"{}".to_vec(), &[("origin", &format!("http://{here}"))])
+        .await;
     assert_eq!(a.status, 200, "same-origin list: {}", a.text);
 
     // A Host that is not this server (DNS rebinding): 421, on the API and on the login page.
     let link = s.user_add_link("bob");
     let path_and_query = &link[link.find("/login").unwrap()..];
-    for bad_host in [format!("evil.example:{}", s.port), elsewhere.clone(), "evil.example".to_string(), format!("10.1.2.3:{}", s.port)] {
+    for bad_host in [
+        format!("evil.example:{}", s.port),
+        elsewhere.clone(),
+        "evil.example".to_string(),
+        format!("10.1.2.3:{}", s.port),
+    ] {
         let a = s.post_raw(Some(&alice.cookie), "downloads/start", beta_start.clone(), &[("host", &bad_host)]).await;
         assert_eq!(a.status, 421, "start with Host {bad_host}: {}", a.text);
         let a = s.post_raw(Some(&alice.cookie), "downloads/list", b"{}".to_vec(), &[("host", &bad_host)]).await;
@@ -361,7 +379,13 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
         assert!(r.headers().get("set-cookie").is_none());
     }
     // The refused login did not spend the link, and localhost on our port is ours.
-    let r = s.http.get(format!("{}{path_and_query}", s.base)).header("host", format!("localhost:{}", s.port)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}{path_and_query}", s.base))
+        .header("host", format!("localhost:{}", s.port))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303, "the link still works after the 421s, via localhost");
     assert_eq!(s.count_rows("model_downloads").await, 1, "a foreign-Host start wrote a row");
     assert!(host.requests(BETA_PATH).is_empty(), "a refused start reached the model host");
@@ -403,11 +427,19 @@ async fn bodies_over_16_kib_are_refused_with_413_and_change_nothing() {
         .send()
         .await
         .unwrap();
-    statuses.push((format!("chunked downloads/start with {} bytes", padded_start.len()), chunked.status().as_u16(), chunked.text().await.unwrap()));
+    statuses.push((
+        format!("chunked downloads/start with {} bytes", padded_start.len()),
+        chunked.status().as_u16(),
+        chunked.text().await.unwrap(),
+    ));
 
     // Nothing happened: no new row, the running download was not cancelled, no request for beta.
     assert_eq!(s.count_rows("model_downloads").await, 1, "an oversized start wrote a row: {statuses:?}");
-    assert_eq!(status_of(&s.get_dl(&alice, alpha).await), "downloading", "an oversized cancel went through: {statuses:?}");
+    assert_eq!(
+        status_of(&s.get_dl(&alice, alpha).await),
+        "downloading",
+        "an oversized cancel went through: {statuses:?}"
+    );
     assert!(host.requests(BETA_PATH).is_empty());
     assert_eq!(s.model_files(), vec![format!(".partial/{ALPHA}.{alpha}.partial")]);
 
@@ -588,7 +620,8 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
     wrong(&s.call(Some(&alice), "downloads/pause", json!({ "id": gamma })).await, "pause a failed one");
     let retried = s.ok(&alice, "downloads/resume", json!({ "id": gamma })).await;
     assert!(matches!(status_of(&retried), "pending" | "downloading" | "failed"), "{retried}");
-    wait_for("the retry to reach the host", WAIT, || async { (host.requests(GAMMA_PATH).len() == 2).then_some(()) }).await;
+    wait_for("the retry to reach the host", WAIT, || async { (host.requests(GAMMA_PATH).len() == 2).then_some(()) })
+        .await;
     s.wait_dl(&alice, gamma, "failed again", WAIT, |r| status_of(r) == "failed").await;
     assert_eq!(status_of(&s.ok(&alice, "downloads/cancel", json!({ "id": gamma })).await), "cancelled");
 

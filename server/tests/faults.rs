@@ -221,10 +221,7 @@ impl Env {
     fn assert_installed(&self, run: &Run, data: &[u8], ctx: &str) {
         assert!(run.status.success(), "{ctx}: exit {}; stderr:\n{}", run.status, run.stderr);
         let printed = run.stdout.trim_end();
-        assert!(
-            printed.ends_with(&format!("{MODEL}.gguf")),
-            "{ctx}: prints where it installed, got {printed:?}"
-        );
+        assert!(printed.ends_with(&format!("{MODEL}.gguf")), "{ctx}: prints where it installed, got {printed:?}");
         let got = std::fs::read(self.target()).unwrap_or_else(|e| panic!("{ctx}: no installed file: {e}"));
         assert!(got == data, "{ctx}: the installed file is not the served file");
         let left = self.partials();

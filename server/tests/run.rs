@@ -10,7 +10,8 @@ const SMOL: &str = "smollm2-135m-instruct-q4_1";
 
 fn test_model_path() -> PathBuf {
     let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     });
     assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
     path

@@ -60,7 +60,11 @@ pub fn load(path: &Path) -> Result<LlamaModel, RuntimeError> {
 
 /// The prompt for `messages`: llama.cpp's built-in format when it recognises the model's
 /// template, else the template itself rendered as Jinja.
-pub fn prompt(model: &LlamaModel, gguf_template: Option<&str>, messages: &[ChatMessage]) -> Result<String, RuntimeError> {
+pub fn prompt(
+    model: &LlamaModel,
+    gguf_template: Option<&str>,
+    messages: &[ChatMessage],
+) -> Result<String, RuntimeError> {
     if let Ok(tmpl) = model.chat_template(None) {
         let chat = messages
             .iter()

@@ -31,10 +31,8 @@ pub fn render_jinja(template: &str, messages: &[ChatMessage], bos: &str, eos: &s
         String::new()
     });
     let tmpl = env.template_from_str(template).map_err(TemplateError::Jinja)?;
-    let messages: Vec<_> = messages
-        .iter()
-        .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
-        .collect();
+    let messages: Vec<_> =
+        messages.iter().map(|m| context! { role => m.role.as_str(), content => m.content.as_str() }).collect();
     tmpl.render(context! {
         messages => messages,
         add_generation_prompt => true,
@@ -57,7 +55,11 @@ mod tests {
 
     #[test]
     fn renders_a_chatml_template_with_the_generation_prompt() {
-        let msgs = [ChatMessage::new(Role::User, "Hi"), ChatMessage::new(Role::Assistant, "Hello!"), ChatMessage::new(Role::User, "Bye")];
+        let msgs = [
+            ChatMessage::new(Role::User, "Hi"),
+            ChatMessage::new(Role::Assistant, "Hello!"),
+            ChatMessage::new(Role::User, "Bye"),
+        ];
         let out = render_jinja(SMOLLM2, &msgs, "", "<|im_end|>").unwrap();
         assert!(out.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"));
         assert!(out.contains("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"));

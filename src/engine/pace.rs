@@ -45,7 +45,8 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
         Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
         _ => (t, 1.0),
     };
-    let value: f64 = num.trim().parse().map_err(|_| format!("{text:?} is not a rate like 10M or 500K (bytes per second)"))?;
+    let value: f64 =
+        num.trim().parse().map_err(|_| format!("{text:?} is not a rate like 10M or 500K (bytes per second)"))?;
     let rate = (value * mult) as u64;
     if !(value.is_finite() && rate >= 1024) {
         return Err(format!("{text:?} is too low: the limit must be at least 1K (bytes per second)"));

@@ -18,14 +18,14 @@
 //! which starts over, tries mirrors and words any failure. A failure of the host itself that
 //! waiting would not cure (a bad certificate) ends the run at once, keeping every segment.
 
-use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::files;
+use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::runner::{Outcome, blocking, error_chain, failed, io_words, validator_of};
 use super::segment_sink::{Progress, SegmentSink, SegmentWriter};
 use super::segments::{self, Segment};
 use super::{Engine, Slot};
-use crate::status::DownloadStatus::{Downloading, Paused};
 use crate::catalog::ModelEntry;
+use crate::status::DownloadStatus::{Downloading, Paused};
 use crate::store::downloads::{self, DownloadRow};
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -243,7 +243,8 @@ impl Engine {
             Ok(sink) => sink,
             Err(e) => return Parallel::Failed(failed(io_words("cannot start writing the download", &e), true)),
         };
-        let queue: VecDeque<usize> = segments.iter().enumerate().filter(|(_, s)| !s.is_complete()).map(|(i, _)| i).collect();
+        let queue: VecDeque<usize> =
+            segments.iter().enumerate().filter(|(_, s)| !s.is_complete()).map(|(i, _)| i).collect();
         let connections = self.cfg.connections.max(1).min(queue.len());
         let run = Arc::new(Run {
             id,
@@ -469,7 +470,9 @@ impl Engine {
                 }
                 Ok(resp)
             }
-            StatusCode::OK => one_stream("the server sent the whole file instead of a part (no ranges, or the file changed)"),
+            StatusCode::OK => {
+                one_stream("the server sent the whole file instead of a part (no ranges, or the file changed)")
+            }
             s => match classify(Failure::Status(s)) {
                 Retry::Transient => {
                     Err(again(format!("the download server is busy ({s})"), retry_after(resp.headers())))

@@ -39,7 +39,8 @@ impl Engine {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let owned = files::download_id_of_partial(&name).is_some_and(|id| open.contains(&id));
-                if !owned && !files::is_locked_elsewhere(&entry.path()) && entry.file_type().is_ok_and(|t| t.is_file()) {
+                if !owned && !files::is_locked_elsewhere(&entry.path()) && entry.file_type().is_ok_and(|t| t.is_file())
+                {
                     files::remove_if_exists(&entry.path())
                         .map_err(|e| EngineError::Io(format!("cannot remove orphaned partial {name}: {e}")))?;
                     out.orphans_removed += 1;

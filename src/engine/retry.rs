@@ -190,10 +190,8 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// A jitter value in [0, 1) without a random-number crate: the clock's nanoseconds mixed.
 pub fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let mixed = (nanos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
     (mixed as f64) / ((1u64 << 53) as f64)
 }

@@ -3,9 +3,9 @@
 //! streaming, and install atomically. See DESIGN.md "The download engine".
 
 use super::files;
-use super::sink::Sink;
 use super::range::parse_content_range;
 use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
+use super::sink::Sink;
 use super::{Engine, Slot};
 use crate::catalog::ModelEntry;
 use crate::status::DownloadStatus::{self, *};
@@ -89,7 +89,13 @@ impl Engine {
         }
     }
 
-    async fn transfer(self: &Arc<Self>, row: &DownloadRow, model: &ModelEntry, slot: &Slot, token: &CancellationToken) -> Outcome {
+    async fn transfer(
+        self: &Arc<Self>,
+        row: &DownloadRow,
+        model: &ModelEntry,
+        slot: &Slot,
+        token: &CancellationToken,
+    ) -> Outcome {
         let target = PathBuf::from(&row.target_path);
         let partial = PathBuf::from(&row.partial_path);
 
@@ -199,7 +205,8 @@ impl Engine {
         let mut retry = RetryState::new(self.cfg.retry.clone(), sink.offset);
         while sink.offset < size {
             let url = urls[url_index];
-            let attempt = self.attempt(row.id, url, size, &model.sha256, &mut validator, slot, token, sink, &mut retry).await;
+            let attempt =
+                self.attempt(row.id, url, size, &model.sha256, &mut validator, slot, token, sink, &mut retry).await;
             let transient = match attempt {
                 Attempt::Complete => break,
                 Attempt::Stopped => return Err(Outcome::Stopped),
@@ -218,7 +225,11 @@ impl Engine {
             self.record(row.id, slot, sink.offset, true).await;
             let Some(delay) = retry.next_delay(transient.retry_after, jitter()) else {
                 return Err(failed(
-                    format!("{}; gave up after {} tries (the partial download is kept)", transient.reason, retry.failures() + 1),
+                    format!(
+                        "{}; gave up after {} tries (the partial download is kept)",
+                        transient.reason,
+                        retry.failures() + 1
+                    ),
                     true,
                 ));
             };
@@ -268,10 +279,8 @@ impl Engine {
         let headers = resp.headers().clone();
         match status {
             StatusCode::PARTIAL_CONTENT if sink.offset > 0 => {
-                let Some(range) = headers
-                    .get(header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range)
+                let Some(range) =
+                    headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(parse_content_range)
                 else {
                     return self.restart(id, sink, "the server's partial answer had no usable Content-Range").await;
                 };
@@ -435,11 +444,7 @@ impl Engine {
 
     async fn finish_already_installed(&self, id: i64, size: u64) -> Outcome {
         let _ = downloads::set_bytes(&self.db, id, size, &[Verifying]).await;
-        if self.moved(id, Complete).await {
-            Outcome::Done
-        } else {
-            Outcome::Stopped
-        }
+        if self.moved(id, Complete).await { Outcome::Done } else { Outcome::Stopped }
     }
 
     /// A compare-and-set status move; false when someone else moved the row first.
@@ -489,7 +494,9 @@ impl Attempt {
     }
 }
 
-pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
 }
 

@@ -64,7 +64,10 @@ impl Progress {
 }
 
 enum Cmd {
-    Data { segment: usize, bytes: Bytes },
+    Data {
+        segment: usize,
+        bytes: Bytes,
+    },
     /// Answers once every chunk queued before it is in the file.
     Barrier(oneshot::Sender<()>),
     /// Ends the writer thread, closing its handle of the file.
@@ -213,7 +216,12 @@ fn write_segments(
 
 /// Hashes the file from byte 0 as far as the written prefix reaches, waiting for it to grow.
 /// `None` when told to stop first.
-fn hash_prefix_as_it_grows(file: File, progress: &Progress, size: u64, stop: &AtomicBool) -> io::Result<Option<String>> {
+fn hash_prefix_as_it_grows(
+    file: File,
+    progress: &Progress,
+    size: u64,
+    stop: &AtomicBool,
+) -> io::Result<Option<String>> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut hashed = 0u64;

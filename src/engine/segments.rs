@@ -128,13 +128,13 @@ mod tests {
         assert_eq!(done_bytes(&p), 317);
         for bad in [
             "",
-            "0-300:300",                        // does not reach the end
-            "0-300:301,300-1000:0",             // more done than the segment holds
-            "0-300:0,301-1000:0",               // a gap
-            "0-300:0,200-1000:0",               // an overlap
-            "0-1000:x",                         // not a number
-            "0-1000",                           // no progress
-            "5-1000:0",                         // does not start at 0
+            "0-300:300",            // does not reach the end
+            "0-300:301,300-1000:0", // more done than the segment holds
+            "0-300:0,301-1000:0",   // a gap
+            "0-300:0,200-1000:0",   // an overlap
+            "0-1000:x",             // not a number
+            "0-1000",               // no progress
+            "5-1000:0",             // does not start at 0
         ] {
             assert_eq!(decode(bad, 1000), None, "{bad:?}");
         }

@@ -54,8 +54,8 @@ impl Sink {
         let (hash_tx, hash_rx) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let f = failure.clone();
-        let writer = files::spawn_low_priority("localbrain-writer", move || writer(file, rx, f))
-            .expect("spawn writer thread");
+        let writer =
+            files::spawn_low_priority("localbrain-writer", move || writer(file, rx, f)).expect("spawn writer thread");
         files::spawn_low_priority("localbrain-hasher", move || hash_thread(hasher, hash_rx))
             .expect("spawn hasher thread");
         Sink { tx, hash_tx, failure, writer, offset }

@@ -55,9 +55,8 @@ struct SqlRow {
 
 impl SqlRow {
     fn into_row(self) -> Result<DownloadRow, StoreError> {
-        let status = DownloadStatus::parse(&self.status).ok_or_else(|| {
-            StoreError::CorruptRow(format!("download {} has status {:?}", self.id, self.status))
-        })?;
+        let status = DownloadStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::CorruptRow(format!("download {} has status {:?}", self.id, self.status)))?;
         Ok(DownloadRow {
             id: self.id,
             user_id: self.user_id,
@@ -106,8 +105,7 @@ impl DownloadRow {
             speed_bps,
             eta_seconds,
             error: self.error.clone(),
-            target_path: (self.status == DownloadStatus::Complete)
-                .then(|| self.target_path.clone()),
+            target_path: (self.status == DownloadStatus::Complete).then(|| self.target_path.clone()),
             created_at: self.created_at,
             updated_at: self.updated_at,
             paused_at: self.paused_at,
@@ -144,9 +142,9 @@ pub async fn insert_or_get_open(
     .await?;
     let Some((id,)) = inserted else {
         tx.rollback().await?;
-        let open = open_for(db, new.user_id, new.model_id).await?.ok_or_else(|| {
-            StoreError::CorruptRow("insert clashed but no open download was found".into())
-        })?;
+        let open = open_for(db, new.user_id, new.model_id)
+            .await?
+            .ok_or_else(|| StoreError::CorruptRow("insert clashed but no open download was found".into()))?;
         return Ok((open, false));
     };
     sqlx::query("UPDATE model_downloads SET partial_path = $1 WHERE id = $2")
@@ -162,31 +160,19 @@ pub async fn insert_or_get_open(
 }
 
 /// The user's open (non-terminal) download of a model, if any.
-pub async fn open_for(
-    db: &Db,
-    user_id: i64,
-    model_id: &str,
-) -> Result<Option<DownloadRow>, StoreError> {
+pub async fn open_for(db: &Db, user_id: i64, model_id: &str) -> Result<Option<DownloadRow>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM model_downloads
          WHERE user_id = $1 AND model_id = $2 AND status NOT IN ('complete', 'cancelled')"
     );
-    let row = sqlx::query_as::<_, SqlRow>(&sql)
-        .bind(user_id)
-        .bind(model_id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query_as::<_, SqlRow>(&sql).bind(user_id).bind(model_id).fetch_optional(&db.pool).await?;
     row.map(SqlRow::into_row).transpose()
 }
 
 /// One of the user's downloads; `None` also when it belongs to someone else.
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<DownloadRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM model_downloads WHERE id = $1 AND user_id = $2");
-    let row = sqlx::query_as::<_, SqlRow>(&sql)
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query_as::<_, SqlRow>(&sql).bind(id).bind(user_id).fetch_optional(&db.pool).await?;
     row.map(SqlRow::into_row).transpose()
 }
 
@@ -199,18 +185,13 @@ pub async fn get_any_user(db: &Db, id: i64) -> Result<Option<DownloadRow>, Store
 
 /// The user's downloads, newest first.
 pub async fn list(db: &Db, user_id: i64) -> Result<Vec<DownloadRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM model_downloads WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
-    );
+    let sql = format!("SELECT {COLUMNS} FROM model_downloads WHERE user_id = $1 ORDER BY created_at DESC, id DESC");
     let rows = sqlx::query_as::<_, SqlRow>(&sql).bind(user_id).fetch_all(&db.pool).await?;
     rows.into_iter().map(SqlRow::into_row).collect()
 }
 
 /// Every row in the given statuses, any user. For boot recovery.
-pub async fn in_statuses_any_user(
-    db: &Db,
-    statuses: &[DownloadStatus],
-) -> Result<Vec<DownloadRow>, StoreError> {
+pub async fn in_statuses_any_user(db: &Db, statuses: &[DownloadStatus]) -> Result<Vec<DownloadRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM model_downloads WHERE status IN ({})", in_list(statuses));
     let rows = sqlx::query_as::<_, SqlRow>(&sql).fetch_all(&db.pool).await?;
     rows.into_iter().map(SqlRow::into_row).collect()
@@ -218,14 +199,8 @@ pub async fn in_statuses_any_user(
 
 /// Moves a download to `to` if its current status allows it; returns whether the row changed.
 /// `error` is stored with the move (cleared when `None`). Pause and completion stamp their times.
-pub async fn set_status(
-    db: &Db,
-    id: i64,
-    to: DownloadStatus,
-    error: Option<&str>,
-) -> Result<bool, StoreError> {
-    let from: Vec<DownloadStatus> =
-        DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
+pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str>) -> Result<bool, StoreError> {
+    let from: Vec<DownloadStatus> = DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
     if from.is_empty() {
         return Ok(false);
     }
@@ -240,35 +215,19 @@ pub async fn set_status(
          WHERE id = $3 AND status IN ({})",
         in_list(&from)
     );
-    let done = sqlx::query(&sql)
-        .bind(to.as_str())
-        .bind(error)
-        .bind(id)
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
+    let done = sqlx::query(&sql).bind(to.as_str()).bind(error).bind(id).bind(now).execute(&db.pool).await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Records bytes on disk, only while the row is still being downloaded (or was just paused by
 /// boot recovery, which reconciles the count to the partial's length).
-pub async fn set_bytes(
-    db: &Db,
-    id: i64,
-    bytes: u64,
-    while_in: &[DownloadStatus],
-) -> Result<bool, StoreError> {
+pub async fn set_bytes(db: &Db, id: i64, bytes: u64, while_in: &[DownloadStatus]) -> Result<bool, StoreError> {
     let sql = format!(
         "UPDATE model_downloads SET bytes_downloaded = $1, updated_at = $2
          WHERE id = $3 AND status IN ({})",
         in_list(while_in)
     );
-    let done = sqlx::query(&sql)
-        .bind(bytes as i64)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    let done = sqlx::query(&sql).bind(bytes as i64).bind(now_ms()).bind(id).execute(&db.pool).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -286,13 +245,7 @@ pub async fn set_segments(
          WHERE id = $4 AND status IN ({})",
         in_list(while_in)
     );
-    let done = sqlx::query(&sql)
-        .bind(bytes as i64)
-        .bind(segments)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    let done = sqlx::query(&sql).bind(bytes as i64).bind(segments).bind(now_ms()).bind(id).execute(&db.pool).await?;
     Ok(done.rows_affected() == 1)
 }
 

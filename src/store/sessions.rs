@@ -73,7 +73,8 @@ pub async fn redeem_login_token(db: &Db, token: &str) -> Result<Option<(User, Se
         .bind(now + SESSION_TTL_MS)
         .execute(&db.pool)
         .await?;
-    let user = user_by_id(db, user_id).await?.ok_or_else(|| StoreError::CorruptRow("token for a missing user".into()))?;
+    let user =
+        user_by_id(db, user_id).await?.ok_or_else(|| StoreError::CorruptRow("token for a missing user".into()))?;
     Ok(Some((user, session)))
 }
 

@@ -56,9 +56,9 @@ pub async fn ensure_admin(db: &Db) -> Result<(User, bool), StoreError> {
     match create(db, ADMIN_NAME, "admin").await? {
         Some(u) => Ok((u, true)),
         None => {
-            let u = by_name(db, ADMIN_NAME).await?.ok_or_else(|| {
-                StoreError::CorruptRow("admin vanished right after a name clash".into())
-            })?;
+            let u = by_name(db, ADMIN_NAME)
+                .await?
+                .ok_or_else(|| StoreError::CorruptRow("admin vanished right after a name clash".into()))?;
             Ok((u, false))
         }
     }

@@ -26,7 +26,8 @@ pub const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70
 /// puts it.
 pub fn test_model_path() -> PathBuf {
     let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     });
     assert!(
         path.is_file(),
@@ -117,7 +118,8 @@ async fn the_engine_downloads_the_model_and_the_brain_answers_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     let toml = catalog_toml(SMOL, &[host.url("/file")], SMOL_SIZE, SMOL_SHA256);
-    let engine = Engine::new(db.db.clone(), Arc::new(Catalog::parse(&toml).unwrap()), fast_config(models.clone())).unwrap();
+    let engine =
+        Engine::new(db.db.clone(), Arc::new(Catalog::parse(&toml).unwrap()), fast_config(models.clone())).unwrap();
     let (admin, _) = users::ensure_admin(&db).await.unwrap();
     let started = engine.start(admin.id, SMOL).await.unwrap();
     let done = engine.wait_settled(started.id).await.unwrap();
@@ -212,7 +214,8 @@ async fn the_queue_serves_in_order_and_refuses_beyond_its_limit() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!second.is_finished(), "the second request waits while the first is answered");
     // ...and a third finds the queue full and is told at once.
-    let refused = tokio::time::timeout(Duration::from_secs(1), brain.chat(3, ask("Hi", 8))).await.expect("refused at once");
+    let refused =
+        tokio::time::timeout(Duration::from_secs(1), brain.chat(3, ask("Hi", 8))).await.expect("refused at once");
     assert!(matches!(refused, Err(BrainError::Busy)), "{:?}", refused.err());
     assert!(brain.stop(1, first.id));
     drop(first);
@@ -248,9 +251,11 @@ async fn a_model_the_memory_rule_refuses_is_never_loaded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_the_brain_cannot_serve_say_why() {
     let (_dir, models) = installed_copy();
-    let toml = smol_catalog() + &catalog_toml("other-model", &["http://127.0.0.1:9/x".into()], 10, &hex(&Sha256::digest(b"other")));
+    let toml = smol_catalog()
+        + &catalog_toml("other-model", &["http://127.0.0.1:9/x".into()], 10, &hex(&Sha256::digest(b"other")));
     let brain = brain(&models, &toml, |_| {});
-    let not_installed = brain.chat(1, ChatRequest { model_id: "other-model".into(), ..ask("Hi", 4) }).await.err().unwrap();
+    let not_installed =
+        brain.chat(1, ChatRequest { model_id: "other-model".into(), ..ask("Hi", 4) }).await.err().unwrap();
     assert!(matches!(&not_installed, BrainError::NotInstalled(id) if id == "other-model"));
     assert!(not_installed.to_string().contains("localbrain download other-model"), "{not_installed}");
     let unknown = brain.chat(1, ChatRequest { model_id: "nope".into(), ..ask("Hi", 4) }).await.err().unwrap();
@@ -293,7 +298,8 @@ async fn bad_files_are_named_never_loaded() {
         toml += &catalog_toml(id, &[host.url("/file")], bytes.len() as u64, &host.sha256());
         hosts.push(host);
     }
-    let engine = Engine::new(db.db.clone(), Arc::new(Catalog::parse(&toml).unwrap()), fast_config(models.clone())).unwrap();
+    let engine =
+        Engine::new(db.db.clone(), Arc::new(Catalog::parse(&toml).unwrap()), fast_config(models.clone())).unwrap();
     for (id, _) in &cases {
         let started = engine.start(admin.id, id).await.unwrap();
         let done = engine.wait_settled(started.id).await.unwrap();
@@ -301,7 +307,9 @@ async fn bad_files_are_named_never_loaded() {
     }
     let brain = brain(&models, &toml, |_| {});
     let expect = |id: &str, e: &GgufError| match id {
-        "truncated-q4" => matches!(e, GgufError::Truncated { needed, actual } if *needed == real.len() as u64 && *actual == real.len() as u64 / 2),
+        "truncated-q4" => {
+            matches!(e, GgufError::Truncated { needed, actual } if *needed == real.len() as u64 && *actual == real.len() as u64 / 2)
+        }
         "not-gguf-q4" => matches!(e, GgufError::NotGguf),
         _ => matches!(e, GgufError::UnsupportedArchitecture(a) if a == "nosucharch"),
     };

@@ -42,11 +42,7 @@ impl Rig {
         Self::with(|f| vec![f.url("/file")], None, None).await
     }
 
-    pub async fn with(
-        urls: impl FnOnce(&Fixture) -> Vec<String>,
-        size: Option<u64>,
-        sha: Option<&str>,
-    ) -> Rig {
+    pub async fn with(urls: impl FnOnce(&Fixture) -> Vec<String>, size: Option<u64>, sha: Option<&str>) -> Rig {
         Self::build(urls, size, sha, |_| {}).await
     }
 

@@ -275,7 +275,9 @@ async fn serve(uri: axum::http::Uri, State(inner): State<Arc<Inner>>, headers: H
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
         .and_then(|v| v.split_once('-'))
-        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, if b.is_empty() { None } else { Some(b.parse::<u64>().ok()?) })));
+        .and_then(|(a, b)| {
+            Some((a.parse::<u64>().ok()?, if b.is_empty() { None } else { Some(b.parse::<u64>().ok()?) }))
+        });
     let mut status = StatusCode::OK;
     let mut start = 0;
     let mut stop = total;

@@ -6,9 +6,9 @@ use localbrain::engine::segments::{self, Segment, SegmentRule};
 use localbrain::engine::{Engine, EngineConfig, files};
 use localbrain::status::DownloadStatus::*;
 use localbrain::store::downloads;
+use sha2::Digest;
 use std::path::Path;
 use std::sync::Arc;
-use sha2::Digest;
 use std::time::Duration;
 
 const SEGMENT: u64 = 256 * 1024;
@@ -267,10 +267,15 @@ async fn cancel_removes_the_preallocated_partial() {
 
 #[tokio::test]
 async fn one_connection_configured_means_one_stream() {
-    let rig = Rig::build(|f| vec![f.url("/file")], None, None, |c| {
-        parallel(c);
-        c.connections = 1;
-    })
+    let rig = Rig::build(
+        |f| vec![f.url("/file")],
+        None,
+        None,
+        |c| {
+            parallel(c);
+            c.connections = 1;
+        },
+    )
     .await;
     let v = rig.start().await;
     assert_eq!(rig.settle(v.id).await.status, Complete);
@@ -301,10 +306,15 @@ async fn shutdown_pauses_a_parallel_download_with_its_segments_saved() {
 
 #[tokio::test]
 async fn a_stream_fast_enough_alone_gets_no_helpers() {
-    let rig = Rig::build(|f| vec![f.url("/file")], None, None, |c| {
-        parallel(c);
-        c.fast_stream_bps = Some(1);
-    })
+    let rig = Rig::build(
+        |f| vec![f.url("/file")],
+        None,
+        None,
+        |c| {
+            parallel(c);
+            c.fast_stream_bps = Some(1);
+        },
+    )
     .await;
     rig.server.set(|m| m.chunk_delay = Duration::from_millis(3));
     let v = rig.start().await;
@@ -318,10 +328,15 @@ async fn a_stream_fast_enough_alone_gets_no_helpers() {
 
 #[tokio::test]
 async fn a_slow_stream_gets_helpers_after_the_probe() {
-    let rig = Rig::build(|f| vec![f.url("/file")], None, None, |c| {
-        parallel(c);
-        c.fast_stream_bps = Some(u64::MAX);
-    })
+    let rig = Rig::build(
+        |f| vec![f.url("/file")],
+        None,
+        None,
+        |c| {
+            parallel(c);
+            c.fast_stream_bps = Some(u64::MAX);
+        },
+    )
     .await;
     // ~2 MB/s: the 3 MB file takes longer than the probe on one connection.
     slow(&rig);

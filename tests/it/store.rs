@@ -8,13 +8,7 @@ use localbrain::store::users;
 const HASH: &str = "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653";
 
 fn new_download(user_id: i64, model_id: &str) -> NewDownload<'_> {
-    NewDownload {
-        user_id,
-        model_id,
-        total_bytes: 397_808_192,
-        sha256_expected: HASH,
-        target_path: "/models/m.gguf",
-    }
+    NewDownload { user_id, model_id, total_bytes: 397_808_192, sha256_expected: HASH, target_path: "/models/m.gguf" }
 }
 
 fn partial(id: i64) -> String {
@@ -26,8 +20,7 @@ async fn a_download_row_is_written_and_read_back() {
     let db = TestDb::new().await;
     let (admin, created) = users::ensure_admin(&db).await.unwrap();
     assert!(created);
-    let (row, created) =
-        downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
+    let (row, created) = downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
     assert!(created);
     assert_eq!(row.status, DownloadStatus::Pending);
     assert_eq!(row.partial_path, partial(row.id));
@@ -43,12 +36,10 @@ async fn a_download_row_is_written_and_read_back() {
 async fn the_unique_partial_index_refuses_a_second_open_row() {
     let db = TestDb::new().await;
     let (admin, _) = users::ensure_admin(&db).await.unwrap();
-    let (first, _) =
-        downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
+    let (first, _) = downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
 
     // Through the API: the existing open row comes back.
-    let (again, created) =
-        downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
+    let (again, created) = downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
     assert!(!created);
     assert_eq!(again.id, first.id);
 
@@ -67,8 +58,7 @@ async fn the_unique_partial_index_refuses_a_second_open_row() {
 
     // Once the first is terminal, a new one may start.
     assert!(downloads::set_status(&db, first.id, DownloadStatus::Cancelled, None).await.unwrap());
-    let (second, created) =
-        downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
+    let (second, created) = downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await.unwrap();
     assert!(created);
     assert_ne!(second.id, first.id);
 }
@@ -79,9 +69,7 @@ async fn concurrent_starts_make_one_row() {
     let (admin, _) = users::ensure_admin(&db).await.unwrap();
     let starts = (0..20).map(|_| {
         let db = db.db.clone();
-        tokio::spawn(async move {
-            downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await
-        })
+        tokio::spawn(async move { downloads::insert_or_get_open(&db, &new_download(admin.id, "m"), partial).await })
     });
     let results = futures::future::join_all(starts).await;
     let mut ids: Vec<i64> = results.into_iter().map(|r| r.unwrap().unwrap().0.id).collect();
@@ -95,13 +83,11 @@ async fn another_users_download_is_not_found() {
     let db = TestDb::new().await;
     let (a, _) = users::ensure_admin(&db).await.unwrap();
     let b = users::create(&db, "bob", "user").await.unwrap().unwrap();
-    let (row, _) =
-        downloads::insert_or_get_open(&db, &new_download(a.id, "m"), partial).await.unwrap();
+    let (row, _) = downloads::insert_or_get_open(&db, &new_download(a.id, "m"), partial).await.unwrap();
     assert_eq!(downloads::get(&db, b.id, row.id).await.unwrap(), None);
     assert!(downloads::list(&db, b.id).await.unwrap().is_empty());
     // The same model for another user is its own row.
-    let (theirs, created) =
-        downloads::insert_or_get_open(&db, &new_download(b.id, "m"), partial).await.unwrap();
+    let (theirs, created) = downloads::insert_or_get_open(&db, &new_download(b.id, "m"), partial).await.unwrap();
     assert!(created);
     assert_ne!(theirs.id, row.id);
 }
@@ -110,8 +96,7 @@ async fn another_users_download_is_not_found() {
 async fn status_writes_are_compare_and_set() {
     let db = TestDb::new().await;
     let (a, _) = users::ensure_admin(&db).await.unwrap();
-    let (row, _) =
-        downloads::insert_or_get_open(&db, &new_download(a.id, "m"), partial).await.unwrap();
+    let (row, _) = downloads::insert_or_get_open(&db, &new_download(a.id, "m"), partial).await.unwrap();
     use DownloadStatus::*;
     assert!(downloads::set_status(&db, row.id, Downloading, None).await.unwrap());
     assert!(downloads::set_bytes(&db, row.id, 1234, &[Downloading]).await.unwrap());

@@ -7,11 +7,11 @@
 //! connection stops the generation within a token.
 
 use super::ApiError;
+#[cfg(feature = "ssr")]
+use super::ssr;
 use leptos::prelude::*;
 use localbrain::chat::{BrainView, ChatMessage};
 use server_fn::codec::{ByteStream, Json, Streaming};
-#[cfg(feature = "ssr")]
-use super::ssr;
 
 /// The installed models (with their facts or problems) and whether the brain is busy.
 #[server(prefix = "/api", endpoint = "brain", input = Json, output = Json)]

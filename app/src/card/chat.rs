@@ -26,9 +26,14 @@ pub fn TryIt(brain: RwSignal<BrainView>) -> impl IntoView {
     // The chosen model, or the first usable one.
     let chosen = move || {
         let models = usable();
-        model.get().filter(|id| models.iter().any(|m| &m.model_id == id)).or_else(|| models.first().map(|m| m.model_id.clone()))
+        model
+            .get()
+            .filter(|id| models.iter().any(|m| &m.model_id == id))
+            .or_else(|| models.first().map(|m| m.model_id.clone()))
     };
-    let chosen_name = move |id: &str| brain.with(|b| b.models.iter().find(|m| m.model_id == id).map(|m| m.name.clone()).unwrap_or_default());
+    let chosen_name = move |id: &str| {
+        brain.with(|b| b.models.iter().find(|m| m.model_id == id).map(|m| m.name.clone()).unwrap_or_default())
+    };
 
     let send = move || {
         let text = draft.get_untracked().trim().to_string();
@@ -143,7 +148,10 @@ fn footer(last: Option<(ChatStats, String)>, threads: u32) -> String {
             };
             format!("{:.0} tokens/s · {name}{ending}", s.tokens_per_second)
         }
-        None => format!("Runs on this machine ({threads} CPU thread{}); nothing you type leaves it.", if threads == 1 { "" } else { "s" }),
+        None => format!(
+            "Runs on this machine ({threads} CPU thread{}); nothing you type leaves it.",
+            if threads == 1 { "" } else { "s" }
+        ),
     }
 }
 

@@ -38,7 +38,12 @@ pub fn DownloadPanel(
     }
 }
 
-fn panel_for(d: DownloadView, busy: RwSignal<bool>, act: Callback<Op>, current: RwSignal<Option<DownloadView>>) -> impl IntoView {
+fn panel_for(
+    d: DownloadView,
+    busy: RwSignal<bool>,
+    act: Callback<Op>,
+    current: RwSignal<Option<DownloadView>>,
+) -> impl IntoView {
     let id = d.id;
     // Verifying and installing have no byte count to show: the status line says what happens.
     let show_bar = matches!(d.status, Pending | Downloading | Paused);
@@ -60,13 +65,23 @@ fn panel_for(d: DownloadView, busy: RwSignal<bool>, act: Callback<Op>, current: 
         }
     };
     let buttons = match d.status {
-        Pending | Downloading => view! { {button("Pause", "btn-secondary", Op::Pause(id))} {button("Cancel", "btn-quiet", Op::Cancel(id))} }.into_any(),
-        Paused => view! { {button("Resume", "btn-primary", Op::Resume(id))} {button("Cancel", "btn-quiet", Op::Cancel(id))} }.into_any(),
+        Pending | Downloading => {
+            view! { {button("Pause", "btn-secondary", Op::Pause(id))} {button("Cancel", "btn-quiet", Op::Cancel(id))} }
+                .into_any()
+        }
+        Paused => {
+            view! { {button("Resume", "btn-primary", Op::Resume(id))} {button("Cancel", "btn-quiet", Op::Cancel(id))} }
+                .into_any()
+        }
         Verifying | Installing => button("Cancel", "btn-quiet", Op::Cancel(id)).into_any(),
-        Failed => view! { {button("Retry", "btn-primary", Op::Resume(id))} {button("Dismiss", "btn-quiet", Op::Cancel(id))} }.into_any(),
+        Failed => {
+            view! { {button("Retry", "btn-primary", Op::Resume(id))} {button("Dismiss", "btn-quiet", Op::Cancel(id))} }
+                .into_any()
+        }
         Complete => view! {
             <button class="btn btn-secondary" on:click=move |_| current.set(None)>"Download another"</button>
-        }.into_any(),
+        }
+        .into_any(),
         Cancelled => ().into_any(),
     };
     view! {

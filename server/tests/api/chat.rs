@@ -124,7 +124,10 @@ async fn closing_the_connection_stops_the_generation_on_the_server() {
     while events.next().await.unwrap()["type"] != "piece" {}
     assert!(busy(&s, &alice).await, "generating");
     drop(events); // the browser tab closes
-    wait_for("the server to stop generating", Duration::from_secs(5), || async { (!busy(&s, &alice).await).then_some(()) }).await;
+    wait_for("the server to stop generating", Duration::from_secs(5), || async {
+        (!busy(&s, &alice).await).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,7 +166,10 @@ async fn refusals_come_with_their_status_and_plain_words() {
     assert!(a.error().contains(&format!("localbrain download {SMOL}")), "{}", a.text);
 
     for (body, why) in [
-        (json!({ "model_id": "../../etc/passwd", "messages": [{ "role": "user", "content": "Hi" }] }), "catalog model id"),
+        (
+            json!({ "model_id": "../../etc/passwd", "messages": [{ "role": "user", "content": "Hi" }] }),
+            "catalog model id",
+        ),
         (json!({ "model_id": SMOL, "messages": [] }), "at least one message"),
         (json!({ "model_id": SMOL, "messages": [{ "role": "wizard", "content": "Hi" }] }), "bad request"),
         (json!({ "model_id": SMOL }), "bad request"),
@@ -172,7 +178,13 @@ async fn refusals_come_with_their_status_and_plain_words() {
         assert_eq!(a.status, 400, "{body}: {}", a.text);
         assert!(a.error().contains(why), "{body}: {}", a.text);
     }
-    let a = s.call(Some(&alice), "chat", json!({ "model_id": "no-such-model", "messages": [{ "role": "user", "content": "Hi" }] })).await;
+    let a = s
+        .call(
+            Some(&alice),
+            "chat",
+            json!({ "model_id": "no-such-model", "messages": [{ "role": "user", "content": "Hi" }] }),
+        )
+        .await;
     assert_eq!(a.status, 404, "{}", a.text);
 
     // Installed, but the file is a web page that happened to have the right name.

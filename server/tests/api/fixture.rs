@@ -123,7 +123,14 @@ async fn serve(uri: Uri, State(inner): State<Arc<Inner>>, headers: HeaderMap) ->
     let path = uri.path().to_string();
     let get = |k: header::HeaderName| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (range, if_range) = (get(header::RANGE), get(header::IF_RANGE));
-    let mut seen = Seen { path: path.clone(), range: range.clone(), if_range: if_range.clone(), status: 200, sent: 0, ended: false };
+    let mut seen = Seen {
+        path: path.clone(),
+        range: range.clone(),
+        if_range: if_range.clone(),
+        status: 200,
+        sent: 0,
+        ended: false,
+    };
     let Some(data) = inner.files.get(&path).cloned() else {
         seen.status = 404;
         seen.ended = true;

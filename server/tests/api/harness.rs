@@ -33,7 +33,8 @@ const SMOL_SIZE: usize = 98_362_432;
 /// puts it.
 pub fn test_model_path() -> PathBuf {
     let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     });
     assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
     path
@@ -353,7 +354,13 @@ impl Server {
     }
 
     /// POST raw bytes to `/api/<endpoint>` with an optional Cookie header and extra headers.
-    pub async fn post_raw(&self, cookie: Option<&str>, endpoint: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn post_raw(
+        &self,
+        cookie: Option<&str>,
+        endpoint: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = self
             .http
             .post(format!("{}/api/{endpoint}", self.base))
@@ -401,14 +408,24 @@ impl Server {
     }
 
     /// Polls the download until `pred` holds; the row that satisfied it.
-    pub async fn wait_dl(&self, user: &User, id: i64, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_dl(
+        &self,
+        user: &User,
+        id: i64,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let row = self.get_dl(user, id).await;
             if pred(&row) {
                 return row;
             }
-            assert!(Instant::now() < deadline, "download {id}: timed out after {timeout:?} waiting for {what}; last seen {row}");
+            assert!(
+                Instant::now() < deadline,
+                "download {id}: timed out after {timeout:?} waiting for {what}; last seen {row}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

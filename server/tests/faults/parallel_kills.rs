@@ -123,11 +123,20 @@ fn kill_9_during_parallel_downloads_keeps_every_recorded_byte() {
 
         // This run asked every unfinished segment for exactly what was not recorded yet.
         if let Some(saved) = &saved {
-            let starts: Vec<u64> =
-                server.file_requests()[reqs_before..].iter().filter_map(|r| r.range.as_deref()).map(range_start).collect();
+            let starts: Vec<u64> = server.file_requests()[reqs_before..]
+                .iter()
+                .filter_map(|r| r.range.as_deref())
+                .map(range_start)
+                .collect();
             for s in saved.iter().filter(|s| !s.is_complete()) {
                 if let Some(first) = starts.iter().find(|&&a| a >= s.start && a < s.end) {
-                    assert_eq!(*first, s.start + s.done, "{ctx}: segment {}-{} resumed at the wrong byte", s.start, s.end);
+                    assert_eq!(
+                        *first,
+                        s.start + s.done,
+                        "{ctx}: segment {}-{} resumed at the wrong byte",
+                        s.start,
+                        s.end
+                    );
                     resumed_segments += 1;
                 }
                 assert!(
