@@ -28,8 +28,9 @@ test-tools:
 test: test-tools lint test-sqlite test-postgres test-e2e
 	@echo "make test: all passed"
 
-# STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors.
+# Formatting (rustfmt.toml), then STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors.
 lint:
+	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-sqlite:
