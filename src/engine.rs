@@ -1,7 +1,9 @@
 //! The download engine: starts, pauses, resumes and cancels downloads, and runs each one in a
-//! task of its own (see `runner`).
+//! task of its own (a [`job::Job`], with its transfer: `single` or `segmented`).
 //!
 //! Contract:
+//! - Runner tasks are owned by the engine (`runners`: a `JoinSet`, never detached). A runner
+//!   that panics leaves a failed row with a clear error, not a row stuck "downloading".
 //! - One runner per download id at a time: a runner holds its slot's `run` lock for its whole
 //!   life, so a resume that lands while the previous runner winds down waits for it.
 //! - Pause and cancel write the row first (a compare-and-set), then fire the runner's
@@ -12,19 +14,23 @@
 
 mod error;
 pub mod files;
+mod http;
+mod job;
 mod live;
 pub mod pace;
 pub mod range;
 mod recovery;
 pub use recovery::Recovered;
-mod parallel;
 pub mod retry;
-mod runner;
+mod runners;
 mod segment_sink;
+mod segmented;
 pub mod segments;
+mod single;
 mod sink;
+mod writer;
 
-pub use error::EngineError;
+pub use error::{EngineError, TransferError};
 
 use crate::catalog::Catalog;
 use crate::recommend::{disk_margin, format_bytes};
@@ -32,9 +38,9 @@ use crate::status::DownloadStatus;
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
 use crate::view::DownloadView;
-use live::Live;
+use job::Job;
 use retry::RetryPolicy;
-use std::collections::HashMap;
+use runners::{Runners, Slot};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,26 +94,14 @@ impl EngineConfig {
     }
 }
 
-/// One download's in-process handle.
-#[derive(Default)]
-struct Slot {
-    /// Held by the runner for its whole life.
-    run: tokio::sync::Mutex<()>,
-    /// Held across a pause/cancel row write and across the install step.
-    critical: tokio::sync::Mutex<()>,
-    /// The current runner's token; replaced when a new runner is spawned.
-    token: Mutex<CancellationToken>,
-    live: Mutex<Live>,
-}
-
 /// The engine, shared by the server's requests and the CLI.
 pub struct Engine {
     db: Db,
     catalog: Arc<Catalog>,
     cfg: EngineConfig,
     client: reqwest::Client,
-    slots: Mutex<HashMap<i64, Arc<Slot>>>,
-    pacer: Option<pace::Pacer>,
+    pacer: Option<Arc<pace::Pacer>>,
+    runners: Arc<Runners>,
 }
 
 impl Engine {
@@ -118,9 +112,9 @@ impl Engine {
             .connect_timeout(cfg.connect_timeout)
             .user_agent(concat!("localbrain/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| EngineError::Io(format!("cannot set up HTTP: {e}")))?;
-        let pacer = cfg.max_rate.map(pace::Pacer::new);
-        Ok(Arc::new(Engine { db, catalog, cfg, client, slots: Mutex::new(HashMap::new()), pacer }))
+            .map_err(|e| EngineError::Io { what: "cannot set up HTTP", source: std::io::Error::other(e) })?;
+        let pacer = cfg.max_rate.map(|rate| Arc::new(pace::Pacer::new(rate)));
+        Ok(Arc::new(Engine { db, catalog, cfg, client, pacer, runners: Arc::default() }))
     }
 
     /// The catalog downloads are checked against.
@@ -176,33 +170,31 @@ impl Engine {
         }
         let on_disk = files::len_or_zero(std::path::Path::new(&row.partial_path));
         self.check_disk(row.total_bytes.saturating_sub(on_disk))?;
-        let slot = self.slot(id);
+        let slot = self.runners.slot(id);
         let _critical = slot.critical.lock().await;
-        if !downloads::set_status(&self.db, id, DownloadStatus::Pending, None).await? {
+        let Some(row) = downloads::move_to(&self.db, id, DownloadStatus::Pending, None).await? else {
             let now = self.owned(user_id, id).await?;
             return Err(EngineError::WrongState { action: "resume", status: now.status });
-        }
+        };
         self.spawn_runner(id);
-        Ok(self.view(&self.owned(user_id, id).await?))
+        Ok(self.view(&row))
     }
 
     /// Pauses a download in any state that has a runner; the partial is kept.
     pub async fn pause(&self, user_id: i64, id: i64) -> Result<DownloadView, EngineError> {
-        self.stop(user_id, id, DownloadStatus::Paused, "pause").await
+        Ok(self.view(&self.stop(user_id, id, DownloadStatus::Paused, "pause").await?))
     }
 
     /// Cancels a download in any non-terminal state and removes its partial once the runner
     /// has let go of it.
     pub async fn cancel(&self, user_id: i64, id: i64) -> Result<DownloadView, EngineError> {
-        let view = self.stop(user_id, id, DownloadStatus::Cancelled, "cancel").await?;
-        let row = self.owned(user_id, id).await?;
-        let slot = self.slot(id);
-        let _run = slot.run.lock().await;
+        let row = self.stop(user_id, id, DownloadStatus::Cancelled, "cancel").await?;
+        let view = self.view(&row);
+        self.runners.gone(id).await;
         let partial = PathBuf::from(&row.partial_path);
-        tokio::task::spawn_blocking(move || files::remove_if_exists(&partial))
+        job::blocking(move || files::remove_if_exists(&partial))
             .await
-            .map_err(|e| EngineError::Io(e.to_string()))?
-            .map_err(|e| EngineError::Io(format!("cannot remove the partial file: {e}")))?;
+            .map_err(EngineError::io("cannot remove the partial file"))?;
         Ok(view)
     }
 
@@ -212,21 +204,19 @@ impl Engine {
         id: i64,
         to: DownloadStatus,
         action: &'static str,
-    ) -> Result<DownloadView, EngineError> {
+    ) -> Result<DownloadRow, EngineError> {
         let row = self.owned(user_id, id).await?;
         if !row.status.can_become(to) {
             return Err(EngineError::WrongState { action, status: row.status });
         }
-        let slot = self.slot(id);
-        {
-            let _critical = slot.critical.lock().await;
-            if !downloads::set_status(&self.db, id, to, None).await? {
-                let now = self.owned(user_id, id).await?;
-                return Err(EngineError::WrongState { action, status: now.status });
-            }
-            slot.token.lock().expect("token lock").cancel();
-        }
-        Ok(self.view(&self.owned(user_id, id).await?))
+        let slot = self.runners.slot(id);
+        let _critical = slot.critical.lock().await;
+        let Some(row) = downloads::move_to(&self.db, id, to, None).await? else {
+            let now = self.owned(user_id, id).await?;
+            return Err(EngineError::WrongState { action, status: now.status });
+        };
+        slot.token.lock().expect("token lock").cancel();
+        Ok(row)
     }
 
     /// One of the user's downloads.
@@ -243,10 +233,7 @@ impl Engine {
     /// to flush and let go of their files. Used on shutdown, so a stop never needs recovery.
     /// Returns the ids paused.
     pub async fn pause_all(&self, within: Duration) -> Vec<i64> {
-        let running: Vec<(i64, Arc<Slot>)> = {
-            let slots = self.slots.lock().expect("slots lock");
-            slots.iter().filter(|(_, s)| s.run.try_lock().is_err()).map(|(id, s)| (*id, s.clone())).collect()
-        };
+        let running = self.runners.running();
         let mut paused = Vec::new();
         for (id, slot) in &running {
             let _critical = slot.critical.lock().await;
@@ -274,8 +261,7 @@ impl Engine {
             let row = downloads::get_any_user(&self.db, id).await?.ok_or(EngineError::NotFound)?;
             if !row.status.is_active() {
                 // The runner may still be letting go of its files; wait for it.
-                let slot = self.slot(id);
-                let _run = slot.run.lock().await;
+                self.runners.gone(id).await;
                 let row = downloads::get_any_user(&self.db, id).await?.ok_or(EngineError::NotFound)?;
                 if !row.status.is_active() {
                     return Ok(self.view(&row));
@@ -287,17 +273,17 @@ impl Engine {
 
     /// Live numbers for a download whoever owns it (the CLI's progress bar).
     pub fn live_bytes(&self, id: i64) -> (u64, u64) {
-        let slot = self.slot(id);
+        let Some(slot) = self.runners.find(id) else { return (0, 0) };
         let live = slot.live.lock().expect("live lock");
         (live.bytes, live.speed_bps(Instant::now()))
     }
 
     /// The row as the UI shows it, with live bytes, speed and ETA while it is active.
     pub fn view(&self, row: &DownloadRow) -> DownloadView {
-        if row.status != DownloadStatus::Downloading {
+        let slot = self.runners.find(row.id);
+        let Some(slot) = slot.filter(|_| row.status == DownloadStatus::Downloading) else {
             return row.to_view(0, None);
-        }
-        let slot = self.slot(row.id);
+        };
         let live = slot.live.lock().expect("live lock");
         let now = Instant::now();
         let mut view = row.to_view(live.speed_bps(now), live.eta_seconds(row.total_bytes, now));
@@ -314,8 +300,8 @@ impl Engine {
 
     fn check_disk(&self, remaining: u64) -> Result<(), EngineError> {
         let needed = remaining + disk_margin(remaining);
-        let available = files::free_space(&self.cfg.models_dir)
-            .map_err(|e| EngineError::Io(format!("cannot measure free disk space: {e}")))?;
+        let available =
+            files::free_space(&self.cfg.models_dir).map_err(EngineError::io("cannot measure free disk space"))?;
         if available < needed {
             return Err(EngineError::NotEnoughDisk {
                 needed: format_bytes(needed),
@@ -325,22 +311,72 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether a runner of this process is working on the download right now.
-    fn has_runner(&self, id: i64) -> bool {
-        let slot = self.slots.lock().expect("slots lock").get(&id).cloned();
-        slot.is_some_and(|s| s.run.try_lock().is_err())
+    /// The row, for the engine's own tasks: a row gone (deleted) or unreadable ends the task,
+    /// the latter logged, since no user is waiting on an answer.
+    async fn row_or_log(&self, id: i64) -> Option<DownloadRow> {
+        match downloads::get_any_user(&self.db, id).await {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::error!(id, error = %e, "cannot read download row");
+                None
+            }
+        }
     }
 
-    fn slot(&self, id: i64) -> Arc<Slot> {
-        self.slots.lock().expect("slots lock").entry(id).or_default().clone()
-    }
-
-    /// Gives the download a fresh token and a runner task.
+    /// Starts the download's runner, owned by the engine: a panic in it fails the row.
     fn spawn_runner(self: &Arc<Self>, id: i64) {
-        let slot = self.slot(id);
-        let token = CancellationToken::new();
-        *slot.token.lock().expect("token lock") = token.clone();
-        let engine = self.clone();
-        tokio::spawn(async move { engine.run(id, slot, token).await });
+        let (engine, again) = (self.clone(), self.clone());
+        self.runners.spawn(
+            id,
+            move |slot, token| engine.run(id, slot, token),
+            move |_| async move {
+                again.fail(id, &TransferError::Crashed("an internal error; it is in the server's log".into())).await
+            },
+        );
+    }
+
+    /// The runner task. Holds the slot's run lock for its whole life.
+    async fn run(self: Arc<Self>, id: i64, slot: Arc<Slot>, token: CancellationToken) {
+        let _run = slot.run.lock().await;
+        let Some(row) = self.row_or_log(id).await else { return };
+        // A pause or cancel that landed before this runner started wins.
+        if row.status != DownloadStatus::Pending || token.is_cancelled() {
+            return;
+        }
+        let Some(model) = self.catalog.get(&row.model_id).cloned() else {
+            return self.fail(id, &TransferError::NotInCatalog(row.model_id.clone())).await;
+        };
+        Arc::new(self.job(&row, model, slot.clone(), token)).run().await;
+    }
+
+    /// Marks an active row failed: its runner could not (the model left the catalog) or
+    /// panicked. Its partial is kept.
+    async fn fail(&self, id: i64, error: &TransferError) {
+        if let Some(row) = self.row_or_log(id).await {
+            job::record_failure(&self.db, id, std::path::Path::new(&row.partial_path), error).await;
+        }
+    }
+
+    fn job(
+        &self,
+        row: &DownloadRow,
+        model: crate::catalog::ModelEntry,
+        slot: Arc<Slot>,
+        cancel: CancellationToken,
+    ) -> Job {
+        Job {
+            id: row.id,
+            db: self.db.clone(),
+            client: self.client.clone(),
+            cfg: self.cfg.clone(),
+            pacer: self.pacer.clone(),
+            model,
+            partial: PathBuf::from(&row.partial_path),
+            target: PathBuf::from(&row.target_path),
+            segments: row.segments.clone(),
+            validator: Mutex::new(row.validator.clone()),
+            cancel,
+            slot,
+        }
     }
 }

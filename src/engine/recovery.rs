@@ -4,6 +4,7 @@
 
 use super::{Engine, EngineError, files};
 use crate::status::DownloadStatus::{self, *};
+use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow};
 use std::path::Path;
 
@@ -42,7 +43,7 @@ impl Engine {
                 if !owned && !files::is_locked_elsewhere(&entry.path()) && entry.file_type().is_ok_and(|t| t.is_file())
                 {
                     files::remove_if_exists(&entry.path())
-                        .map_err(|e| EngineError::Io(format!("cannot remove orphaned partial {name}: {e}")))?;
+                        .map_err(EngineError::io("cannot remove an orphaned partial"))?;
                     out.orphans_removed += 1;
                 }
             }
@@ -63,28 +64,32 @@ impl Engine {
     /// partial's lock. Bytes are set to what the partial really holds.
     async fn pause_stale(&self, row: &DownloadRow) -> Result<bool, EngineError> {
         let partial = Path::new(&row.partial_path);
-        if self.has_runner(row.id) || files::is_locked_elsewhere(partial) {
+        if self.runners.is_running(row.id) || files::is_locked_elsewhere(partial) {
             return Ok(false);
         }
         if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
             return Ok(false);
         }
-        self.reconcile_bytes(row.id, partial, &[Paused]).await;
+        reconcile_bytes(&self.db, row.id, partial, &[Paused]).await;
         Ok(true)
     }
+}
 
-    /// Sets the row's bytes to what the partial really holds once no runner writes it. A parallel
-    /// download's segments already say so (its file has the model's full length before its
-    /// first byte); a single stream's progress is the file's length.
-    pub(super) async fn reconcile_bytes(&self, id: i64, partial: &Path, while_in: &[DownloadStatus]) {
-        let Some(row) = self.row_or_log(id).await else { return };
-        let written = match (&row.segments, partial.exists()) {
-            (Some(_), true) => Ok(true),
-            (Some(_), false) => downloads::set_segments(&self.db, id, 0, None, while_in).await,
-            (None, _) => downloads::set_bytes(&self.db, id, files::len_or_zero(partial), while_in).await,
-        };
-        if let Err(e) = written {
-            tracing::error!(id, error = %e, "cannot record progress");
-        }
+/// Sets the row's bytes to what the partial really holds once no runner writes it. A segmented
+/// download's segments already say so (its file has the model's full length before its first
+/// byte); a single stream's progress is the file's length.
+pub(super) async fn reconcile_bytes(db: &Db, id: i64, partial: &Path, while_in: &[DownloadStatus]) {
+    let row = match downloads::get_any_user(db, id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return,
+        Err(e) => return tracing::error!(id, error = %e, "cannot read download row"),
+    };
+    let written = match (&row.segments, partial.exists()) {
+        (Some(_), true) => Ok(true),
+        (Some(_), false) => downloads::set_segments(db, id, 0, None, while_in).await,
+        (None, _) => downloads::set_bytes(db, id, files::len_or_zero(partial), while_in).await,
+    };
+    if let Err(e) = written {
+        tracing::error!(id, error = %e, "cannot record progress");
     }
 }

@@ -7,13 +7,14 @@
 
 use super::files::{self, READ_CHUNK};
 use super::segments::Segment;
+use super::writer::{Feed, WriterThread};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -76,24 +77,19 @@ enum Cmd {
 
 /// The partial file behind its writer and hasher threads.
 pub struct SegmentSink {
-    tx: mpsc::Sender<Cmd>,
-    failure: Arc<Mutex<Option<io::Error>>>,
+    writer: WriterThread<Cmd>,
     stop_hashing: Arc<AtomicBool>,
     hasher: JoinHandle<io::Result<Option<String>>>,
-    writer: JoinHandle<()>,
 }
 
 /// A connection's handle for queueing its segment's bytes.
 #[derive(Clone)]
-pub struct SegmentWriter {
-    tx: mpsc::Sender<Cmd>,
-    failure: Arc<Mutex<Option<io::Error>>>,
-}
+pub struct SegmentWriter(Feed<Cmd>);
 
 impl SegmentWriter {
     /// Queues bytes that continue `segment`; waits only when the queue is full (back-pressure).
     pub async fn push(&self, segment: usize, bytes: Bytes) -> io::Result<()> {
-        self.tx.send(Cmd::Data { segment, bytes }).await.map_err(|_| stopped(&self.failure))
+        self.0.send(Cmd::Data { segment, bytes }).await
     }
 }
 
@@ -108,28 +104,33 @@ impl SegmentSink {
         let (p, stop) = (progress.clone(), stop_hashing.clone());
         let hasher =
             files::spawn_low_priority("localbrain-hasher", move || hash_prefix_as_it_grows(reader, &p, size, &stop))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let failure = Arc::new(Mutex::new(None));
-        let (f, wake, stop) = (failure.clone(), hasher.thread().clone(), stop_hashing.clone());
-        let writer = files::spawn_low_priority("localbrain-writer", move || {
-            write_segments(file, &progress, rx, &f, &wake);
+        let (wake, stop) = (hasher.thread().clone(), stop_hashing.clone());
+        let writer = WriterThread::spawn("localbrain-writer", QUEUE, move |rx| {
+            let written = write_segments(file, &progress, rx, &wake);
             // No more bytes will come (the download ended, or its task was dropped): the
             // hasher must not wait for them, nor keep the file and its lock open.
             stop.store(true, Ordering::Release);
             wake.unpark();
-        })?;
-        Ok(SegmentSink { tx, failure, stop_hashing, hasher, writer })
+            written
+        });
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(e) => {
+                stop_hashing.store(true, Ordering::Release);
+                hasher.thread().unpark();
+                return Err(e);
+            }
+        };
+        Ok(SegmentSink { writer, stop_hashing, hasher })
     }
 
     pub fn writer(&self) -> SegmentWriter {
-        SegmentWriter { tx: self.tx.clone(), failure: self.failure.clone() }
+        SegmentWriter(self.writer.feed())
     }
 
     /// Waits until everything queued so far is in the file, so `progress` covers it.
     pub async fn settle(&self) -> io::Result<()> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(Cmd::Barrier(reply)).await.map_err(|_| stopped(&self.failure))?;
-        answer.await.map_err(|_| stopped(&self.failure))
+        self.writer.ask(Cmd::Barrier).await
     }
 
     /// Writes out the queue and waits for the hasher to reach the end: the SHA-256 of the file.
@@ -143,7 +144,7 @@ impl SegmentSink {
             .await
             .map_err(io::Error::other)?
             .map_err(|_| io::Error::other("the hasher thread panicked"));
-        close_writer(&self.tx, self.writer).await;
+        self.writer.close(Some(Cmd::Close)).await;
         digest??.ok_or_else(|| io::Error::other("hashing stopped before the end of the file"))
     }
 
@@ -154,33 +155,13 @@ impl SegmentSink {
         self.hasher.thread().unpark();
         let hasher = self.hasher;
         let _ = tokio::task::spawn_blocking(move || hasher.join()).await;
-        close_writer(&self.tx, self.writer).await;
+        self.writer.close(Some(Cmd::Close)).await;
         settled
     }
 }
 
-/// Ends the writer thread and waits for it: whoever opens the partial next (the install, a reset
-/// to one stream) must not find it still open and locked by this download.
-async fn close_writer(tx: &mpsc::Sender<Cmd>, writer: JoinHandle<()>) {
-    // A send error means the thread already ended (a write failed).
-    let _ = tx.send(Cmd::Close).await;
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-}
-
-fn stopped(failure: &Mutex<Option<io::Error>>) -> io::Error {
-    match failure.lock().expect("failure lock").take() {
-        Some(e) => e,
-        None => io::Error::other("the file writer stopped"),
-    }
-}
-
-fn write_segments(
-    file: File,
-    progress: &Progress,
-    mut rx: mpsc::Receiver<Cmd>,
-    failure: &Mutex<Option<io::Error>>,
-    hasher: &Thread,
-) {
+/// The writer thread's body: ends at the first error, which the next send reports.
+fn write_segments(file: File, progress: &Progress, mut rx: mpsc::Receiver<Cmd>, hasher: &Thread) -> io::Result<()> {
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Data { segment, bytes } => {
@@ -189,14 +170,9 @@ fn write_segments(
                 let at = start + done;
                 // Connections clip their bodies to the segment; this guards the neighbour anyway.
                 if at + bytes.len() as u64 > end {
-                    *failure.lock().expect("failure lock") =
-                        Some(io::Error::other(format!("bytes past the end of segment {segment}")));
-                    return;
+                    return Err(io::Error::other(format!("bytes past the end of segment {segment}")));
                 }
-                if let Err(e) = file.write_all_at(&bytes, at) {
-                    *failure.lock().expect("failure lock") = Some(e);
-                    return;
-                }
+                file.write_all_at(&bytes, at)?;
                 let now_done = done + bytes.len() as u64;
                 progress.done[segment].store(now_done, Ordering::Release);
                 hasher.unpark();
@@ -209,9 +185,10 @@ fn write_segments(
             Cmd::Barrier(reply) => {
                 let _ = reply.send(());
             }
-            Cmd::Close => return,
+            Cmd::Close => return Ok(()),
         }
     }
+    Ok(())
 }
 
 /// Hashes the file from byte 0 as far as the written prefix reaches, waiting for it to grow.

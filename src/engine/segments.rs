@@ -60,6 +60,34 @@ pub fn encode(segments: &[Segment]) -> String {
     segments.iter().map(|s| format!("{}-{}:{}", s.start, s.end, s.done)).collect::<Vec<_>>().join(",")
 }
 
+/// The segments a download fetches: the row's `saved` ones when its partial is still whole
+/// (`on_disk == size`), a fresh plan for a new download of a large file, `None` for one stream
+/// (a small file, one connection, or a single-stream partial to continue).
+pub fn to_fetch(
+    saved: Option<&str>,
+    on_disk: u64,
+    size: u64,
+    connections: usize,
+    rule: SegmentRule,
+) -> Option<Vec<Segment>> {
+    match saved {
+        Some(text) if on_disk == size => {
+            if let Some(saved) = decode(text, size) {
+                return Some(saved);
+            }
+        }
+        // The partial is gone (or not this size): a fresh plan, over a truncated file.
+        Some(_) => {}
+        None if on_disk > 0 => return None,
+        None => {}
+    }
+    if connections <= 1 {
+        return None;
+    }
+    let plan = plan(size, rule);
+    (plan.len() > 1).then_some(plan)
+}
+
 /// Reads the row's text back; `None` unless the segments cover `[0, size)` in order without gaps
 /// and no segment claims more than its length (a row from another file size, or damaged).
 pub fn decode(text: &str, size: u64) -> Option<Vec<Segment>> {

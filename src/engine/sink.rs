@@ -6,12 +6,11 @@
 //! instead of one after the other.
 
 use super::files;
+use super::writer::WriterThread;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 /// Chunks queued for each thread. hyper hands over chunks of up to ~400 KB, so this bounds the
@@ -38,60 +37,39 @@ enum HashCmd {
 /// The partial file behind its writer and hasher threads. `offset` counts bytes handed over
 /// (written or queued); `flush` waits until they are all in the file.
 pub struct Sink {
-    tx: mpsc::Sender<WriteCmd>,
+    writer: WriterThread<WriteCmd>,
     hash_tx: mpsc::Sender<HashCmd>,
-    /// The first write error, kept for the caller once the writer has stopped.
-    failure: Arc<Mutex<Option<io::Error>>>,
-    writer: JoinHandle<()>,
     pub offset: u64,
 }
 
 impl Sink {
     /// Starts the threads on an open, locked partial holding `offset` bytes already hashed into
     /// `hasher`; the file position must be at `offset`.
-    pub fn start(file: File, hasher: Sha256, offset: u64) -> Sink {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    pub fn start(file: File, hasher: Sha256, offset: u64) -> io::Result<Sink> {
         let (hash_tx, hash_rx) = mpsc::channel(QUEUE);
-        let failure = Arc::new(Mutex::new(None));
-        let f = failure.clone();
-        let writer =
-            files::spawn_low_priority("localbrain-writer", move || writer(file, rx, f)).expect("spawn writer thread");
-        files::spawn_low_priority("localbrain-hasher", move || hash_thread(hasher, hash_rx))
-            .expect("spawn hasher thread");
-        Sink { tx, hash_tx, failure, writer, offset }
-    }
-
-    fn stopped(&self) -> io::Error {
-        match self.failure.lock().expect("failure lock").take() {
-            Some(e) => e,
-            None => io::Error::other("the file writer stopped"),
-        }
+        files::spawn_low_priority("localbrain-hasher", move || hash_thread(hasher, hash_rx))?;
+        let writer = WriterThread::spawn("localbrain-writer", QUEUE, move |rx| write(file, rx))?;
+        Ok(Sink { writer, hash_tx, offset })
     }
 
     /// Hands bytes to both threads; waits only when a queue is full (back-pressure).
     pub async fn push(&mut self, bytes: Bytes) -> io::Result<()> {
         let n = bytes.len() as u64;
-        self.hash_tx.send(HashCmd::Data(bytes.clone())).await.map_err(|_| self.stopped())?;
-        self.tx.send(WriteCmd::Data(bytes)).await.map_err(|_| self.stopped())?;
+        self.hash_tx.send(HashCmd::Data(bytes.clone())).await.map_err(|_| hasher_gone())?;
+        self.writer.send(WriteCmd::Data(bytes)).await?;
         self.offset += n;
         Ok(())
     }
 
-    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> WriteCmd) -> io::Result<T> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(cmd(reply)).await.map_err(|_| self.stopped())?;
-        answer.await.map_err(|_| self.stopped())
-    }
-
     /// Everything pushed so far is in the file (not necessarily on the platter).
     pub async fn flush(&self) -> io::Result<()> {
-        self.ask(WriteCmd::Flush).await?
+        self.writer.ask(WriteCmd::Flush).await?
     }
 
     /// Drops everything: the file is emptied and the hash starts over.
     pub async fn restart(&mut self) -> io::Result<()> {
-        self.ask(WriteCmd::Restart).await??;
-        self.hash_tx.send(HashCmd::Restart).await.map_err(|_| io::Error::other("the hasher stopped"))?;
+        self.writer.ask(WriteCmd::Restart).await??;
+        self.hash_tx.send(HashCmd::Restart).await.map_err(|_| hasher_gone())?;
         self.offset = 0;
         Ok(())
     }
@@ -99,14 +77,13 @@ impl Sink {
     /// The hash of the bytes so far.
     pub async fn digest(&self) -> io::Result<String> {
         let (reply, answer) = oneshot::channel();
-        let gone = || io::Error::other("the hasher stopped");
-        self.hash_tx.send(HashCmd::Digest(reply)).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())
+        self.hash_tx.send(HashCmd::Digest(reply)).await.map_err(|_| hasher_gone())?;
+        answer.await.map_err(|_| hasher_gone())
     }
 
     /// Flushes and fsyncs the file, stops both threads, and returns the final hash.
     pub async fn finish(self) -> io::Result<String> {
-        let synced = self.ask(WriteCmd::Finish).await;
+        let synced = self.writer.ask(WriteCmd::Finish).await;
         let digest = self.digest().await;
         self.close().await;
         synced??;
@@ -120,42 +97,44 @@ impl Sink {
         flushed
     }
 
-    /// Ends the threads and waits for the writer: whoever opens the partial next (a resume, the
-    /// install) must not find it still open and locked by this download.
+    /// Ends the threads and waits for the writer (see [`WriterThread::close`]).
     async fn close(self) {
-        let Sink { tx, hash_tx, writer, .. } = self;
-        drop((tx, hash_tx));
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        let Sink { writer, hash_tx, .. } = self;
+        drop(hash_tx);
+        writer.close(None).await;
     }
 }
 
-fn writer(file: File, mut rx: mpsc::Receiver<WriteCmd>, failure: Arc<Mutex<Option<io::Error>>>) {
+fn hasher_gone() -> io::Error {
+    io::Error::other("the hasher stopped")
+}
+
+/// The writer thread's body: ends at the first error, which the next send reports.
+fn write(file: File, mut rx: mpsc::Receiver<WriteCmd>) -> io::Result<()> {
     let mut out = Out::new(file);
     while let Some(cmd) = rx.blocking_recv() {
-        let result = match cmd {
-            WriteCmd::Data(bytes) => out.write(&bytes),
+        match cmd {
+            WriteCmd::Data(bytes) => out.write(&bytes)?,
             // Chunks go straight to the file (no buffer of our own), so a flush has nothing to do:
             // the answer only says every chunk queued before it is written.
             WriteCmd::Flush(reply) => {
                 let _ = reply.send(Ok(()));
-                Ok(())
             }
             WriteCmd::Restart(reply) => {
                 let r = out.restart();
                 let failed = r.as_ref().err().map(clone_err);
                 let _ = reply.send(r);
-                failed.map_or(Ok(()), Err)
+                if let Some(e) = failed {
+                    return Err(e);
+                }
             }
             WriteCmd::Finish(reply) => {
                 let _ = reply.send(out.file.sync_all());
-                return;
+                return Ok(());
             }
-        };
-        if let Err(e) = result {
-            *failure.lock().expect("failure lock") = Some(e);
-            return;
         }
     }
+    Ok(())
 }
 
 /// The partial and how far its writeback has been started.

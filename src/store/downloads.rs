@@ -200,9 +200,20 @@ pub async fn in_statuses_any_user(db: &Db, statuses: &[DownloadStatus]) -> Resul
 /// Moves a download to `to` if its current status allows it; returns whether the row changed.
 /// `error` is stored with the move (cleared when `None`). Pause and completion stamp their times.
 pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str>) -> Result<bool, StoreError> {
+    Ok(move_to(db, id, to, error).await?.is_some())
+}
+
+/// [`set_status`] that returns the row as the write left it (`UPDATE ... RETURNING`, one round
+/// trip), or `None` when its status did not allow the move.
+pub async fn move_to(
+    db: &Db,
+    id: i64,
+    to: DownloadStatus,
+    error: Option<&str>,
+) -> Result<Option<DownloadRow>, StoreError> {
     let from: Vec<DownloadStatus> = DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
     if from.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let now = now_ms();
     let stamp = match to {
@@ -212,11 +223,17 @@ pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str
     };
     let sql = format!(
         "UPDATE model_downloads SET status = $1, error = $2, updated_at = $4{stamp}
-         WHERE id = $3 AND status IN ({})",
+         WHERE id = $3 AND status IN ({}) RETURNING {COLUMNS}",
         in_list(&from)
     );
-    let done = sqlx::query(&sql).bind(to.as_str()).bind(error).bind(id).bind(now).execute(&db.pool).await?;
-    Ok(done.rows_affected() == 1)
+    let row = sqlx::query_as::<_, SqlRow>(&sql)
+        .bind(to.as_str())
+        .bind(error)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(SqlRow::into_row).transpose()
 }
 
 /// Records bytes on disk, only while the row is still being downloaded (or was just paused by

@@ -1,0 +1,159 @@
+//! The HTTP both transfers share: sending a request and reading its body against the stop
+//! token and the stall timeout, pacing, what each answer they cannot use means, and the wait
+//! before another try. What a 503 does is decided here ([`Job::refused`]), for the single
+//! stream and every segment alike; whether an error is worth another try, in `retry::classify`.
+
+use super::error::TransferError;
+use super::job::Job;
+use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
+use bytes::Bytes;
+use reqwest::Response;
+use reqwest::header::{self, HeaderMap};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Why a request or a body read did not bring what was asked.
+#[derive(Debug)]
+pub(super) enum Failed {
+    /// The stop token fired: a pause, a cancel, a shutdown, or another connection's failure.
+    Stopped,
+    /// Worth another try, after at least what the server asked to wait.
+    Again { error: TransferError, retry_after: Option<Duration> },
+    /// Waiting would not cure it (a bad certificate, a missing file, another file).
+    Fatal(TransferError),
+}
+
+impl Failed {
+    /// A failed request or body, tried again or not as [`classify`] says.
+    fn classified(verdict: Retry, error: TransferError) -> Failed {
+        match verdict {
+            Retry::Transient => Failed::Again { error, retry_after: None },
+            Retry::Fatal => Failed::Fatal(error),
+        }
+    }
+}
+
+impl Job {
+    /// Sends a GET for the bytes `from..to` (`to` exclusive; `None` to the end) with If-Range
+    /// when a validator is known, racing `stop` and the stall timeout.
+    pub(super) async fn get(
+        &self,
+        url: &str,
+        from: u64,
+        to: Option<u64>,
+        stop: &CancellationToken,
+    ) -> Result<Response, Failed> {
+        let mut req = self.client.get(url).header(header::ACCEPT_ENCODING, "identity");
+        if from > 0 || to.is_some() {
+            let end = to.map_or(String::new(), |t| (t - 1).to_string());
+            req = req.header(header::RANGE, format!("bytes={from}-{end}"));
+            if let Some(v) = self.validator() {
+                req = req.header(header::IF_RANGE, v);
+            }
+        }
+        let sent = tokio::select! {
+            _ = stop.cancelled() => return Err(Failed::Stopped),
+            r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
+        };
+        match sent {
+            Err(_) => Err(Failed::Again { error: TransferError::NoAnswer, retry_after: None }),
+            Ok(Err(e)) => Err(Failed::classified(classify(Failure::Error(&e)), TransferError::Unreachable(e))),
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+
+    /// What an answer whose status the transfer cannot use means: 408, 429 and 5xx are worth
+    /// another try (after their Retry-After), every other status is final for this URL.
+    pub(super) fn refused(url: &str, resp: &Response) -> Failed {
+        let status = resp.status();
+        match classify(Failure::Status(status)) {
+            Retry::Transient => {
+                Failed::Again { error: TransferError::Busy(status), retry_after: retry_after(resp.headers()) }
+            }
+            Retry::Fatal => Failed::Fatal(TransferError::Refused { status, host: host_of(url).to_string() }),
+        }
+    }
+
+    /// The next piece of the body at file offset `at`, where the answer is meant to run to
+    /// `end`. `None` once the body ends at `end`; ending before it is a failure worth another try.
+    pub(super) async fn chunk(
+        &self,
+        resp: &mut Response,
+        at: u64,
+        end: u64,
+        stop: &CancellationToken,
+    ) -> Result<Option<Bytes>, Failed> {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return Err(Failed::Stopped),
+            r = tokio::time::timeout(self.cfg.stall_timeout, resp.chunk()) => r,
+        };
+        match next {
+            Err(_) => {
+                let error = TransferError::Stalled { secs: self.cfg.stall_timeout.as_secs() };
+                Err(Failed::Again { error, retry_after: None })
+            }
+            Ok(Err(e)) => Err(Failed::classified(classify(Failure::Error(&e)), TransferError::Broken(e))),
+            Ok(Ok(None)) if at >= end => Ok(None),
+            Ok(Ok(None)) => {
+                let error = TransferError::EndedEarly { at, size: self.model.size_bytes };
+                Err(Failed::classified(classify(Failure::EndedEarly), error))
+            }
+            Ok(Ok(Some(bytes))) => Ok(Some(bytes)),
+        }
+    }
+
+    /// Waits for the shared bandwidth limit, if one is set, before `bytes` more go on.
+    pub(super) async fn pace(&self, bytes: u64, stop: &CancellationToken) -> Result<(), Failed> {
+        let Some(pacer) = &self.pacer else { return Ok(()) };
+        let wait = pacer.book(bytes, Instant::now());
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = stop.cancelled() => return Err(Failed::Stopped),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits before another try of `error`, as `retry` says; when its budget is spent, the
+    /// failure that ends the download.
+    pub(super) async fn back_off(
+        &self,
+        retry: &mut RetryState,
+        error: TransferError,
+        retry_after: Option<Duration>,
+        stop: &CancellationToken,
+        segment: Option<usize>,
+    ) -> Result<(), Failed> {
+        let Some(delay) = retry.next_delay(retry_after, jitter()) else {
+            let tries = retry.failures() + 1;
+            return Err(Failed::Fatal(TransferError::GaveUp { last: Box::new(error), tries }));
+        };
+        let delay_ms = delay.as_millis() as u64;
+        tracing::info!(id = self.id, segment, reason = %error, delay_ms, "retrying");
+        tokio::select! {
+            _ = stop.cancelled() => Err(Failed::Stopped),
+            _ = tokio::time::sleep(delay) => Ok(()),
+        }
+    }
+}
+
+pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The `Content-Range` of a 206 answer, parsed.
+pub(super) fn content_range(headers: &HeaderMap) -> Option<super::range::ContentRange> {
+    headers.get(header::CONTENT_RANGE)?.to_str().ok().and_then(super::range::parse_content_range)
+}
+
+/// The ETag (strong ones only: If-Range needs a strong validator), else Last-Modified.
+pub(super) fn validator_of(headers: &HeaderMap) -> Option<String> {
+    let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).filter(|e| !e.starts_with("W/"));
+    etag.or_else(|| headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok())).map(str::to_string)
+}
+
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
