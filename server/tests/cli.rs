@@ -1,19 +1,16 @@
 //! `localbrain download` as a user runs it: the real binary against a real HTTP server on
 //! loopback. Ctrl-C pauses and keeps the partial; running it again resumes and installs.
 
-#[path = "../../tests/it/fixture.rs"]
-#[allow(dead_code)]
-mod fixture;
-
-use fixture::{Fixture, test_bytes};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use testkit::catalog::catalog_toml;
+use testkit::{Fixture, test_bytes};
 
 const SIZE: usize = 4 * 1024 * 1024;
 
 fn catalog(dir: &std::path::Path, server: &Fixture, size: usize) -> std::path::PathBuf {
     let path = dir.join("catalog.toml");
-    let text = fixture::catalog_toml("cli-model", &[server.url("/file")], size as u64, &server.sha256());
+    let text = catalog_toml("cli-model", &[server.url("/file")], size as u64, &server.sha256());
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -31,7 +28,7 @@ fn send_signal(pid: u32, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_pauses_and_a_second_run_resumes_to_a_verified_install() {
-    let server = Fixture::start(test_bytes(SIZE)).await;
+    let server = Fixture::start(test_bytes(SIZE, 0)).await;
     server.set(|m| {
         m.chunk = 32 * 1024;
         m.chunk_delay = Duration::from_millis(20);
@@ -79,14 +76,14 @@ async fn ctrl_c_pauses_and_a_second_run_resumes_to_a_verified_install() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.trim_end().ends_with("models/cli-model.gguf"), "prints where it installed: {stdout}");
     let installed = std::fs::read(data.join("models/cli-model.gguf")).unwrap();
-    assert!(installed == test_bytes(SIZE), "the installed file is the served file");
+    assert!(installed == test_bytes(SIZE, 0), "the installed file is the served file");
     let last = server.file_requests().pop().unwrap();
     assert_eq!(last.range, Some(format!("bytes={kept_len}-")), "resumed, not restarted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_size_mismatch_exits_non_zero_saying_both_sizes_and_installs_nothing() {
-    let server = Fixture::start(test_bytes(SIZE)).await;
+    let server = Fixture::start(test_bytes(SIZE, 0)).await;
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog(dir.path(), &server, SIZE + 10);
     let data = dir.path().join("data");

@@ -5,17 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const SMOL: &str = "smollm2-135m-instruct-q4_1";
-
-fn test_model_path() -> PathBuf {
-    let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
-    path
-}
+use testkit::catalog::smol_entry;
+use testkit::{SMOL, test_model_path};
 
 /// A data folder whose catalog lists the test model; installed unless `install` is false.
 struct Setup {
@@ -30,13 +21,7 @@ impl Setup {
         if install {
             std::fs::copy(test_model_path(), models.join(format!("{SMOL}.gguf"))).unwrap();
         }
-        let catalog = format!(
-            "[[models]]\nid = \"{SMOL}\"\nname = \"SmolLM2 135M Instruct\"\nfamily = \"smollm2\"\nparams_b = 0.135\n\
-             quant = \"Q4_1\"\nurl = \"http://127.0.0.1:9/unused.gguf\"\n\
-             sha256 = \"b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53\"\n\
-             size_bytes = 98362432\nmin_ram_gb = 1\ncontext_length = 8192\nlicense = \"apache-2.0\"\nquality = 1\n"
-        );
-        std::fs::write(dir.path().join("catalog.toml"), catalog).unwrap();
+        testkit::catalog::write(&dir.path().join("catalog.toml"), [smol_entry("http://127.0.0.1:9/unused.gguf")]);
         Setup { dir }
     }
 

@@ -4,11 +4,10 @@
 //! zero), never by its words: greedy output changes with CPU features.
 
 use crate::engine::fast_config;
-use crate::fixture::{Fixture, catalog_toml, hex};
-use crate::support::TestDb;
 use localbrain::brain::gguf::{self, GgufError};
 use localbrain::brain::{Brain, BrainConfig, BrainError, Reply};
 use localbrain::catalog::Catalog;
+use localbrain::catalog::ModelEntry;
 use localbrain::chat::{ChatEvent, ChatMessage, ChatRequest, ChatStats, Finish, Role};
 use localbrain::engine::{Engine, files};
 use localbrain::status::DownloadStatus;
@@ -17,25 +16,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub const SMOL: &str = "smollm2-135m-instruct-q4_1";
-pub const SMOL_SIZE: u64 = 98_362_432;
-pub const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
-
-/// The test model's path: `LOCALBRAIN_TEST_MODEL`, else where `scripts/install-tools.sh test`
-/// puts it.
-pub fn test_model_path() -> PathBuf {
-    let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    assert!(
-        path.is_file(),
-        "the test model is missing at {}: run `scripts/install-tools.sh test` (make test does)",
-        path.display()
-    );
-    path
-}
+use testkit::catalog::{catalog_toml, entry, smol_entry, to_toml};
+use testkit::{Fixture, SMOL, SMOL_SHA256, TestDb, hex, test_model_path};
 
 /// A brain over `models`, answering for the catalog in `toml`, with a short keep-alive unless
 /// `tune` says otherwise.
@@ -105,8 +87,11 @@ fn installed_copy() -> (tempfile::TempDir, PathBuf) {
     (dir, models)
 }
 
+/// The model, listed at a URL nothing answers (it is installed by copying).
+const UNUSED: &str = "http://127.0.0.1:9/unused";
+
 fn smol_catalog() -> String {
-    catalog_toml(SMOL, &["http://127.0.0.1:9/unused".to_string()], SMOL_SIZE, SMOL_SHA256)
+    to_toml([smol_entry(UNUSED)])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,7 +102,7 @@ async fn the_engine_downloads_the_model_and_the_brain_answers_with_it() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
-    let toml = catalog_toml(SMOL, &[host.url("/file")], SMOL_SIZE, SMOL_SHA256);
+    let toml = to_toml([smol_entry(&host.url("/file"))]);
     let engine =
         Engine::new(db.db.clone(), Arc::new(Catalog::parse(&toml).unwrap()), fast_config(models.clone())).unwrap();
     let (admin, _) = users::ensure_admin(&db).await.unwrap();
@@ -240,7 +225,7 @@ async fn an_idle_model_is_unloaded_after_keep_alive() {
 async fn a_model_the_memory_rule_refuses_is_never_loaded() {
     let (_dir, models) = installed_copy();
     // The same file, but the catalog says it needs a million GB.
-    let toml = smol_catalog().replace("min_ram_gb = 1", "min_ram_gb = 1000000");
+    let toml = to_toml([ModelEntry { min_ram_gb: 1_000_000, ..smol_entry(UNUSED) }]);
     let brain = brain(&models, &toml, |_| {});
     let err = brain.chat(1, ask("Hi", 4)).await.err().expect("refused");
     assert!(matches!(err, BrainError::TooBig { .. }), "{err:?}");
@@ -251,8 +236,10 @@ async fn a_model_the_memory_rule_refuses_is_never_loaded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_the_brain_cannot_serve_say_why() {
     let (_dir, models) = installed_copy();
-    let toml = smol_catalog()
-        + &catalog_toml("other-model", &["http://127.0.0.1:9/x".into()], 10, &hex(&Sha256::digest(b"other")));
+    let toml = to_toml([
+        smol_entry(UNUSED),
+        entry("other-model", &["http://127.0.0.1:9/x".into()], 10, &hex(&Sha256::digest(b"other"))),
+    ]);
     let brain = brain(&models, &toml, |_| {});
     let not_installed =
         brain.chat(1, ChatRequest { model_id: "other-model".into(), ..ask("Hi", 4) }).await.err().unwrap();

@@ -1,47 +1,47 @@
 //! The catalog as the server uses it: a replacement file (what LOCALBRAIN_CATALOG points at)
 //! loaded, validated and recommended from, and the JSON the UI receives.
 
-use localbrain::catalog::{Catalog, CatalogError};
+use localbrain::catalog::{Catalog, CatalogError, ModelEntry};
 use localbrain::hardware::{self, HardwareProfile};
 use localbrain::recommend::{self, Fit, GIB, RamSource};
+use testkit::catalog::entry;
 
 /// Two entries, the second mirrored: a small air-gapped mirror's catalog.
-const MIRROR_CATALOG: &str = r#"
-[[models]]
-id = "small-q4_k_m"
-name = "Small"
-family = "test"
-params_b = 0.5
-quant = "Q4_K_M"
-url = "http://127.0.0.1:9/small.gguf"
-sha256 = "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653"
-size_bytes = 397808192
-min_ram_gb = 1
-context_length = 32768
-license = "apache-2.0"
-quality = 10
-
-[[models]]
-id = "big-q4_k_m"
-name = "Big"
-family = "test"
-params_b = 8.0
-quant = "Q4_K_M"
-url = "http://127.0.0.1:9/big.gguf"
-mirrors = ["http://127.0.0.2:9/big.gguf"]
-sha256 = "f2be3e1a239c12c9f3f01a962b11fb2807f8032fdb63b0a5502ea42ddef55e44"
-size_bytes = 4920739168
-min_ram_gb = 8
-context_length = 131072
-license = "llama3.1"
-quality = 20
-"#;
+fn mirror_catalog() -> Vec<ModelEntry> {
+    let small = ModelEntry {
+        name: "Small".into(),
+        params_b: 0.5,
+        context_length: 32768,
+        quality: 10,
+        ..entry(
+            "small-q4_k_m",
+            &["http://127.0.0.1:9/small.gguf".into()],
+            397808192,
+            "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653",
+        )
+    };
+    let big = ModelEntry {
+        name: "Big".into(),
+        params_b: 8.0,
+        min_ram_gb: 8,
+        context_length: 131072,
+        license: "llama3.1".into(),
+        quality: 20,
+        ..entry(
+            "big-q4_k_m",
+            &["http://127.0.0.1:9/big.gguf".into(), "http://127.0.0.2:9/big.gguf".into()],
+            4920739168,
+            "f2be3e1a239c12c9f3f01a962b11fb2807f8032fdb63b0a5502ea42ddef55e44",
+        )
+    };
+    vec![small, big]
+}
 
 #[test]
 fn a_replacement_catalog_file_is_loaded_and_recommended_from() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.toml");
-    std::fs::write(&path, MIRROR_CATALOG).unwrap();
+    testkit::catalog::write(&path, mirror_catalog());
     let catalog = Catalog::load(Some(&path)).unwrap();
     assert_eq!(catalog.models.len(), 2);
     let big = catalog.get("big-q4_k_m").unwrap();
@@ -61,9 +61,9 @@ fn a_replacement_catalog_file_is_loaded_and_recommended_from() {
 fn a_bad_replacement_file_is_refused_naming_file_and_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.toml");
-    let placeholder =
-        MIRROR_CATALOG.replace("f2be3e1a239c12c9f3f01a962b11fb2807f8032fdb63b0a5502ea42ddef55e44", &"0".repeat(64));
-    std::fs::write(&path, placeholder).unwrap();
+    let mut placeholder = mirror_catalog();
+    placeholder[1].sha256 = "0".repeat(64);
+    testkit::catalog::write(&path, placeholder);
     let err = Catalog::load(Some(&path)).unwrap_err();
     assert!(matches!(err, CatalogError::InFile { .. }), "{err:?}");
     assert_eq!(

@@ -1,7 +1,5 @@
 //! The download engine against a real HTTP server on loopback, on SQLite and PostgreSQL.
 
-use crate::fixture::{Fixture, RawHost, SELF_SIGNED_CERT, Then, test_bytes, tls12_hello_with};
-use crate::support::TestDb;
 use localbrain::catalog::Catalog;
 use localbrain::engine::retry::RetryPolicy;
 use localbrain::engine::{Engine, EngineConfig, EngineError, files};
@@ -11,6 +9,8 @@ use localbrain::view::DownloadView;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::catalog::catalog_toml;
+use testkit::{Fixture, RawHost, SELF_SIGNED_CERT, TestDb, Then, hex, test_bytes, tls12_hello_with};
 
 pub const MODEL: &str = "test-model-q4";
 pub const SIZE: usize = 3 * 1024 * 1024 + 12345;
@@ -26,7 +26,7 @@ pub struct Rig {
 
 /// A one-model catalog pointing at the fixture.
 pub fn catalog_for(urls: &[String], size: u64, sha: &str) -> Catalog {
-    Catalog::parse(&crate::fixture::catalog_toml(MODEL, urls, size, sha)).expect("test catalog")
+    Catalog::parse(&catalog_toml(MODEL, urls, size, sha)).expect("test catalog")
 }
 
 pub fn fast_config(models_dir: PathBuf) -> EngineConfig {
@@ -53,7 +53,7 @@ impl Rig {
         sha: Option<&str>,
         tune: impl FnOnce(&mut EngineConfig),
     ) -> Rig {
-        let server = Fixture::start(test_bytes(SIZE)).await;
+        let server = Fixture::start(test_bytes(SIZE, 0)).await;
         let db = TestDb::new().await;
         let dir = tempfile::tempdir().unwrap();
         let sha = sha.map(str::to_string).unwrap_or_else(|| server.sha256());
@@ -96,7 +96,7 @@ impl Rig {
     pub fn assert_installed_right(&self) {
         let got = std::fs::read(self.target()).expect("installed file");
         assert_eq!(got.len(), SIZE);
-        assert_eq!(crate::fixture::hex(&sha2::Sha256::digest(&got)), self.server.sha256());
+        assert_eq!(hex(&sha2::Sha256::digest(&got)), self.server.sha256());
         assert_no_partials(&self.models());
     }
 }
@@ -273,7 +273,7 @@ async fn paused_with_partial(rig: &Rig, bytes: &[u8]) -> i64 {
 #[tokio::test]
 async fn a_416_on_a_whole_partial_verifies_without_downloading() {
     let rig = Rig::new().await;
-    let id = paused_with_partial(&rig, &test_bytes(SIZE)).await;
+    let id = paused_with_partial(&rig, &test_bytes(SIZE, 0)).await;
     let before = rig.server.bytes_sent();
     rig.engine.resume(rig.user, id).await.unwrap();
     assert_eq!(rig.settle(id).await.status, Complete);
@@ -467,7 +467,7 @@ async fn after_the_retry_budget_the_download_fails_and_keeps_its_partial() {
 
 #[tokio::test]
 async fn a_hash_mismatch_fails_installs_nothing_and_removes_the_bad_partial() {
-    let wrong = crate::fixture::hex(&sha2::Sha256::digest(b"some other file"));
+    let wrong = hex(&sha2::Sha256::digest(b"some other file"));
     let rig = Rig::with(|f| vec![f.url("/file")], None, Some(&wrong)).await;
     let v = rig.start().await;
     let done = rig.settle(v.id).await;
@@ -531,7 +531,7 @@ async fn a_pause_right_after_start_is_honoured_whenever_the_runner_gets_to_run()
 async fn an_installed_model_is_hashed_once_and_not_downloaded() {
     let rig = Rig::new().await;
     std::fs::create_dir_all(rig.models()).unwrap();
-    std::fs::write(rig.target(), test_bytes(SIZE)).unwrap();
+    std::fs::write(rig.target(), test_bytes(SIZE, 0)).unwrap();
     let v = rig.start().await;
     let done = rig.settle(v.id).await;
     assert_eq!(done.status, Complete);
@@ -675,7 +675,7 @@ async fn shutdown_pauses_running_downloads_and_keeps_their_partials() {
 
 #[tokio::test]
 async fn a_bandwidth_limit_holds_the_average_rate() {
-    let server = Fixture::start(test_bytes(SIZE)).await;
+    let server = Fixture::start(test_bytes(SIZE, 0)).await;
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog_for(&[server.url("/file")], SIZE as u64, &server.sha256());

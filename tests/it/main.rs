@@ -4,8 +4,6 @@
 mod brain;
 mod catalog;
 mod engine;
-mod fixture;
 mod parallel;
 mod retry;
 mod store;
-mod support;

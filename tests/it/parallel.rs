@@ -242,7 +242,7 @@ async fn a_bad_certificate_ends_the_download_at_once() {
 
 #[tokio::test]
 async fn a_hash_mismatch_installs_nothing_and_forgets_the_segments() {
-    let wrong = crate::fixture::hex(&sha2::Sha256::digest(b"some other file"));
+    let wrong = testkit::hex(&sha2::Sha256::digest(b"some other file"));
     let rig = Rig::build(|f| vec![f.url("/file")], None, Some(&wrong), parallel).await;
     let v = rig.start().await;
     let end = rig.settle(v.id).await;
@@ -297,7 +297,7 @@ async fn shutdown_pauses_a_parallel_download_with_its_segments_saved() {
     assert!(segments::done_bytes(&saved) >= 300_000, "the bytes written before the stop are recorded");
     // What the segments claim is really in the file.
     let partial = std::fs::read(&row.partial_path).unwrap();
-    let data = crate::fixture::test_bytes(SIZE);
+    let data = testkit::test_bytes(SIZE, 0);
     for s in &saved {
         let (a, b) = (s.start as usize, (s.start + s.done) as usize);
         assert!(partial[a..b] == data[a..b], "segment {}-{} holds the right bytes", s.start, s.end);

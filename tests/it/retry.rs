@@ -3,10 +3,10 @@
 //! a certificate no root signed...), so the table breaks if a new reqwest, hyper or rustls
 //! reports a cause in another way.
 
-use crate::fixture::{RawHost, SELF_SIGNED_CERT, Then, tls12_hello_with};
 use localbrain::engine::retry::{Failure, Retry, classify};
 use reqwest::StatusCode;
 use std::time::Duration;
+use testkit::{RawHost, SELF_SIGNED_CERT, Then, tls12_hello_with};
 
 /// The error a GET of `url` ends with, whether it comes while sending or while reading the body.
 async fn error_of(client: &reqwest::Client, url: &str) -> reqwest::Error {

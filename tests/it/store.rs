@@ -1,9 +1,9 @@
 //! The store on both engines: rows, scoping by user, the one-open-download rule, status CAS.
 
-use crate::support::TestDb;
 use localbrain::status::DownloadStatus;
 use localbrain::store::downloads::{self, NewDownload};
 use localbrain::store::users;
+use testkit::TestDb;
 
 const HASH: &str = "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653";
 

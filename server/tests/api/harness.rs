@@ -1,15 +1,16 @@
 //! The real `localbrain` binary as a child process, on a port of its own, with a temp data
-//! folder, a test catalog pointing at the fixture host, and its own database: a SQLite file in
-//! the data folder, or, when DATABASE_URL names PostgreSQL, a fresh database on that server that
-//! is dropped when the test ends. Plus the HTTP helpers the tests speak through.
+//! folder, a test catalog pointing at the fixture host, and its own database (the kit's
+//! [`FreshDb`]: SQLite, or, when DATABASE_URL names PostgreSQL, a fresh database on that server
+//! that is dropped when the test ends). Plus the HTTP helpers the tests speak through.
 
-use super::fixture::{Fixture, sha256_hex, test_bytes};
+use localbrain::catalog::ModelEntry;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+use testkit::catalog::{entry, smol_entry};
+pub use testkit::{Fixture, FreshDb, SMOL, sha256_hex, test_bytes, test_model_path};
 
 /// The model the tests download: 4 MiB at `/alpha.gguf`.
 pub const ALPHA: &str = "alpha-test-q4_k_m";
@@ -23,22 +24,8 @@ pub const BETA_SIZE: usize = 1024 * 1024;
 pub const GAMMA: &str = "gamma-test-q4_0";
 pub const GAMMA_PATH: &str = "/gamma.gguf";
 
-/// The real model (SmolLM2-135M), in the catalog but not on the host: tests that chat install
-/// it by copying the cached file ([`Server::install_smol`]).
-pub const SMOL: &str = "smollm2-135m-instruct-q4_1";
-const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
-const SMOL_SIZE: usize = 98_362_432;
-
-/// The test model's path: `LOCALBRAIN_TEST_MODEL`, else where `scripts/install-tools.sh test`
-/// puts it.
-pub fn test_model_path() -> PathBuf {
-    let path = std::env::var_os("LOCALBRAIN_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-            .join(".cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    assert!(path.is_file(), "the test model is missing at {}: run `scripts/install-tools.sh test`", path.display());
-    path
-}
+// The real model (SmolLM2-135M, [`SMOL`]) is in the catalog but not on the host: tests that
+// chat install it by copying the cached file ([`Server::install_smol`]).
 
 /// The fixture's bytes for each model.
 pub fn alpha_bytes() -> Vec<u8> {
@@ -50,7 +37,7 @@ pub fn beta_bytes() -> Vec<u8> {
 
 /// A model host serving alpha and beta (gamma is missing on purpose).
 pub async fn model_host() -> Fixture {
-    Fixture::start(vec![(ALPHA_PATH, alpha_bytes()), (BETA_PATH, beta_bytes())]).await
+    Fixture::serve(vec![(ALPHA_PATH, alpha_bytes()), (BETA_PATH, beta_bytes())]).await
 }
 
 /// Polls `f` every 25 ms until it yields `Some`, or panics after `timeout` naming `what`.
@@ -93,75 +80,27 @@ impl Answer {
     }
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh PostgreSQL database, dropped on drop.
-struct PgDb {
-    admin_url: String,
-    name: String,
-}
-
-impl PgDb {
-    async fn create(admin_url: &str) -> (PgDb, String) {
-        use sqlx::Connection;
-        let name = format!(
-            "lbapi_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
-        );
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
-        admin.close().await.ok();
-        let url = with_database(admin_url, &name);
-        (PgDb { admin_url: admin_url.to_string(), name }, url)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop may run inside the test's runtime: the cleanup gets a thread and runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{}", &base[..host_end], name);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// The catalog the server is started with: alpha, beta and gamma on the fixture host.
-fn catalog_toml(host: &Fixture) -> String {
-    let entry = |id: &str, name: &str, url: String, sha: String, size: usize, quality: i64| {
-        format!(
-            "[[models]]\nid = \"{id}\"\nname = \"{name}\"\nfamily = \"test\"\nparams_b = 0.1\nquant = \"Q4_K_M\"\n\
-             url = \"{url}\"\nsha256 = \"{sha}\"\nsize_bytes = {size}\nmin_ram_gb = 1\ncontext_length = 4096\n\
-             license = \"mit\"\nquality = {quality}\n\n"
-        )
+/// The catalog the server is started with: alpha, beta and gamma on the fixture host, and the
+/// real model.
+fn test_catalog(host: &Fixture) -> Vec<ModelEntry> {
+    let test = |id: &str, name: &str, path: &str, sha: String, size: usize, quality: i64| ModelEntry {
+        name: name.into(),
+        license: "mit".into(),
+        quality,
+        ..entry(id, &[host.url(path)], size as u64, &sha)
     };
     let gamma = test_bytes(1000, 3);
-    entry(ALPHA, "Alpha Test", host.url(ALPHA_PATH), sha256_hex(&alpha_bytes()), ALPHA_SIZE, 3)
-        + &entry(BETA, "Beta Test", host.url(BETA_PATH), sha256_hex(&beta_bytes()), BETA_SIZE, 2)
-        + &entry(GAMMA, "Gamma Test", host.url(GAMMA_PATH), sha256_hex(&gamma), gamma.len(), 1)
-        + &entry(SMOL, "SmolLM2 135M", host.url("/smollm.gguf"), SMOL_SHA256.into(), SMOL_SIZE, 0)
+    vec![
+        test(ALPHA, "Alpha Test", ALPHA_PATH, sha256_hex(&alpha_bytes()), ALPHA_SIZE, 3),
+        test(BETA, "Beta Test", BETA_PATH, sha256_hex(&beta_bytes()), BETA_SIZE, 2),
+        test(GAMMA, "Gamma Test", GAMMA_PATH, sha256_hex(&gamma), gamma.len(), 1),
+        ModelEntry {
+            name: "SmolLM2 135M".into(),
+            license: "mit".into(),
+            quality: 0,
+            ..smol_entry(&host.url("/smollm.gguf"))
+        },
+    ]
 }
 
 /// A free loopback port (there is a small window in which someone else may take it; the
@@ -187,7 +126,7 @@ pub struct Server {
     log: PathBuf,
     catalog: PathBuf,
     // Dropped after the child is killed (field order).
-    _pg: Option<PgDb>,
+    _db: FreshDb,
     _dir: tempfile::TempDir,
 }
 
@@ -198,14 +137,8 @@ impl Server {
         let data_dir = dir.path().join("data");
         let models_dir = data_dir.join("models");
         let catalog = dir.path().join("catalog.toml");
-        std::fs::write(&catalog, catalog_toml(host)).unwrap();
-        let (pg, database_url) = match std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
-            Some(admin_url) => {
-                let (pg, url) = PgDb::create(&admin_url).await;
-                (Some(pg), url)
-            }
-            None => (None, format!("sqlite://{}?mode=rwc", data_dir.join("localbrain.db").display())),
-        };
+        testkit::catalog::write(&catalog, test_catalog(host));
+        let db = FreshDb::create().await;
         let log = dir.path().join("server.log");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -217,13 +150,13 @@ impl Server {
             base: String::new(),
             data_dir,
             models_dir,
-            database_url,
+            database_url: db.url.clone(),
             admin_link: String::new(),
             http,
             child: None,
             log,
             catalog,
-            _pg: pg,
+            _db: db,
             _dir: dir,
         };
         for attempt in 1..=3 {

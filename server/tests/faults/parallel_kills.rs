@@ -7,13 +7,13 @@
 //! run asks each unfinished segment for exactly the bytes after what was recorded: no recorded
 //! byte is ever fetched twice, none is ever wrong.
 
-use super::fixture::{Fixture, test_bytes};
 use super::{Env, MIB, MODEL, Rng, env_u64, mb, runtime};
 use localbrain::engine::segments::{self, Segment};
 use localbrain::status::DownloadStatus::*;
 use localbrain::store::{Db, downloads};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
+use testkit::{Fixture, test_bytes};
 
 const SIZE: usize = 12 * MIB;
 const SEGMENT: usize = MIB;
@@ -66,7 +66,7 @@ fn kill_9_during_parallel_downloads_keeps_every_recorded_byte() {
     eprintln!("parallel faults: seed {seed} (replay with LOCALBRAIN_FAULT_SEED={seed}), {want_kills} kills");
     let mut rng = Rng(seed);
     let rt = runtime();
-    let data = test_bytes(SIZE);
+    let data = test_bytes(SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     let env = Env::new(&server, SIZE).parallel(4, SEGMENT);
 

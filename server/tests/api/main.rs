@@ -4,23 +4,19 @@
 //! starts, and a full download with its state transitions.
 //!
 //! Every test starts its own server (a child process on a free port, a temp data folder) and its
-//! own model host (an in-test HTTP server on 127.0.0.1). The database is SQLite in the data
-//! folder, or, when DATABASE_URL is `postgres://...`, a fresh database per test on that server:
+//! own model host (the test kit's loopback host). The database is a SQLite file of its own, or,
+//! when DATABASE_URL is `postgres://...`, a fresh database per test on that server:
 //!
 //!     cargo test -p localbrain-server --test api
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p localbrain-server --test api
 
-#[path = "api/chat.rs"]
 mod chat;
-#[path = "api/fixture.rs"]
-mod fixture;
-#[path = "api/harness.rs"]
 mod harness;
 
-use fixture::{ETAG, sha256_hex};
 use harness::*;
 use serde_json::{Value, json};
 use std::time::Duration;
+use testkit::{ETAG, sha256_hex};
 
 /// Long enough for a slow, shared CI machine; every wait ends as soon as its condition holds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -55,7 +51,7 @@ async fn assert_not_found_everywhere(s: &Server, who: &User, id: i64, missing_wo
 async fn another_users_download_is_not_found_on_every_endpoint_and_stays_unchanged() {
     const HOLD: u64 = 256 * 1024;
     let host = model_host().await;
-    host.set(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
+    host.set_path(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
     let s = Server::start(&host).await;
     let alice = s.admin().await;
     let bob = s.add_user("bob").await;
@@ -128,7 +124,7 @@ async fn another_users_download_is_not_found_on_every_endpoint_and_stays_unchang
 async fn unauthenticated_requests_get_401_on_every_endpoint() {
     const HOLD: u64 = 256 * 1024;
     let host = model_host().await;
-    host.set(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
+    host.set_path(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
     let s = Server::start(&host).await;
     let alice = s.admin().await;
     let alpha = start_held(&s, &alice, ALPHA, HOLD).await;
@@ -316,7 +312,7 @@ async fn login_link_is_single_use_and_the_cookie_is_httponly_samesite_strict() {
 async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
     const HOLD: u64 = 256 * 1024;
     let host = model_host().await;
-    host.set(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
+    host.set_path(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
     let s = Server::start(&host).await;
     let alice = s.admin().await;
     let here = format!("127.0.0.1:{}", s.port);
@@ -395,7 +391,7 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
 async fn bodies_over_16_kib_are_refused_with_413_and_change_nothing() {
     const HOLD: u64 = 256 * 1024;
     let host = model_host().await;
-    host.set(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
+    host.set_path(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
     let s = Server::start(&host).await;
     let alice = s.admin().await;
     let alpha = start_held(&s, &alice, ALPHA, HOLD).await;
@@ -452,7 +448,7 @@ async fn bodies_over_16_kib_are_refused_with_413_and_change_nothing() {
 async fn twenty_simultaneous_starts_make_one_row_one_runner_one_partial() {
     const HOLD: u64 = 1024 * 1024;
     let host = model_host().await;
-    host.set(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
+    host.set_path(ALPHA_PATH, |k| k.hold_at = Some(HOLD));
     let s = std::sync::Arc::new(Server::start(&host).await);
     let alice = s.admin().await;
 
@@ -489,7 +485,7 @@ async fn twenty_simultaneous_starts_make_one_row_one_runner_one_partial() {
     assert_eq!(s.model_files(), vec![format!(".partial/{ALPHA}.{id}.partial")]);
 
     // Let it finish: still one request in all, and one installed file.
-    host.set(ALPHA_PATH, |k| k.hold_at = None);
+    host.set_path(ALPHA_PATH, |k| k.hold_at = None);
     let done = s.wait_dl(&alice, id, "complete", WAIT, |r| status_of(r) == "complete").await;
     assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
     let requests = host.requests(ALPHA_PATH);
@@ -505,7 +501,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
     const HOLD: u64 = 2 * 1024 * 1024;
     let host = model_host().await;
     // About 1 MB/s, held at 2 MiB until released.
-    host.set(ALPHA_PATH, |k| {
+    host.set_path(ALPHA_PATH, |k| {
         k.chunk = 64 * 1024;
         k.chunk_delay = Duration::from_millis(60);
         k.hold_at = Some(HOLD);
@@ -562,7 +558,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
     .await;
 
     // Resume continues from the partial with Range + If-Range, and finishes.
-    host.set(ALPHA_PATH, |k| {
+    host.set_path(ALPHA_PATH, |k| {
         k.hold_at = None;
         k.chunk_delay = Duration::from_millis(5);
     });
@@ -596,7 +592,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
     assert!(installed.exists(), "a refused cancel removed the installed model");
 
     // Cancel: the partial goes, and a cancelled download takes no more orders.
-    host.set(BETA_PATH, |k| k.hold_at = Some(256 * 1024));
+    host.set_path(BETA_PATH, |k| k.hold_at = Some(256 * 1024));
     let beta = start_held(&s, &alice, BETA, 256 * 1024).await;
     assert!(s.partial_path(BETA, beta).exists());
     let cancelled = s.ok(&alice, "downloads/cancel", json!({ "id": beta })).await;
@@ -607,7 +603,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
     }
     assert_eq!(status_of(&s.get_dl(&alice, beta).await), "cancelled");
     // Starting it again is a new download, which completes.
-    host.set(BETA_PATH, |k| k.hold_at = None);
+    host.set_path(BETA_PATH, |k| k.hold_at = None);
     let again = id_of(&s.start_dl(&alice, BETA).await);
     assert_ne!(again, beta);
     s.wait_dl(&alice, again, "complete", WAIT, |r| status_of(r) == "complete").await;

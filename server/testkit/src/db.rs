@@ -1,43 +1,35 @@
-//! A fresh, migrated database per test: a SQLite file in a temp folder, or, when DATABASE_URL
-//! names PostgreSQL, a new database on that server that is dropped when the test ends. Test runs
-//! never share a database, so they never collide.
+//! A fresh database per test: a SQLite file in a temp folder, or, when DATABASE_URL names
+//! PostgreSQL, a new database on that server that is dropped when the test ends. Test runs never
+//! share a database, so they never collide.
 
 use localbrain::store::{Backend, Db};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A database that lives as long as the test holds it.
-pub struct TestDb {
-    pub db: Db,
-    /// For a second pool on the same database (a second process, as a crash test needs).
+/// A new, empty database nobody has connected to yet (a child process can migrate it itself).
+/// It lives as long as the test holds it.
+pub struct FreshDb {
+    /// Where it is: `sqlite://...` or `postgres://...`.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_drop: Option<(String, String)>,
 }
 
-impl std::ops::Deref for TestDb {
-    type Target = Db;
-    fn deref(&self) -> &Db {
-        &self.db
-    }
-}
-
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-impl TestDb {
-    pub async fn new() -> TestDb {
+impl FreshDb {
+    /// SQLite, or PostgreSQL when DATABASE_URL is a postgres URL.
+    pub async fn create() -> FreshDb {
         match std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
             Some(admin_url) => Self::postgres(admin_url).await,
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = localbrain::store::default_url(dir.path());
-                let db = Db::connect(&url).await.expect("sqlite test db");
-                assert_eq!(db.backend, Backend::Sqlite);
-                TestDb { db, url, _dir: Some(dir), pg_drop: None }
+                FreshDb { url, _dir: Some(dir), pg_drop: None }
             }
         }
     }
 
-    async fn postgres(admin_url: String) -> TestDb {
+    async fn postgres(admin_url: String) -> FreshDb {
         use sqlx::Connection;
         let name = format!(
             "lbt_{}_{}_{}",
@@ -45,20 +37,18 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::Relaxed),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
         );
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("postgres admin");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create db");
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        let db = Db::connect(&url).await.expect("postgres test db");
-        assert_eq!(db.backend, Backend::Postgres);
-        TestDb { db, url, _dir: None, pg_drop: Some((admin_url, name)) }
+        FreshDb { url, _dir: None, pg_drop: Some((admin_url, name)) }
     }
 }
 
-impl Drop for TestDb {
+impl Drop for FreshDb {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.pg_drop.take() else { return };
-        // Drop runs inside the test's runtime, so the cleanup gets a thread and runtime of its own.
+        // Drop may run inside the test's runtime, so the cleanup gets a thread and runtime of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
@@ -69,6 +59,33 @@ impl Drop for TestDb {
             })
         })
         .join();
+    }
+}
+
+/// A fresh database, connected and migrated.
+pub struct TestDb {
+    pub db: Db,
+    /// For a second pool on the same database (a second process, as a crash test needs).
+    pub url: String,
+    // Dropped after the pool (field order).
+    _fresh: FreshDb,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        &self.db
+    }
+}
+
+impl TestDb {
+    /// SQLite, or PostgreSQL when DATABASE_URL is a postgres URL.
+    pub async fn new() -> TestDb {
+        let fresh = FreshDb::create().await;
+        let db = Db::connect(&fresh.url).await.expect("test database");
+        let want = if fresh.pg_drop.is_some() { Backend::Postgres } else { Backend::Sqlite };
+        assert_eq!(db.backend, want);
+        TestDb { db, url: fresh.url.clone(), _fresh: fresh }
     }
 }
 

@@ -14,13 +14,8 @@
 //! The disk-full test mounts a tmpfs, so it needs root (CI runs as root); without it, it fails
 //! saying so instead of skipping.
 
-#[path = "../../tests/it/fixture.rs"]
-#[allow(dead_code)]
-mod fixture;
-#[path = "faults/parallel_kills.rs"]
 mod parallel_kills;
 
-use fixture::{Fixture, hex, test_bytes};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;
@@ -28,6 +23,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use testkit::catalog::catalog_toml;
+use testkit::{Fixture, hex, test_bytes};
 
 const MODEL: &str = "fault-model";
 const MIB: usize = 1024 * 1024;
@@ -69,7 +66,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let catalog = root.join("catalog.toml");
-        let text = fixture::catalog_toml(MODEL, &[server.url("/file")], size as u64, &server.sha256());
+        let text = catalog_toml(MODEL, &[server.url("/file")], size as u64, &server.sha256());
         std::fs::write(&catalog, text).unwrap();
         let data = root.join("data");
         let models = data.join("models");
@@ -274,7 +271,7 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
     let mut rng = Rng(seed);
 
     let rt = runtime();
-    let data = test_bytes(SIZE);
+    let data = test_bytes(SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     let env = Env::new(&server, SIZE);
 
@@ -439,7 +436,7 @@ fn kill_9_at_random_moments_never_leaves_a_wrong_file() {
 fn a_remote_file_that_changes_between_attempts_is_not_spliced() {
     const SIZE: usize = 6 * MIB;
     let rt = runtime();
-    let data = test_bytes(SIZE);
+    let data = test_bytes(SIZE, 0);
     for sig in ["INT", "KILL"] {
         let server = rt.block_on(Fixture::start(data.clone()));
         server.set(|m| {
@@ -545,7 +542,7 @@ fn disk_full_mid_download_fails_clearly_keeps_the_partial_and_resumes_after_spac
     // check and is filled up once the download is under way.
     const SIZE: usize = 16 * MIB;
     let rt = runtime();
-    let data = test_bytes(SIZE);
+    let data = test_bytes(SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| {
         m.chunk = 64 * 1024;
@@ -587,7 +584,7 @@ const HOSTILE_SIZE: usize = 4 * MIB;
 #[test]
 fn a_server_that_resets_the_connection_mid_body_still_completes() {
     let rt = runtime();
-    let data = test_bytes(HOSTILE_SIZE);
+    let data = test_bytes(HOSTILE_SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| {
         m.cut_after = Some(MIB as u64);
@@ -605,7 +602,7 @@ fn a_server_that_resets_the_connection_mid_body_still_completes() {
 #[test]
 fn a_server_that_answers_503_three_times_still_completes() {
     let rt = runtime();
-    let data = test_bytes(HOSTILE_SIZE);
+    let data = test_bytes(HOSTILE_SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| {
         m.fail_first = 3;
@@ -622,7 +619,7 @@ fn a_server_that_answers_503_three_times_still_completes() {
 #[test]
 fn an_html_error_page_with_status_200_is_refused_as_a_different_file() {
     let rt = runtime();
-    let data = test_bytes(HOSTILE_SIZE);
+    let data = test_bytes(HOSTILE_SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| m.html_error = true);
     let env = Env::new(&server, HOSTILE_SIZE);
@@ -642,7 +639,7 @@ fn an_html_error_page_with_status_200_is_refused_as_a_different_file() {
 #[test]
 fn a_server_that_stalls_forever_after_some_bytes_resumes_after_the_stall_timeout() {
     let rt = runtime();
-    let data = test_bytes(HOSTILE_SIZE);
+    let data = test_bytes(HOSTILE_SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
     server.set(|m| m.stall_after = Some(MIB as u64));
     let mut env = Env::new(&server, HOSTILE_SIZE);
