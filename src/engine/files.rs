@@ -89,7 +89,8 @@ pub fn open_partial(path: &Path) -> io::Result<File> {
 /// Makes the partial `size` bytes long with its blocks reserved, so a parallel download can
 /// write any segment anywhere and the disk cannot fill up halfway. Filesystems without
 /// `fallocate` get a sparse file of that length instead (the disk check before the start still
-/// guards them).
+/// guards them), as do systems other than Linux.
+#[cfg(target_os = "linux")]
 pub fn preallocate(file: &File, size: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let len = i64::try_from(size).map_err(io::Error::other)?;
@@ -104,6 +105,11 @@ pub fn preallocate(file: &File, size: u64) -> io::Result<()> {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+pub fn preallocate(file: &File, size: u64) -> io::Result<()> {
+    file.set_len(size)
+}
+
 /// Starts one of the threads that write and hash a download, at a lower CPU priority (nice 10):
 /// when the cores are busy, the server's answers to the card come first and the download takes
 /// what is left. The priority is advisory: on failure the thread keeps the normal one.
@@ -112,14 +118,23 @@ pub fn spawn_low_priority<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> io::Result<std::thread::JoinHandle<T>> {
     std::thread::Builder::new().name(name.into()).spawn(move || {
-        // SAFETY: plain syscalls on the calling thread's own id; no memory of ours is touched.
-        unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-        }
+        lower_this_threads_priority();
         work()
     })
 }
+
+/// Linux sets a nice value per thread; elsewhere the thread keeps the normal priority.
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id; no memory of ours is touched.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
 
 /// Bytes written between two [`start_writeback`] calls.
 pub const WRITEBACK_EVERY: u64 = 32 << 20;
@@ -128,13 +143,17 @@ pub const WRITEBACK_EVERY: u64 = 32 << 20;
 /// them. Done as the download goes, the fsync before the install finds almost nothing left to
 /// write (measured: 1.1 s -> 0.02 s for 2 GiB here), and dirty memory does not pile up to
 /// gigabytes on a slow disk. Advisory: an error changes nothing but the timing, so it is
-/// ignored.
+/// ignored; other systems than Linux leave writeback to the kernel.
+#[cfg(target_os = "linux")]
 pub fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
     // SAFETY: the descriptor is open for the whole call; sync_file_range touches no memory of ours.
     unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
+
+#[cfg(not(target_os = "linux"))]
+pub fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 /// Takes the process-wide exclusive lock on an open partial; `WouldBlock` when another process
 /// holds it. The lock goes with the file handle.
