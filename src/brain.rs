@@ -24,7 +24,8 @@ pub use runtime::RuntimeError;
 use crate::catalog::{Catalog, ModelEntry};
 use crate::chat::{BrainView, ChatEvent, ChatRequest, InstalledModel, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
 use crate::engine::files::target_path;
-use crate::recommend::{format_ram, kv_cache_bytes, ram_fits, ram_needed_bytes};
+use crate::recommend::{kv_cache_bytes, ram_fits, ram_needed_bytes};
+use crate::units::{format_bytes, format_ram};
 use gguf::{GgufError, Header};
 use llama_cpp_2::model::LlamaModel;
 use std::collections::HashMap;
@@ -435,8 +436,8 @@ fn check_memory(entry: &ModelEntry) -> Result<(), BrainError> {
     if let Some(free) = available.filter(|&free| free < working) {
         return Err(BrainError::LowMemory {
             name: entry.name.clone(),
-            needed: crate::recommend::format_bytes(working),
-            available: crate::recommend::format_bytes(free),
+            needed: format_bytes(working),
+            available: format_bytes(free),
         });
     }
     Ok(())

@@ -27,10 +27,10 @@ mod sink;
 pub use error::EngineError;
 
 use crate::catalog::Catalog;
-use crate::recommend::{disk_margin, format_bytes};
 use crate::status::DownloadStatus;
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
+use crate::units::{disk_margin, format_bytes};
 use crate::view::DownloadView;
 use live::Live;
 use retry::RetryPolicy;

@@ -16,8 +16,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
 use localbrain::chat::BrainView;
-use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
 use localbrain::status::DownloadStatus;
+use localbrain::units::{format_bytes, format_ram};
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
 use panel::DownloadPanel;
 

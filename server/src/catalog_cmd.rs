@@ -3,7 +3,8 @@
 use crate::cli::Config;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use localbrain::catalog::Catalog;
-use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
+use localbrain::units::{format_bytes, format_ram};
 
 /// Prints the table.
 pub fn run(config: &Config) -> Result<(), String> {

@@ -3,7 +3,8 @@
 
 use localbrain::catalog::{Catalog, CatalogError};
 use localbrain::hardware::{self, HardwareProfile};
-use localbrain::recommend::{self, Fit, GIB, RamSource};
+use localbrain::recommend::{self, Fit, RamSource};
+use localbrain::units::GIB;
 
 /// Two entries, the second mirrored: a small air-gapped mirror's catalog.
 const MIRROR_CATALOG: &str = r#"
