@@ -7,8 +7,8 @@ use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
 use localbrain::units::{format_bytes, format_ram};
 
 /// Prints the table.
-pub fn run(config: &Config) -> Result<(), String> {
-    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let catalog = Catalog::load(config.catalog.as_deref())?;
     let hw = localbrain::hardware::detect(&config.models_dir);
     let rec = recommend(&catalog.models, &hw);
     println!(
