@@ -33,10 +33,10 @@ mod writer;
 pub use error::{EngineError, TransferError};
 
 use crate::catalog::Catalog;
-use crate::recommend::{disk_margin, format_bytes};
 use crate::status::DownloadStatus;
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
+use crate::units::{disk_margin, format_bytes};
 use crate::view::DownloadView;
 use job::Job;
 use retry::RetryPolicy;

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod hardware;
 pub mod recommend;
 pub mod status;
+pub mod units;
 pub mod view;
 
 #[cfg(feature = "ssr")]

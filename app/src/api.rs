@@ -2,27 +2,87 @@
 //! returning JSON. The card calls these same functions. Every body resolves the caller from the
 //! session and scopes what it touches to that user.
 //!
-//! Errors carry an HTTP status (400 bad input, 401 no session, 404 not found, 409 wrong state,
-//! 429 busy, 503 no memory for the model now, 507 not enough disk) and the body
-//! `{"error": "<plain words>"}`.
+//! Errors are an [`ApiError`]: its variant chooses the HTTP status (400 bad input, 401 no session,
+//! 404 not found, 409 wrong state, 429 busy, 503 no memory for the model now, 507 not enough
+//! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
 pub use chat::*;
 
 use leptos::prelude::*;
+use leptos::server_fn::Encodes;
 use leptos::server_fn::codec::JsonEncoding;
 use localbrain::view::{CatalogView, DownloadView};
 use serde::{Deserialize, Serialize};
 
-/// An API error: plain words for the user. The status travels in the HTTP response.
+/// An API error. The variant is what went wrong and chooses the HTTP status ([`ApiError::status`]);
+/// `error` is plain words for the user. The UI can match on the variant: it travels in the body
+/// as `"kind"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ApiError {
-    pub error: String,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApiError {
+    /// The request is malformed or names something that cannot exist.
+    BadRequest { error: String },
+    /// No session: the caller has not signed in.
+    NotSignedIn { error: String },
+    /// Refused whoever asks (a cross-site request).
+    Forbidden { error: String },
+    /// Not there, or not the caller's (the two read the same).
+    NotFound { error: String },
+    /// Not in a state that allows this.
+    Conflict { error: String },
+    /// The request body is bigger than the endpoint takes.
+    TooLarge { error: String },
+    /// Busy with other requests: try again shortly.
+    Busy { error: String },
+    /// Cannot be done now (no memory for the model, shutting down).
+    Unavailable { error: String },
+    /// Not enough free disk.
+    NoDisk { error: String },
+    /// A failure on the server: the words say only that, the log has the details.
+    Internal { error: String },
+    /// The browser's own: the call or its answer was lost on the way. The server never sends it.
+    Unreachable { error: String },
+}
+
+impl ApiError {
+    /// The HTTP status the server answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest { .. } => 400,
+            ApiError::NotSignedIn { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound { .. } => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::TooLarge { .. } => 413,
+            ApiError::Busy { .. } => 429,
+            ApiError::Unavailable { .. } => 503,
+            ApiError::NoDisk { .. } => 507,
+            ApiError::Internal { .. } | ApiError::Unreachable { .. } => 500,
+        }
+    }
+
+    /// The plain words for the user.
+    pub fn words(&self) -> &str {
+        match self {
+            ApiError::BadRequest { error }
+            | ApiError::NotSignedIn { error }
+            | ApiError::Forbidden { error }
+            | ApiError::NotFound { error }
+            | ApiError::Conflict { error }
+            | ApiError::TooLarge { error }
+            | ApiError::Busy { error }
+            | ApiError::Unavailable { error }
+            | ApiError::NoDisk { error }
+            | ApiError::Internal { error }
+            | ApiError::Unreachable { error } => error,
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.error)
+        f.write_str(self.words())
     }
 }
 
@@ -35,14 +95,21 @@ impl FromServerFnError for ApiError {
         use ServerFnErrorErr::*;
         match value {
             // The request body did not parse: the caller's mistake.
-            Args(e) | Deserialization(e) | MissingArg(e) => {
-                #[cfg(feature = "ssr")]
-                ssr::set_status(400);
-                ApiError { error: format!("bad request: {e}") }
-            }
-            Request(_) | Response(_) => ApiError { error: "cannot reach the localbrain server".into() },
-            other => ApiError { error: other.to_string() },
+            Args(e) | Deserialization(e) | MissingArg(e) => ApiError::BadRequest { error: format!("bad request: {e}") },
+            Request(_) | Response(_) => ApiError::Unreachable { error: "cannot reach the localbrain server".into() },
+            other => ApiError::Internal { error: other.to_string() },
         }
+    }
+
+    /// Encodes the error for its response, and sets that response's status from the variant:
+    /// the one place every server function's error passes on its way out.
+    fn ser(&self) -> bytes::Bytes {
+        #[cfg(feature = "ssr")]
+        ssr::set_status(self.status());
+        <JsonEncoding as Encodes<ApiError>>::encode(self).unwrap_or_else(|_| {
+            // Unreachable in practice: every variant is a string.
+            bytes::Bytes::from_static(br#"{"kind":"internal","error":"the error could not be encoded"}"#)
+        })
     }
 }
 
@@ -52,9 +119,8 @@ pub async fn catalog() -> Result<CatalogView, ApiError> {
     let (engine, _user) = ssr::caller().await?;
     let models_dir = engine.models_dir().to_path_buf();
     let dir = models_dir.clone();
-    let hardware = tokio::task::spawn_blocking(move || localbrain::hardware::detect(&dir))
-        .await
-        .map_err(|e| ssr::internal(e.to_string()))?;
+    let hardware =
+        tokio::task::spawn_blocking(move || localbrain::hardware::detect(&dir)).await.map_err(ssr::internal)?;
     let models = engine.catalog().models.clone();
     let recommendation = localbrain::recommend::recommend(&models, &hardware);
     Ok(CatalogView { models, hardware, recommendation, models_dir: models_dir.display().to_string() })
@@ -65,7 +131,9 @@ pub async fn catalog() -> Result<CatalogView, ApiError> {
 pub async fn start_download(model_id: String) -> Result<DownloadView, ApiError> {
     let (engine, user) = ssr::caller().await?;
     if !localbrain::catalog::is_valid_model_id(&model_id) {
-        return Err(ssr::fail(400, "model_id must be a catalog model id (lowercase letters, digits, '.', '_' or '-')"));
+        return Err(ApiError::BadRequest {
+            error: "model_id must be a catalog model id (lowercase letters, digits, '.', '_' or '-')".into(),
+        });
     }
     engine.start(user.id, &model_id).await.map_err(ssr::engine_error)
 }
@@ -105,7 +173,7 @@ pub async fn cancel_download(id: i64) -> Result<DownloadView, ApiError> {
     engine.cancel(user.id, id).await.map_err(ssr::engine_error)
 }
 
-/// Server-side plumbing of the API: who is calling, and errors with their HTTP status.
+/// Server-side plumbing of the API: who is calling, and the core's errors as [`ApiError`]s.
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::ApiError;
@@ -133,47 +201,61 @@ pub mod ssr {
         }
     }
 
-    /// An error with its status.
-    pub fn fail(code: u16, words: impl Into<String>) -> ApiError {
-        set_status(code);
-        ApiError { error: words.into() }
+    /// The server's own refusals outside the server functions (a body too large, a foreign
+    /// Origin) answer in the same shape and through the same status match.
+    impl axum::response::IntoResponse for ApiError {
+        fn into_response(self) -> axum::response::Response {
+            let status = axum::http::StatusCode::from_u16(self.status())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            (status, axum::Json(self)).into_response()
+        }
     }
 
     /// A 500: logged in full, told in short.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error");
-        fail(500, "something went wrong on the server; see its log")
+        ApiError::Internal { error: "something went wrong on the server; see its log".into() }
     }
 
-    /// An engine error with the status the engine gives it.
+    /// An engine error as the API tells it: the engine's words, the variant chosen here.
     pub fn engine_error(e: EngineError) -> ApiError {
-        match e.http_status() {
-            500 => internal(e),
-            code => fail(code, e.to_string()),
+        let error = e.to_string();
+        match e {
+            EngineError::UnknownModel(_) => ApiError::BadRequest { error },
+            EngineError::NotFound => ApiError::NotFound { error },
+            EngineError::WrongState { .. } => ApiError::Conflict { error },
+            EngineError::NotEnoughDisk { .. } => ApiError::NoDisk { error },
+            EngineError::Store(_) | EngineError::Io { .. } => internal(e),
         }
     }
 
     /// The engine and the signed-in caller, or 401.
     pub async fn caller() -> Result<(Arc<Engine>, CurrentUser), ApiError> {
         let engine = use_context::<Arc<Engine>>().ok_or_else(|| internal("engine missing from context"))?;
-        let user = leptos_axum::extract::<axum::Extension<CurrentUser>>()
-            .await
-            .map_err(|_| fail(401, "not signed in: open the login link that localbrain printed"))?;
+        let user = leptos_axum::extract::<axum::Extension<CurrentUser>>().await.map_err(|_| ApiError::NotSignedIn {
+            error: "not signed in: open the login link that localbrain printed".into(),
+        })?;
         Ok((engine, user.0))
     }
 
-    /// A brain error with its status: the brain's words, the status chosen here.
+    /// A brain error as the API tells it: the brain's words, the variant chosen here.
     pub fn brain_error(e: BrainError) -> ApiError {
-        let code = match &e {
+        let error = e.to_string();
+        match e {
             BrainError::BadRequest(_)
-            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => 400,
-            BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => 404,
-            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => 409,
-            BrainError::Busy => 429,
-            BrainError::TooBig { .. } | BrainError::LowMemory { .. } | BrainError::ShuttingDown => 503,
-            BrainError::Io(_) | BrainError::Runtime(_) => return internal(e),
-        };
-        fail(code, e.to_string())
+            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
+                ApiError::BadRequest { error }
+            }
+            BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ApiError::NotFound { error },
+            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => {
+                ApiError::Conflict { error }
+            }
+            BrainError::Busy => ApiError::Busy { error },
+            BrainError::TooBig { .. } | BrainError::LowMemory { .. } | BrainError::ShuttingDown => {
+                ApiError::Unavailable { error }
+            }
+            BrainError::Io(_) | BrainError::Runtime(_) => internal(e),
+        }
     }
 
     /// The brain and the signed-in caller, or 401.

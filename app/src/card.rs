@@ -16,8 +16,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
 use localbrain::chat::BrainView;
-use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
 use localbrain::status::DownloadStatus;
+use localbrain::units::{format_bytes, format_ram};
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
 use panel::DownloadPanel;
 
@@ -43,7 +44,7 @@ pub fn LocalBrainCard() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match data.await {
                         Ok((catalog, downloads, brain)) => view! { <CardBody catalog downloads brain/> }.into_any(),
-                        Err(e) => view! { <p class="signin" role="alert">{e.error}</p> }.into_any(),
+                        Err(e) => view! { <p class="signin" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -141,7 +142,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                     let _ = current.try_set(Some(v));
                 }
                 Err(e) => {
-                    let _ = toast.try_set(Some(e.error));
+                    let _ = toast.try_set(Some(e.to_string()));
                 }
             }
         });

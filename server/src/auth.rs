@@ -4,13 +4,14 @@
 //! - state-changing requests from a foreign Origin are refused (403);
 //! - a Host header that is not this server's is refused (DNS rebinding, 421).
 
-use crate::web::AppState;
+use app::api::ApiError;
 use app::api::ssr::CurrentUser;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use localbrain::store::sessions;
+use localbrain::store::{Db, sessions};
+use std::net::SocketAddr;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "lb_session";
@@ -22,11 +23,11 @@ pub struct LoginQuery {
 }
 
 /// `GET /login?token=T`: a valid unused token opens a session and goes to /settings.
-pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login(State(db): State<Db>, Query(q): Query<LoginQuery>) -> Response {
     let Some(token) = q.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
         return login_refused("This link has no login token.");
     };
-    match sessions::redeem_login_token(&state.db, &token).await {
+    match sessions::redeem_login_token(&db, &token).await {
         Ok(Some((user, session))) => {
             tracing::info!(user = %user.name, "signed in");
             let max_age = sessions::SESSION_TTL_MS / 1000;
@@ -51,9 +52,9 @@ fn login_refused(why: &str) -> Response {
 }
 
 /// Puts the signed-in user into the request's extensions.
-pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn session_layer(State(db): State<Db>, mut req: Request, next: Next) -> Response {
     if let Some(secret) = cookie(req.headers(), COOKIE) {
-        match sessions::user_for_session(&state.db, &secret).await {
+        match sessions::user_for_session(&db, &secret).await {
             Ok(Some(u)) => {
                 req.extensions_mut().insert(CurrentUser { id: u.id, name: u.name });
             }
@@ -65,10 +66,10 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
 }
 
 /// Refuses a foreign Host (DNS rebinding) and a foreign Origin on state-changing requests.
-pub async fn hygiene_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn hygiene_layer(State(bound): State<SocketAddr>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !host_allowed(host, &state.bound) {
+    if !host_allowed(host, &bound) {
         return (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response();
     }
     if req.method() != Method::GET
@@ -77,15 +78,14 @@ pub async fn hygiene_layer(State(state): State<AppState>, req: Request, next: Ne
     {
         let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
         if origin == "null" || origin_host != host {
-            return (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({"error": "cross-site request refused"})))
-                .into_response();
+            return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
         }
     }
     next.run(req).await
 }
 
 /// A Host is ours when it is the bound address, or localhost / a loopback IP on its port.
-pub fn host_allowed(host: &str, bound: &std::net::SocketAddr) -> bool {
+pub fn host_allowed(host: &str, bound: &SocketAddr) -> bool {
     let port = bound.port().to_string();
     let (name, p) = match host.rsplit_once(':') {
         Some((n, p)) if !n.ends_with(']') || n.starts_with('[') => (n, p),

@@ -3,11 +3,12 @@
 use crate::cli::Config;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use localbrain::catalog::Catalog;
-use localbrain::recommend::{Fit, format_bytes, format_ram, ram_needed_bytes, recommend};
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
+use localbrain::units::{format_bytes, format_ram};
 
 /// Prints the table.
-pub fn run(config: &Config) -> Result<(), String> {
-    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let catalog = Catalog::load(config.catalog.as_deref())?;
     let hw = localbrain::hardware::detect(&config.models_dir);
     let rec = recommend(&catalog.models, &hw);
     println!(

@@ -1,5 +1,6 @@
 //! Command line and configuration: flags with environment fallbacks.
 
+use anyhow::Context;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -133,13 +134,13 @@ pub struct Config {
 
 impl Cli {
     /// Fills in the defaults. Fails only when no home folder is known and no data dir was given.
-    pub fn config(&self) -> Result<Config, String> {
+    pub fn config(&self) -> anyhow::Result<Config> {
         let data_dir = match &self.data_dir {
             Some(d) => d.clone(),
             None => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
-                    .ok_or("no home folder is set: pass --data-dir or set LOCALBRAIN_DATA_DIR")?;
+                    .context("no home folder is set: pass --data-dir or set LOCALBRAIN_DATA_DIR")?;
                 PathBuf::from(home).join(".localbrain")
             }
         };

@@ -1,6 +1,7 @@
 //! `localbrain download MODEL_ID`: the engine the web card uses, driven from a terminal with a
 //! progress bar. Ctrl-C pauses (the partial is kept); running it again resumes.
 
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use localbrain::engine::Engine;
 use localbrain::status::DownloadStatus;
@@ -8,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs one download to its end. `Ok` only when the verified file is installed.
-pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<(), String> {
+pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::Result<()> {
     let model = engine
         .catalog()
         .get(model_id)
-        .ok_or_else(|| format!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)"))?
+        .with_context(|| format!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)"))?
         .clone();
-    let start = engine.start(user_id, model_id).await.map_err(|e| e.to_string())?;
+    let start = engine.start(user_id, model_id).await?;
     let id = start.id;
     let bar = ProgressBar::new(model.size_bytes);
     bar.set_style(
@@ -31,7 +32,7 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<()
     let mut paused_by_user = false;
     let done = loop {
         tokio::select! {
-            res = &mut settled => break res.map_err(|e| e.to_string())?,
+            res = &mut settled => break res.context("lost track of the download")?,
             _ = tokio::signal::ctrl_c(), if !paused_by_user => {
                 paused_by_user = true;
                 bar.set_message("pausing...");
@@ -65,16 +66,17 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> Result<()
         }
         DownloadStatus::Paused => {
             bar.abandon_with_message("paused");
-            Err(format!(
+            bail!(
                 "paused at {} of {} bytes; run `localbrain download {model_id}` again to resume",
-                done.bytes_downloaded, done.total_bytes
-            ))
+                done.bytes_downloaded,
+                done.total_bytes
+            )
         }
         status => {
             bar.abandon_with_message(status.to_string());
             let why = done.error.unwrap_or_else(|| format!("download ended {status}"));
             // The engine's words serve the card too, so the terminal's next step is added here.
-            Err(format!("{why}. Try again with: localbrain download {model_id}"))
+            bail!("{why}. Try again with: localbrain download {model_id}")
         }
     }
 }

@@ -5,9 +5,11 @@ mod catalog_cmd;
 mod cli;
 mod download_cmd;
 mod run_cmd;
+mod state;
 mod user_cmd;
 mod web;
 
+use anyhow::{Context, bail};
 use clap::Parser;
 use cli::{Cli, Command, Config};
 use localbrain::brain::{Brain, BrainConfig};
@@ -31,29 +33,49 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.config() {
-        Ok(config) => match cli.command() {
-            Command::Serve(args) => serve(config, args).await,
-            Command::Download { model_id } => download(config, &model_id).await,
-            Command::Catalog => catalog_cmd::run(&config),
-            Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
-                let options = run_cmd::Options { max_tokens, temperature, verbose };
-                run(config, &model_id, prompt, options).await
-            }
-            Command::User(cmd) => match open(&config).await {
-                Ok((db, _)) => user_cmd::run(&db, cmd, &cli::ServeArgs::from_env().addr).await,
-                Err(e) => Err(e),
-            },
-        },
-        Err(e) => Err(e),
-    };
-    match result {
+    match dispatch(&cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("localbrain: {e}");
+            eprintln!("localbrain: {}", plain_words(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the command the line asked for.
+async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
+    let config = cli.config()?;
+    match cli.command() {
+        Command::Serve(args) => serve(config, args).await,
+        Command::Download { model_id } => download(config, &model_id).await,
+        Command::Catalog => catalog_cmd::run(&config),
+        Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
+            let options = run_cmd::Options { max_tokens, temperature, verbose };
+            run(config, &model_id, prompt, options).await
+        }
+        Command::User(cmd) => {
+            let (db, _) = open(&config).await?;
+            user_cmd::run(&db, cmd, &cli::ServeArgs::from_env().addr).await
+        }
+    }
+}
+
+/// An error and its causes on one line, "what failed: why". Some of the core's messages already
+/// quote their source (`"database error: {0}"`); a cause whose words are already on the line is
+/// not said twice.
+fn plain_words(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let words = cause.to_string();
+        if line.contains(&words) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&words);
+    }
+    line
 }
 
 /// The brain over the models folder, with the configured threads, keep-alive and context.
@@ -66,14 +88,14 @@ fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
 }
 
 /// Opens the data folder, the catalog, the database and the engine: what every subcommand needs.
-async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
-    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
+async fn open(config: &Config) -> anyhow::Result<(Db, Arc<Engine>)> {
+    let catalog = Catalog::load(config.catalog.as_deref())?;
     for dir in [&config.data_dir, &config.models_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create folder {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
     }
     let db = Db::connect(&config.database_url)
         .await
-        .map_err(|e| format!("cannot open database {}: {e}", redact(&config.database_url)))?;
+        .with_context(|| format!("cannot open database {}", redact(&config.database_url)))?;
     let mut engine_config = EngineConfig::new(config.models_dir.clone());
     engine_config.max_rate = config.max_rate;
     engine_config.connections = config.connections;
@@ -82,22 +104,23 @@ async fn open(config: &Config) -> Result<(Db, Arc<Engine>), String> {
         engine_config.segment_rule.min_bytes = min;
         engine_config.segment_rule.max_bytes = engine_config.segment_rule.max_bytes.max(min);
     }
-    let engine = Engine::new(db.clone(), Arc::new(catalog), engine_config).map_err(|e| e.to_string())?;
+    let engine =
+        Engine::new(db.clone(), Arc::new(catalog), engine_config).context("cannot start the download engine")?;
     Ok((db, engine))
 }
 
-async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
+async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let (db, engine) = open(&config).await?;
     tracing::info!(data_dir = %config.data_dir.display(), database = %redact(&config.database_url), "store ready");
-    let recovered = engine.recover().await.map_err(|e| format!("boot recovery failed: {e}"))?;
+    let recovered = engine.recover().await.context("boot recovery failed")?;
     if !recovered.paused.is_empty() || recovered.orphans_removed > 0 {
         tracing::info!(paused = ?recovered.paused, orphans_removed = recovered.orphans_removed, "recovered downloads left by a restart");
     }
     let listener =
-        tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr().context("cannot read the address the server listens on")?;
     // The terminal that started the server belongs to its owner: give them a way in.
-    let (admin, created) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
+    let (admin, created) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
     if created {
         println!("First run: created the admin user.");
     }
@@ -114,7 +137,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
     );
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
-    let state = web::AppState { leptos_options: web::leptos_options(addr), db, engine, brain, bound: addr };
+    let state = state::AppState { leptos_options: web::leptos_options(addr), db, engine, brain, bound: addr };
     let brain_for_signal = brain_for_shutdown.clone();
     axum::serve(listener, web::router(state))
         .with_graceful_shutdown(async move {
@@ -122,24 +145,24 @@ async fn serve(config: Config, args: cli::ServeArgs) -> Result<(), String> {
             brain_for_signal.close();
         })
         .await
-        .map_err(|e| format!("server error: {e}"))?;
+        .context("server error")?;
     brain_for_shutdown.shutdown(std::time::Duration::from_secs(2)).await;
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");
     Ok(())
 }
 
-async fn download(config: Config, model_id: &str) -> Result<(), String> {
+async fn download(config: Config, model_id: &str) -> anyhow::Result<()> {
     let (db, engine) = open(&config).await?;
-    let (admin, _) = users::ensure_admin(&db).await.map_err(|e| e.to_string())?;
-    engine.recover_one(admin.id, model_id).await.map_err(|e| e.to_string())?;
+    let (admin, _) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
+    engine.recover_one(admin.id, model_id).await.context("cannot recover an earlier download")?;
     download_cmd::run(engine, admin.id, model_id).await
 }
 
-async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> Result<(), String> {
-    let catalog = Catalog::load(config.catalog.as_deref()).map_err(|e| e.to_string())?;
+async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> anyhow::Result<()> {
+    let catalog = Catalog::load(config.catalog.as_deref())?;
     if catalog.get(model_id).is_none() {
-        return Err(format!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)"));
+        bail!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)");
     }
     let brain = brain(&config, Arc::new(catalog));
     let result = run_cmd::run(brain.clone(), model_id, prompt, options).await;

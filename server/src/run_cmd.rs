@@ -3,6 +3,7 @@
 //! just the reply); without one, a conversation: `/bye` or Ctrl-D leaves, Ctrl-C stops the
 //! reply being written.
 
+use anyhow::{Context, anyhow, bail};
 use localbrain::brain::{Brain, BrainError};
 use localbrain::chat::{ChatEvent, ChatMessage, ChatRequest, ChatStats, Role};
 use std::io::{IsTerminal, Write};
@@ -22,10 +23,10 @@ pub struct Options {
 }
 
 /// Runs one reply, or a conversation until the person leaves.
-pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options: Options) -> Result<(), String> {
+pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options: Options) -> anyhow::Result<()> {
     let header = brain.check(model_id).await.map_err(|e| match e {
-        BrainError::NotInstalled(id) => format!("{id} is not installed: run `localbrain download {id}` first"),
-        other => other.to_string(),
+        BrainError::NotInstalled(id) => anyhow!("{id} is not installed: run `localbrain download {id}` first"),
+        other => other.into(),
     })?;
     if !prompt.is_empty() {
         let messages = vec![ChatMessage::new(Role::User, prompt.join(" "))];
@@ -45,7 +46,7 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
             eprint!(">>> ");
         }
         let line = tokio::select! {
-            line = lines.next_line() => line.map_err(|e| format!("cannot read the terminal: {e}"))?,
+            line = lines.next_line() => line.context("cannot read the terminal")?,
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("\n(Type /bye or press Ctrl-D to leave.)");
                 continue;
@@ -69,7 +70,7 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
             Err(e) => {
                 // The conversation goes on without the message that failed.
                 history.pop();
-                eprintln!("localbrain: {e}");
+                eprintln!("localbrain: {}", crate::plain_words(&e));
             }
         }
     }
@@ -81,7 +82,7 @@ async fn reply(
     model_id: &str,
     messages: Vec<ChatMessage>,
     options: Options,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let request = ChatRequest {
         model_id: model_id.to_string(),
         messages,
@@ -89,7 +90,7 @@ async fn reply(
         temperature: options.temperature,
         seed: None,
     };
-    let mut reply = brain.chat(TERMINAL, request).await.map_err(|e| e.to_string())?;
+    let mut reply = brain.chat(TERMINAL, request).await?;
     let mut out = std::io::stdout();
     let mut text = String::new();
     let mut stopping = false;
@@ -121,10 +122,10 @@ async fn reply(
             }
             Some(ChatEvent::Error { error }) => {
                 let _ = writeln!(out);
-                return Err(error);
+                bail!(error);
             }
             Some(ChatEvent::Started { .. }) => {}
-            None => return Err("the reply ended without a word from the brain".into()),
+            None => bail!("the reply ended without a word from the brain"),
         }
     }
 }

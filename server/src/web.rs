@@ -2,23 +2,20 @@
 //! sign-in, and the request-hygiene layers.
 
 use crate::auth;
+use crate::state::AppState;
+use app::api::ApiError;
 use app::{App, shell};
 use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Request},
-    http::StatusCode,
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use localbrain::brain::Brain;
-use localbrain::engine::Engine;
-use localbrain::store::Db;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// API request bodies are tiny; anything bigger is refused before it is read.
@@ -30,17 +27,6 @@ const CHAT_BODY_LIMIT: usize = 1024 * 1024;
 /// The most a request to `path` may send.
 fn body_limit(path: &str) -> usize {
     if path == "/api/chat" { CHAT_BODY_LIMIT } else { BODY_LIMIT }
-}
-
-/// Everything a request handler can reach.
-#[derive(Clone, axum::extract::FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub db: Db,
-    pub engine: Arc<Engine>,
-    pub brain: Arc<Brain>,
-    /// The address the server listens on, for the Host check.
-    pub bound: SocketAddr,
 }
 
 /// The whole app as a router, ready to serve (tests drive it the same way).
@@ -65,8 +51,8 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::hygiene_layer))
+        .layer(middleware::from_fn_with_state(state.db.clone(), auth::session_layer))
+        .layer(middleware::from_fn_with_state(state.bound, auth::hygiene_layer))
         .layer(middleware::from_fn(limit_body))
         .layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
@@ -80,11 +66,9 @@ async fn limit_body(req: Request<Body>, next: Next) -> Response {
     let limit = body_limit(parts.uri.path());
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(_) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({"error": format!("request body too large (limit {} KiB)", limit / 1024)})),
-        )
-            .into_response(),
+        Err(_) => {
+            ApiError::TooLarge { error: format!("request body too large (limit {} KiB)", limit / 1024) }.into_response()
+        }
     }
 }
 

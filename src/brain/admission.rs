@@ -4,7 +4,8 @@
 use super::BrainError;
 use crate::catalog::ModelEntry;
 use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
-use crate::recommend::{format_ram, kv_cache_bytes, ram_fits, ram_needed_bytes};
+use crate::recommend::{kv_cache_bytes, ram_fits, ram_needed_bytes};
+use crate::units::{format_bytes, format_ram};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A place in the queue, given back when dropped (served, or the caller went away).
@@ -37,8 +38,8 @@ pub(super) fn check_memory(entry: &ModelEntry) -> Result<(), BrainError> {
     if let Some(free) = available.filter(|&free| free < working) {
         return Err(BrainError::LowMemory {
             name: entry.name.clone(),
-            needed: crate::recommend::format_bytes(working),
-            available: crate::recommend::format_bytes(free),
+            needed: format_bytes(working),
+            available: format_bytes(free),
         });
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The engine's errors. [`EngineError`] is what a request to the engine (the API, the CLI) can
 //! be told; [`TransferError`] is why a download failed, the words its row keeps. Both keep their
-//! sources, so callers match variants; the HTTP edge chooses the status codes.
+//! sources, so callers match variants; the HTTP edge (the app's `ApiError`) chooses the status codes.
 
 use crate::status::DownloadStatus;
 use crate::store::StoreError;
@@ -28,17 +28,6 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// The HTTP status the API answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            EngineError::UnknownModel(_) => 400,
-            EngineError::NotFound => 404,
-            EngineError::WrongState { .. } => 409,
-            EngineError::NotEnoughDisk { .. } => 507,
-            EngineError::Store(_) | EngineError::Io { .. } => 500,
-        }
-    }
-
     pub(super) fn io(what: &'static str) -> impl FnOnce(io::Error) -> EngineError {
         move |source| EngineError::Io { what, source }
     }

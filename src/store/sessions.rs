@@ -19,7 +19,7 @@ impl Secret {
     fn new() -> Result<Secret, StoreError> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| StoreError::CorruptRow(format!("no randomness: {e}")))?;
-        Ok(Secret(crate::engine::files::hex(&bytes)))
+        Ok(Secret(hex(&bytes)))
     }
 
     /// The value, for the URL or the cookie.
@@ -34,8 +34,14 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What the database keeps of a secret: its SHA-256, hex encoded.
 fn digest(secret: &str) -> String {
-    crate::engine::files::hex(&Sha256::digest(secret.as_bytes()))
+    format!("{:x}", Sha256::digest(secret.as_bytes()))
+}
+
+/// Lowercase hex of `bytes`, two digits each.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Makes a one-time login token for a user, valid for 15 minutes.

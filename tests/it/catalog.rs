@@ -3,7 +3,8 @@
 
 use localbrain::catalog::{Catalog, CatalogError, ModelEntry};
 use localbrain::hardware::{self, HardwareProfile};
-use localbrain::recommend::{self, Fit, GIB, RamSource};
+use localbrain::recommend::{self, Fit, RamSource};
+use localbrain::units::GIB;
 use testkit::catalog::entry;
 
 /// Two entries, the second mirrored: a small air-gapped mirror's catalog.

@@ -163,14 +163,14 @@ async fn stream_reply(
     reply_id: StoredValue<Option<i64>>,
     gone: StoredValue<bool>,
 ) -> Result<ChatStats, String> {
-    let stream = api::chat(model_id, messages, None, None, None).await.map_err(|e| e.error)?;
+    let stream = api::chat(model_id, messages, None, None, None).await.map_err(|e| e.to_string())?;
     let mut stream = stream.into_inner();
     let mut lines = Lines::default();
     while let Some(chunk) = stream.next().await {
         if gone.try_get_value().unwrap_or(true) {
             return Err("stopped".into());
         }
-        let chunk = chunk.map_err(|e| e.error)?;
+        let chunk = chunk.map_err(|e| e.to_string())?;
         for event in lines.push(&chunk) {
             match event {
                 ChatEvent::Started { id, .. } => reply_id.set_value(Some(id)),

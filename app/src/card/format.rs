@@ -1,7 +1,7 @@
 //! Words for numbers on the card: speed, time left, the status line.
 
-use localbrain::recommend::format_bytes;
 use localbrain::status::DownloadStatus;
+use localbrain::units::format_bytes;
 use localbrain::view::DownloadView;
 
 /// "5.2 MB/s".
