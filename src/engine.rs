@@ -10,7 +10,8 @@
 //!   cancellation token. A runner that has not started yet re-reads the row and exits.
 //! - The install step and every pause/cancel hold the slot's `critical` lock, so a cancel either
 //!   lands before the rename (nothing installed) or is refused after it (409, complete).
-//! - Progress reaches the row at most once per `progress_interval`; live numbers stay in memory.
+//! - Progress reaches the row at most once per `progress_interval`; live numbers stay in memory,
+//!   and reach in-process watchers (the CLI's bar, `wait_settled`) through one `watch` per download.
 
 mod error;
 pub mod files;
@@ -40,6 +41,7 @@ use crate::units::{disk_margin, format_bytes};
 use crate::view::DownloadView;
 use job::Job;
 use retry::RetryPolicy;
+pub use runners::News;
 use runners::{Runners, Slot};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -255,7 +257,8 @@ impl Engine {
         paused
     }
 
-    /// Waits until the download leaves the active states (for the CLI and tests).
+    /// Waits until the download leaves the active states (for the CLI and tests). A runner of
+    /// this process wakes it through its watch; one of another process is polled for.
     pub async fn wait_settled(&self, id: i64) -> Result<DownloadView, EngineError> {
         loop {
             let row = downloads::get_any_user(&self.db, id).await?.ok_or(EngineError::NotFound)?;
@@ -267,15 +270,20 @@ impl Engine {
                     return Ok(self.view(&row));
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            match self.watch(id) {
+                Some(mut news) => {
+                    let ended = news.wait_for(|n| n.ended);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ended).await;
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
-    /// Live numbers for a download whoever owns it (the CLI's progress bar).
-    pub fn live_bytes(&self, id: i64) -> (u64, u64) {
-        let Some(slot) = self.runners.find(id) else { return (0, 0) };
-        let live = slot.live.lock().expect("live lock");
-        (live.bytes, live.speed_bps(Instant::now()))
+    /// The news of a download a runner of this process is running: bytes as they land, and
+    /// the runner's end. `None` when no runner of this process has it.
+    pub fn watch(&self, id: i64) -> Option<tokio::sync::watch::Receiver<News>> {
+        self.runners.find(id).map(|slot| slot.watch())
     }
 
     /// The row as the UI shows it, with live bytes, speed and ETA while it is active.

@@ -3,10 +3,10 @@
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use localbrain::engine::Engine;
+use localbrain::engine::{Engine, News};
 use localbrain::status::DownloadStatus;
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::sync::watch;
 
 /// Runs one download to its end. `Ok` only when the verified file is installed.
 pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::Result<()> {
@@ -28,7 +28,8 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
     bar.set_message(model.id.chars().take(12).collect::<String>());
     let settled = engine.wait_settled(id);
     tokio::pin!(settled);
-    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    // Bytes as the runner writes them; none when another process runs this download.
+    let mut news = engine.watch(id);
     let mut paused_by_user = false;
     let done = loop {
         tokio::select! {
@@ -41,10 +42,7 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
                     tracing::debug!(error = %e, "pause on Ctrl-C refused");
                 }
             }
-            _ = ticker.tick() => {
-                let (bytes, _) = engine.live_bytes(id);
-                bar.set_position(bytes);
-            }
+            bytes = next_bytes(&mut news) => bar.set_position(bytes),
         }
     };
     bar.set_position(done.bytes_downloaded);
@@ -79,4 +77,16 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
             bail!("{why}. Try again with: localbrain download {model_id}")
         }
     }
+}
+
+/// The bytes of the download's next news; waits forever once there is no more news (the runner
+/// ended, or runs in another process), leaving the end to `wait_settled`.
+async fn next_bytes(news: &mut Option<watch::Receiver<News>>) -> u64 {
+    if let Some(rx) = news {
+        if rx.changed().await.is_ok() {
+            return rx.borrow_and_update().bytes;
+        }
+        *news = None;
+    }
+    std::future::pending().await
 }

@@ -16,7 +16,6 @@ use crate::store::Db;
 use crate::store::downloads;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How a run ended, for the bookkeeping after it.
@@ -161,7 +160,7 @@ impl Job {
 
     /// Live progress always; the row only when `persist`.
     pub(super) async fn record(&self, bytes: u64, persist: bool) {
-        self.slot.live.lock().expect("live lock").record(bytes, Instant::now());
+        self.slot.record(bytes);
         if persist {
             let _ = downloads::set_bytes(&self.db, self.id, bytes, &[Downloading]).await;
         }

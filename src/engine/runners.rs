@@ -8,11 +8,12 @@ use super::live::Live;
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// One download's in-process handle.
-#[derive(Default)]
 pub(super) struct Slot {
     /// Held by the runner for its whole life.
     pub run: tokio::sync::Mutex<()>,
@@ -21,6 +22,41 @@ pub(super) struct Slot {
     /// The current runner's token; replaced when a new runner is spawned.
     pub token: Mutex<CancellationToken>,
     pub live: Mutex<Live>,
+    /// What a watcher (the CLI's progress bar, a wait for the end) is woken with.
+    news: watch::Sender<News>,
+}
+
+/// A download's latest news, as [`Engine::watch`](super::Engine::watch) delivers it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct News {
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// The runner has ended (the row says how).
+    pub ended: bool,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            run: Default::default(),
+            critical: Default::default(),
+            token: Default::default(),
+            live: Default::default(),
+            news: watch::Sender::new(News::default()),
+        }
+    }
+}
+
+impl Slot {
+    /// Bytes on disk now: the live numbers and the watchers.
+    pub fn record(&self, bytes: u64) {
+        self.live.lock().expect("live lock").record(bytes, Instant::now());
+        self.news.send_replace(News { bytes, ended: false });
+    }
+
+    pub fn watch(&self) -> watch::Receiver<News> {
+        self.news.subscribe()
+    }
 }
 
 #[derive(Default)]
@@ -73,6 +109,7 @@ impl Runners {
         let slot = self.slot(id);
         let token = CancellationToken::new();
         *slot.token.lock().expect("token lock") = token.clone();
+        slot.news.send_modify(|n| n.ended = false);
         let run = make(slot.clone(), token);
         let runners = self.clone();
         let mut tasks = self.tasks.lock().expect("tasks lock");
@@ -87,6 +124,7 @@ impl Runners {
                 tracing::error!(id, panic = %what, "download runner panicked");
                 on_panic(what).await;
             }
+            slot.news.send_modify(|n| n.ended = true);
             runners.forget(id, slot);
         });
     }

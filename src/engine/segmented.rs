@@ -113,7 +113,7 @@ impl Segmented {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Some(Outcome::Busy)),
             Err(e) => return Err(Some(file_failure("cannot prepare the partial file", e))),
         };
-        job.slot.live.lock().expect("live lock").record(segments::done_bytes(&plan), Instant::now());
+        job.slot.record(segments::done_bytes(&plan));
         match Segmented::fetch(job, file, &plan).await {
             Ok(digest) => Ok(digest),
             Err(End::Stopped) => Err(Some(Outcome::Stopped)),
@@ -255,7 +255,7 @@ impl Segmented {
         if let Err(e) = downloads::set_segments(&job.db, job.id, bytes, Some(&text), &[Downloading, Paused]).await {
             tracing::error!(id = job.id, error = %e, "cannot record segment progress");
         }
-        job.slot.live.lock().expect("live lock").record(bytes, Instant::now());
+        job.slot.record(bytes);
     }
 
     fn next_segment(&self) -> Option<(usize, Segment)> {
