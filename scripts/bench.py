@@ -7,12 +7,13 @@ pointing at that server. Everything started here is stopped by PID at the end.
 Environment: BENCH_SIZE_MB (default 2048), BENCH_RUNS (default 3), BENCH_DIR (default a temp dir),
 BENCH_CONNECTIONS (e.g. "1 4 16": one localbrain row per --connections value; default: one row with
 the product's setting), BENCH_LIMIT_RATE (e.g. "50m": nginx caps each connection at that many bytes
-per second, as CDNs do; default: no cap).
+per second, as CDNs do; default: no cap), BENCH_BASELINE_BIN (another build of localbrain, e.g. the
+commit before a refactor: its rows run alternating with this build's, in the same run).
 """
 import hashlib, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "localbrain")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
 SIZE = int(os.environ.get("BENCH_SIZE_MB", "2048")) * 1024 * 1024
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 LIMIT_RATE = os.environ.get("BENCH_LIMIT_RATE", "")
@@ -121,20 +122,23 @@ quality = 1
             return timed(["aria2c", "-q", "-x16", "-s16", "--allow-overwrite=true", "--auto-file-renaming=false",
                           f"--checksum=sha-256={digest}", "-d", work, "-o", "out.gguf", url])
 
-        def localbrain(connections):
+        def localbrain(connections, binary=BIN):
             def run():
                 shutil.rmtree(data, ignore_errors=True)
                 flags = ["--connections", connections] if connections else []
-                return timed([BIN, "--data-dir", data, *flags, "download", "bench-model"], env=env)
+                return timed([binary, "--data-dir", data, *flags, "download", "bench-model"], env=env)
             return run
 
         tools = [("curl -o", curl), ("curl -o, then openssl dgst", curl_openssl),
                  ("aria2c -x16 -s16 --checksum", aria2)]
         sweep = os.environ.get("BENCH_CONNECTIONS", "").split()
-        if sweep:
-            tools += [(f"localbrain download --connections {n}", localbrain(n)) for n in sweep]
-        else:
-            tools.append(("localbrain download", localbrain(None)))
+        baseline = os.environ.get("BENCH_BASELINE_BIN")
+        builds = [("", BIN)] + ([(" (baseline)", baseline)] if baseline else [])
+        for tag, binary in builds:
+            if sweep:
+                tools += [(f"localbrain download --connections {n}{tag}", localbrain(n, binary)) for n in sweep]
+            else:
+                tools.append((f"localbrain download{tag}", localbrain(None, binary)))
         results = {name: [] for name, _ in tools}
         for run in range(RUNS):
             for name, fn in tools:

@@ -7,13 +7,13 @@ llama-bench (built by scripts/install-tools.sh bench from the same llama.cpp sou
 POST /api/chat read as a stream). Each gets a prompt of about 500 tokens and generates 128 at a
 4K context. Printed: prompt and generation tokens/s, time to first token, peak RSS; medians.
 
-Environment: BENCH_THREADS (default: what localbrain picks, physical cores - 1), BENCH_RUNS
+Environment: BENCH_BIN (default target/release/localbrain), BENCH_THREADS (default: what localbrain picks, physical cores - 1), BENCH_RUNS
 (default 3), LOCALBRAIN_TEST_MODEL (default: the cached SmolLM2-135M).
 """
 import json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "localbrain")
+BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
 TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
 LLAMA_BIN = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin")
 MODEL = os.environ.get("LOCALBRAIN_TEST_MODEL", os.path.expanduser("~/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
