@@ -184,6 +184,10 @@ def card_path(data, env):
             "prompt_tokens": stats["prompt_tokens"], "prompt_tps": stats["prompt_tokens_per_second"],
             "gen_tokens": stats["generated_tokens"], "gen_tps": stats["tokens_per_second"],
             "ttft_ms": (first - sent) * 1000, "rss_mb": rss,
+            # What the card's path adds to the brain's own time to first token for the same
+            # request (HTTP, session, server function, response stream): the two TTFTs above
+            # come from separate runs, whose prompt speed drifts with this VM's.
+            "overhead_ms": (first - sent) * 1000 - stats["first_token_ms"],
         }
     finally:
         server.terminate()
@@ -224,7 +228,9 @@ def main():
     ttft_card = med(results["card (POST /api/chat)"], "ttft_ms")
     size_mb = os.path.getsize(MODEL) / 2**20
     print(f"\ngeneration vs llama-bench: localbrain run {ours / ref:.2f}x, card {card / ref:.2f}x (target >= 0.95x)")
-    print(f"card TTFT - CLI TTFT: {ttft_card - ttft_cli:+.0f} ms (target within 50 ms)")
+    overhead = med(results["card (POST /api/chat)"], "overhead_ms")
+    print(f"card TTFT - CLI TTFT: {ttft_card - ttft_cli:+.0f} ms over separate runs; the card's path adds "
+          f"{overhead:.0f} ms to the brain's own first-token time of the same request (target within 50 ms)")
     for name in ("localbrain run", "card (POST /api/chat)"):
         rss = med(results[name], "rss_mb")
         print(f"{name} peak RSS {rss:.0f} MB vs model {size_mb:.0f} MB + 300 MB = {size_mb + 300:.0f} MB")
