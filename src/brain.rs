@@ -271,7 +271,6 @@ impl Brain {
         };
         let brain = Arc::downgrade(self);
         self.tasks.lock().expect("task set").spawn_blocking(move || {
-            let _permit = permit;
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runtime::generate(&loaded.model, &prepared, &job, &cancel, |piece| {
                     tx.blocking_send(ChatEvent::Piece { text: piece.to_string() }).is_ok()
@@ -285,10 +284,12 @@ impl Brain {
                 }
                 Err(_) => ChatEvent::Error { error: "the model stopped unexpectedly; try again".into() },
             };
-            let _ = tx.blocking_send(last);
+            // Free before the last event goes out: whoever reads it may ask again at once.
             if let Some(brain) = brain.upgrade() {
                 brain.finished(id);
             }
+            drop((permit, loaded));
+            let _ = tx.blocking_send(last);
         });
         Ok(Reply { id, events })
     }

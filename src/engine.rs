@@ -309,7 +309,7 @@ impl Engine {
     fn check_disk(&self, remaining: u64) -> Result<(), EngineError> {
         let needed = remaining + disk_margin(remaining);
         let available =
-            files::free_space(&self.cfg.models_dir).map_err(EngineError::io("cannot measure free disk space"))?;
+            crate::disk::free_space(&self.cfg.models_dir).map_err(EngineError::io("cannot measure free disk space"))?;
         if available < needed {
             return Err(EngineError::NotEnoughDisk {
                 needed: format_bytes(needed),

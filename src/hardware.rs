@@ -37,7 +37,7 @@ pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
         total_ram_bytes,
         available_ram_bytes,
         cpu_cores: cpu_cores(),
-        free_disk_bytes: free_disk_bytes(models_dir),
+        free_disk_bytes: crate::disk::free_space(models_dir).ok(),
         device_memory_gb: None,
     }
 }
@@ -77,17 +77,6 @@ pub fn cpu_cores() -> Option<u32> {
         (p, a) => p.or(a),
     };
     cores.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// Free space for the models folder: the folder itself, else the nearest ancestor that exists
-/// (a relative path's last ancestor is the current directory).
-#[cfg(feature = "ssr")]
-fn free_disk_bytes(models_dir: &std::path::Path) -> Option<u64> {
-    models_dir
-        .ancestors()
-        .map(|a| if a.as_os_str().is_empty() { std::path::Path::new(".") } else { a })
-        .find(|a| a.exists())
-        .and_then(|a| fs4::available_space(a).ok())
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod view;
 #[cfg(feature = "ssr")]
 pub mod brain;
 #[cfg(feature = "ssr")]
+pub mod disk;
+#[cfg(feature = "ssr")]
 pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod store;

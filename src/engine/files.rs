@@ -193,17 +193,6 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Free bytes for new files in `dir` (or its nearest existing ancestor).
-pub fn free_space(dir: &Path) -> io::Result<u64> {
-    let mut probe = dir;
-    loop {
-        if probe.exists() {
-            return fs4::available_space(probe);
-        }
-        probe = probe.parent().ok_or_else(|| io::Error::other("no existing folder to measure"))?;
-    }
-}
-
 /// True when an I/O error means the disk is full.
 pub fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
@@ -249,11 +238,5 @@ mod tests {
         install(&partial, &target).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
         assert!(!partial.exists());
-    }
-
-    #[test]
-    fn free_space_walks_up_to_an_existing_folder() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(free_space(&dir.path().join("not/yet/made")).unwrap() > 0);
     }
 }
