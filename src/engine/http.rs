@@ -24,6 +24,11 @@ pub(super) enum Failed {
 }
 
 impl Failed {
+    /// A failed file operation during a transfer: waiting would not cure it.
+    pub(super) fn file(what: &'static str) -> impl FnOnce(std::io::Error) -> Failed {
+        move |source| Failed::Fatal(TransferError::File { what, source })
+    }
+
     /// A failed request or body, tried again or not as [`classify`] says.
     fn classified(verdict: Retry, error: TransferError) -> Failed {
         match verdict {

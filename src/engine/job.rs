@@ -35,6 +35,11 @@ impl Outcome {
     pub(super) fn kept(error: TransferError) -> Outcome {
         Outcome::Failed { error, keep_partial: true }
     }
+
+    /// A failed file operation, the partial kept: `map_err(Outcome::file("cannot ..."))`.
+    pub(super) fn file(what: &'static str) -> impl FnOnce(std::io::Error) -> Outcome {
+        move |source| Outcome::kept(TransferError::File { what, source })
+    }
 }
 
 /// One download's context, shared by its transfer and (behind an `Arc`) its connections.
@@ -117,7 +122,7 @@ impl Job {
         } else if self.segments.is_some()
             && let Err(e) = Segmented::reset_to_one_stream(self).await
         {
-            return Outcome::kept(TransferError::File { what: "cannot reset the partial file", source: e });
+            return Outcome::file("cannot reset the partial file")(e);
         }
         match SingleStream::run(self).await {
             Ok(digest) => self.verify_and_install(&digest).await,
@@ -142,7 +147,7 @@ impl Job {
         }
         let (p, t) = (self.partial.clone(), self.target.clone());
         if let Err(e) = blocking(move || files::install(&p, &t)).await {
-            return Outcome::kept(TransferError::File { what: "cannot install the model", source: e });
+            return Outcome::file("cannot install the model")(e);
         }
         if self.moved(Complete).await { Outcome::Done } else { Outcome::Stopped }
     }

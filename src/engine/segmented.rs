@@ -111,7 +111,7 @@ impl Segmented {
         let file = match opened {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Some(Outcome::Busy)),
-            Err(e) => return Err(Some(file_failure("cannot prepare the partial file", e))),
+            Err(e) => return Err(Some(Outcome::file("cannot prepare the partial file")(e))),
         };
         job.slot.record(segments::done_bytes(&plan));
         match Segmented::fetch(job, file, &plan).await {
@@ -123,7 +123,7 @@ impl Segmented {
                 match Segmented::reset_to_one_stream(job).await {
                     Ok(()) => Err(None),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Some(Outcome::Busy)),
-                    Err(e) => Err(Some(file_failure("cannot reset the partial file", e))),
+                    Err(e) => Err(Some(Outcome::file("cannot reset the partial file")(e))),
                 }
             }
         }
@@ -363,9 +363,7 @@ impl Segmented {
             }
             _ => return Err(Job::refused(url, &resp)),
         }
-        self.reserve()
-            .await
-            .map_err(|e| Failed::Fatal(TransferError::file("cannot reserve space for the download")(e)))?;
+        self.reserve().await.map_err(Failed::file("cannot reserve space for the download"))?;
         if let Some(first) = ready.take() {
             let _ = first.send(());
         }
@@ -375,10 +373,7 @@ impl Segmented {
             let bytes = if bytes.len() > room { bytes.slice(..room) } else { bytes };
             job.pace(bytes.len() as u64, &self.stop).await?;
             let n = bytes.len() as u64;
-            writer
-                .push(idx, bytes)
-                .await
-                .map_err(|e| Failed::Fatal(TransferError::file("cannot write the download")(e)))?;
+            writer.push(idx, bytes).await.map_err(Failed::file("cannot write the download"))?;
             *next += n;
             retry.reached(*next);
             if *next == end {
@@ -392,8 +387,4 @@ impl Segmented {
 /// An answer that shows the server cannot serve ranges of exactly this file.
 fn one_stream(why: &'static str) -> Failed {
     Failed::Fatal(TransferError::Restart(why))
-}
-
-fn file_failure(what: &'static str, e: io::Error) -> Outcome {
-    Outcome::kept(TransferError::File { what, source: e })
 }

@@ -29,7 +29,7 @@ impl<'a> SingleStream<'a> {
             Ok(None) => return Err(Outcome::Stopped),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(Outcome::Busy),
             Err(e) => {
-                return Err(Outcome::kept(TransferError::File { what: "cannot prepare the partial file", source: e }));
+                return Err(Outcome::file("cannot prepare the partial file")(e));
             }
         };
         let mut stream = SingleStream { job, sink };
@@ -43,8 +43,7 @@ impl<'a> SingleStream<'a> {
             }
         }
         let offset = stream.sink.offset;
-        let digest =
-            stream.sink.finish().await.map_err(|e| Outcome::kept(TransferError::file("cannot save the file")(e)))?;
+        let digest = stream.sink.finish().await.map_err(Outcome::file("cannot save the file"))?;
         job.record(offset, true).await;
         Ok(digest)
     }
@@ -57,7 +56,7 @@ impl<'a> SingleStream<'a> {
         let size = job.model.size_bytes;
         // A partial that is already whole needs no request: keep it if its hash is right.
         if self.sink.offset == size && !self.sink.digest().await.is_ok_and(|d| d == job.model.sha256) {
-            self.sink.restart().await.map_err(|e| file_failure("cannot reset the partial file", e))?;
+            self.sink.restart().await.map_err(Outcome::file("cannot reset the partial file"))?;
             job.record(0, true).await;
         }
         let mut retry = RetryState::new(job.cfg.retry.clone(), self.sink.offset);
@@ -74,7 +73,7 @@ impl<'a> SingleStream<'a> {
                 Err(Failed::Fatal(error)) => return Err(ended(error)),
                 Err(Failed::Again { error, retry_after }) => (error, retry_after),
             };
-            self.sink.flush().await.map_err(|e| file_failure("cannot write the download", e))?;
+            self.sink.flush().await.map_err(Outcome::file("cannot write the download"))?;
             job.record(self.sink.offset, true).await;
             match job.back_off(&mut retry, error, retry_after, &job.cancel, None).await {
                 Ok(()) => {}
@@ -114,7 +113,7 @@ impl<'a> SingleStream<'a> {
                 }
                 if self.sink.offset > 0 {
                     // The server ignored Range, or If-Range saw a changed file: a whole new body.
-                    self.sink.restart().await.map_err(|e| fatal_file("cannot reset the partial file", e))?;
+                    self.sink.restart().await.map_err(Failed::file("cannot reset the partial file"))?;
                     job.record(0, true).await;
                     tracing::info!(id = job.id, "server sent the whole file; starting over");
                 }
@@ -141,13 +140,13 @@ impl<'a> SingleStream<'a> {
                 return Err(Failed::Fatal(TransferError::TooLong { size }));
             }
             job.pace(bytes.len() as u64, &job.cancel).await?;
-            self.sink.push(bytes).await.map_err(|e| fatal_file("cannot write the download", e))?;
+            self.sink.push(bytes).await.map_err(Failed::file("cannot write the download"))?;
             retry.reached(self.sink.offset);
             let persist = last_persist.elapsed() >= job.cfg.progress_interval;
             if persist {
                 last_persist = Instant::now();
                 // The row must never claim bytes that are still only in the buffer.
-                self.sink.flush().await.map_err(|e| fatal_file("cannot write the download", e))?;
+                self.sink.flush().await.map_err(Failed::file("cannot write the download"))?;
             }
             job.record(self.sink.offset, persist).await;
         }
@@ -157,7 +156,7 @@ impl<'a> SingleStream<'a> {
     /// Truncates the partial and asks again from byte 0 (after a zero wait, within the budget).
     async fn restart(&mut self, why: &'static str) -> Result<(), Failed> {
         tracing::info!(id = self.job.id, reason = why, "restarting from zero");
-        self.sink.restart().await.map_err(|e| fatal_file("cannot reset the partial file", e))?;
+        self.sink.restart().await.map_err(Failed::file("cannot reset the partial file"))?;
         let _ = downloads::set_bytes(&self.job.db, self.job.id, 0, &[Downloading]).await;
         Err(Failed::Again { error: TransferError::Restart(why), retry_after: Some(Duration::ZERO) })
     }
@@ -173,14 +172,6 @@ fn is_mirror_worth(error: &TransferError) -> bool {
 fn ended(error: TransferError) -> Outcome {
     let keep_partial = !matches!(error, TransferError::TooLong { .. });
     Outcome::Failed { error, keep_partial }
-}
-
-fn file_failure(what: &'static str, e: std::io::Error) -> Outcome {
-    Outcome::kept(TransferError::File { what, source: e })
-}
-
-fn fatal_file(what: &'static str, e: std::io::Error) -> Failed {
-    Failed::Fatal(TransferError::File { what, source: e })
 }
 
 /// Opens the partial, drops it if it is longer than the model, and hashes what it holds.
