@@ -29,16 +29,18 @@ mod segmented;
 pub mod segments;
 mod single;
 mod sink;
+mod words;
 mod writer;
 
 pub use error::{EngineError, TransferError};
+pub use words::Said;
 
 use crate::catalog::Catalog;
 use crate::status::DownloadStatus;
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
 use crate::units::{disk_margin, format_bytes};
-use crate::view::DownloadView;
+use crate::view::{DownloadView, RetryView};
 use job::Job;
 use retry::RetryPolicy;
 pub use runners::News;
@@ -292,14 +294,37 @@ impl Engine {
         let Some(slot) = slot.filter(|_| row.status == DownloadStatus::Downloading) else {
             return row.to_view(0, None);
         };
-        let live = slot.live.lock().expect("live lock");
         let now = Instant::now();
-        let mut view = row.to_view(live.speed_bps(now), live.eta_seconds(row.total_bytes, now));
-        if live.bytes > view.bytes_downloaded {
-            view.bytes_downloaded = live.bytes;
-            view.percent = crate::view::percent(live.bytes, row.total_bytes);
-        }
+        let mut view = {
+            let live = slot.live.lock().expect("live lock");
+            let mut view = row.to_view(live.speed_bps(now), live.eta_seconds(row.total_bytes, now));
+            if live.bytes > view.bytes_downloaded {
+                view.bytes_downloaded = live.bytes;
+                view.percent = crate::view::percent(live.bytes, row.total_bytes);
+            }
+            view
+        };
+        view.retrying = slot.waiting.lock().expect("waiting lock").as_ref().map(|w| RetryView {
+            reason: w.what.clone(),
+            detail: w.detail.clone(),
+            attempt: w.attempt,
+            of: w.of,
+            in_seconds: w.until.saturating_duration_since(now).as_secs_f64().ceil() as u64,
+        });
         view
+    }
+
+    /// Ends the wait before a download's next try at once ("Try now"). Refused unless the
+    /// download is waiting to try again.
+    pub async fn try_now(&self, user_id: i64, id: i64) -> Result<DownloadView, EngineError> {
+        let row = self.owned(user_id, id).await?;
+        let waiting = self.runners.find(id).filter(|s| s.waiting.lock().expect("waiting lock").is_some());
+        let Some(slot) = waiting.filter(|_| row.status == DownloadStatus::Downloading) else {
+            return Err(EngineError::NotWaiting);
+        };
+        *slot.waiting.lock().expect("waiting lock") = None;
+        slot.try_now.notify_waiters();
+        Ok(self.view(&row))
     }
 
     async fn owned(&self, user_id: i64, id: i64) -> Result<DownloadRow, EngineError> {

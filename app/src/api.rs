@@ -173,6 +173,13 @@ pub async fn cancel_download(id: i64) -> Result<DownloadView, ApiError> {
     engine.cancel(user.id, id).await.map_err(ssr::engine_error)
 }
 
+/// Ends the wait before the next try of one of the caller's downloads ("Try now").
+#[server(prefix = "/api", endpoint = "downloads/try_now", input = server_fn::codec::Json, output = server_fn::codec::Json)]
+pub async fn try_download_now(id: i64) -> Result<DownloadView, ApiError> {
+    let (engine, user) = ssr::caller().await?;
+    engine.try_now(user.id, id).await.map_err(ssr::engine_error)
+}
+
 /// Server-side plumbing of the API: who is calling, and the core's errors as [`ApiError`]s.
 #[cfg(feature = "ssr")]
 pub mod ssr {
@@ -223,7 +230,7 @@ pub mod ssr {
         match e {
             EngineError::UnknownModel(_) => ApiError::BadRequest { error },
             EngineError::NotFound => ApiError::NotFound { error },
-            EngineError::WrongState { .. } => ApiError::Conflict { error },
+            EngineError::WrongState { .. } | EngineError::NotWaiting => ApiError::Conflict { error },
             EngineError::NotEnoughDisk { .. } => ApiError::NoDisk { error },
             EngineError::Store(_) | EngineError::Io { .. } => internal(e),
         }

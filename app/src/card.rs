@@ -132,6 +132,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                 Op::Pause(id) => api::pause_download(id).await,
                 Op::Resume(id) => api::resume_download(id).await,
                 Op::Cancel(id) => api::cancel_download(id).await,
+                Op::TryNow(id) => api::try_download_now(id).await,
             };
             let _ = busy.try_set(false);
             match result {
@@ -239,4 +240,6 @@ pub enum Op {
     Pause(i64),
     Resume(i64),
     Cancel(i64),
+    /// End the wait before the next try.
+    TryNow(i64),
 }

@@ -146,6 +146,8 @@ quality = ${quality}
       entry("huge-model", "Huge Model", files.url("good.gguf"), 5, 50 * 1024 ** 4) +
       // Checked on disk before any download: a big local file makes "verifying" observable.
       entry("big-local", "Big Local Model", files.url("good.gguf"), 4, BIG_LOCAL_SIZE) +
+      // Its host refuses every connection (nothing listens on port 9): the offline case.
+      entry("offline-model", "Offline Model", "http://127.0.0.1:9/offline.gguf", 2) +
       // The real model: the chat tests download it and talk to it.
       entry(SMOL, "SmolLM2 135M", files.url("smollm.gguf"), 1, SMOL_SIZE, SMOL_SHA256, 8192),
   );
@@ -179,6 +181,9 @@ export class Localbrain {
       RUST_LOG: "warn",
       LOCALBRAIN_THREADS: "1",
       LOCALBRAIN_CONTEXT: "1024",
+      // Four retries (about 4-8 s of waiting in all) instead of eight, so a failure's end is
+      // reached within a test.
+      LOCALBRAIN_RETRIES: "4",
     };
   }
 

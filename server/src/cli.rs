@@ -40,6 +40,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stall_timeout: u64,
 
+    /// How many times a failing download is tried again (waiting longer each time) before it
+    /// stops with the reason; each try that gets further starts the count again
+    #[arg(long, env = "LOCALBRAIN_RETRIES", global = true, default_value_t = localbrain::engine::retry::RetryPolicy::default().max_retries,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retries: u32,
+
     /// Smallest segment of a parallel download in bytes. For tests, which need many segments
     /// in a small file; the product keeps ollama's 100 MB.
     #[arg(long, env = "LOCALBRAIN_SEGMENT_MIN_BYTES", global = true, hide = true)]
@@ -71,6 +77,9 @@ pub enum Command {
     Download {
         /// A catalog model id (see `localbrain catalog`)
         model_id: String,
+        /// Also print the technical details of a failure
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// List the catalog's models, how each fits this machine, and the pick
     Catalog,
@@ -126,6 +135,7 @@ pub struct Config {
     pub max_rate: Option<u64>,
     pub connections: usize,
     pub stall_timeout: std::time::Duration,
+    pub retries: u32,
     pub segment_min_bytes: Option<u64>,
     pub threads: u32,
     pub keep_alive: std::time::Duration,
@@ -158,6 +168,7 @@ impl Cli {
             max_rate: self.max_rate,
             connections: self.connections,
             stall_timeout: std::time::Duration::from_secs(self.stall_timeout),
+            retries: self.retries,
             segment_min_bytes: self.segment_min_bytes,
             threads: self.threads.unwrap_or_else(localbrain::brain::default_threads),
             keep_alive: self.keep_alive,
@@ -169,7 +180,9 @@ impl Cli {
     pub fn command(&self) -> Command {
         match &self.command {
             Some(Command::Serve(a)) => Command::Serve(a.clone()),
-            Some(Command::Download { model_id }) => Command::Download { model_id: model_id.clone() },
+            Some(Command::Download { model_id, verbose }) => {
+                Command::Download { model_id: model_id.clone(), verbose: *verbose }
+            }
             Some(Command::Catalog) => Command::Catalog,
             Some(Command::Run { model_id, prompt, max_tokens, temperature, verbose }) => Command::Run {
                 model_id: model_id.clone(),

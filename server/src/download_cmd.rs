@@ -1,5 +1,8 @@
 //! `localbrain download MODEL_ID`: the engine the web card uses, driven from a terminal with a
-//! progress bar. Ctrl-C pauses (the partial is kept); running it again resumes.
+//! progress bar. Ctrl-C pauses (the partial is kept); running it again resumes. While the
+//! engine waits to try again after a failure the terminal says why and when (a countdown on a
+//! terminal, a line per try otherwise); a failure ends with the words table's sentences, and
+//! `--verbose` adds the technical details.
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Runs one download to its end. `Ok` only when the verified file is installed.
-pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::Result<()> {
+pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: bool) -> anyhow::Result<()> {
     let model = engine
         .catalog()
         .get(model_id)
@@ -18,19 +21,23 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
     let start = engine.start(user_id, model_id).await?;
     let id = start.id;
     let bar = ProgressBar::new(model.size_bytes);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:12} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(model.id.chars().take(12).collect::<String>());
+    let name: String = model.id.chars().take(12).collect();
+    let flowing = ProgressStyle::with_template(
+        "{msg:12} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    let waiting = ProgressStyle::with_template("{wide_msg}").expect("valid template");
+    bar.set_style(flowing.clone());
+    bar.set_message(name.clone());
     let settled = engine.wait_settled(id);
     tokio::pin!(settled);
     // Bytes as the runner writes them; none when another process runs this download.
     let mut news = engine.watch(id);
     let mut paused_by_user = false;
+    // The row, read twice a second, says whether the engine is waiting to try again.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    let mut told_attempt = None;
     let done = loop {
         tokio::select! {
             res = &mut settled => break res.context("lost track of the download")?,
@@ -43,6 +50,34 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
                 }
             }
             bytes = next_bytes(&mut news) => bar.set_position(bytes),
+            _ = tick.tick(), if !paused_by_user => {
+                let Ok(view) = engine.get(user_id, id).await else { continue };
+                match view.retrying {
+                    Some(r) if bar.is_hidden() => {
+                        // Not a terminal (a log, a script): one line per try, not a countdown.
+                        if told_attempt != Some(r.attempt) {
+                            eprintln!("{}", r.sentence());
+                            if verbose {
+                                eprintln!("  details: {}", r.detail);
+                            }
+                        }
+                        told_attempt = Some(r.attempt);
+                    }
+                    Some(r) => {
+                        if told_attempt.is_none() {
+                            bar.set_style(waiting.clone());
+                        }
+                        told_attempt = Some(r.attempt);
+                        bar.set_message(r.sentence());
+                    }
+                    None if told_attempt.is_some() => {
+                        told_attempt = None;
+                        bar.set_style(flowing.clone());
+                        bar.set_message(name.clone());
+                    }
+                    None => {}
+                }
+            }
         }
     };
     bar.set_position(done.bytes_downloaded);
@@ -71,10 +106,14 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str) -> anyhow::R
             )
         }
         status => {
+            bar.set_style(flowing);
             bar.abandon_with_message(status.to_string());
-            let why = done.error.unwrap_or_else(|| format!("download ended {status}"));
+            if let Some(detail) = done.error_detail.filter(|_| verbose) {
+                eprintln!("details: {detail}");
+            }
+            let why = done.error.unwrap_or_else(|| format!("The download ended {status}."));
             // The engine's words serve the card too, so the terminal's next step is added here.
-            bail!("{why}. Try again with: localbrain download {model_id}")
+            bail!("{why} Try again with: localbrain download {model_id}")
         }
     }
 }

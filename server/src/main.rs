@@ -47,7 +47,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     let config = cli.config()?;
     match cli.command() {
         Command::Serve(args) => serve(config, args).await,
-        Command::Download { model_id } => download(config, &model_id).await,
+        Command::Download { model_id, verbose } => download(config, &model_id, verbose).await,
         Command::Catalog => catalog_cmd::run(&config),
         Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
             let options = run_cmd::Options { max_tokens, temperature, verbose };
@@ -100,6 +100,7 @@ async fn open(config: &Config) -> anyhow::Result<(Db, Arc<Engine>)> {
     engine_config.max_rate = config.max_rate;
     engine_config.connections = config.connections;
     engine_config.stall_timeout = config.stall_timeout;
+    engine_config.retry.max_retries = config.retries;
     if let Some(min) = config.segment_min_bytes.filter(|&m| m > 0) {
         engine_config.segment_rule.min_bytes = min;
         engine_config.segment_rule.max_bytes = engine_config.segment_rule.max_bytes.max(min);
@@ -152,11 +153,11 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn download(config: Config, model_id: &str) -> anyhow::Result<()> {
+async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Result<()> {
     let (db, engine) = open(&config).await?;
     let (admin, _) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
     engine.recover_one(admin.id, model_id).await.context("cannot recover an earlier download")?;
-    download_cmd::run(engine, admin.id, model_id).await
+    download_cmd::run(engine, admin.id, model_id, verbose).await
 }
 
 async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> anyhow::Result<()> {

@@ -147,3 +147,50 @@ fn out_of_range_settings_are_refused_before_anything_starts() {
         assert!(!dir.path().join("localbrain.db").exists(), "{flag} {value}: no database created");
     }
 }
+
+/// Offline (issue 15): within seconds the terminal names the host and says it is trying again
+/// (a line per try when stderr is not a terminal); the end says what happened and what to do,
+/// and `--verbose` adds the technical details.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_the_terminal_names_the_host_and_shows_it_is_retrying_within_seconds() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cat = dir.path().join("catalog.toml");
+    let url = format!("http://127.0.0.1:{port}/offline.gguf");
+    std::fs::write(&cat, catalog_toml("offline-model", &[url], 1000, &"a".repeat(64))).unwrap();
+    let data = dir.path().join("data");
+    let started = std::time::Instant::now();
+    let mut child = localbrain(&data, &cat)
+        .args(["--retries", "3", "download", "offline-model", "--verbose"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push((started.elapsed(), line));
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    let status = child.wait().unwrap();
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    let (first_at, first) = lines
+        .iter()
+        .find(|(_, l)| l.contains("Trying again"))
+        .unwrap_or_else(|| panic!("no retry line: {text:#?}"));
+    assert!(first.starts_with("127.0.0.1 refused the connection. Trying again"), "{first}");
+    assert!(first.contains("(attempt 2 of 4)"), "{first}");
+    assert!(*first_at < Duration::from_secs(5), "said it was retrying after {first_at:?}");
+    assert!(text.iter().any(|l| l.starts_with("  details:") && l.contains("Connection refused")), "{text:#?}");
+    assert!(!status.success(), "an offline download is not a success");
+    let last = text.last().unwrap();
+    assert!(last.contains("127.0.0.1 refused the connection") && last.contains("Try again later"), "{last}");
+    assert!(last.contains("Try again with: localbrain download offline-model"), "{last}");
+    assert!(!last.contains("os error"), "the technical account is not in the words: {last}");
+    assert!(text.iter().any(|l| l.starts_with("details:") && l.contains("gave up after 4 tries")), "{text:#?}");
+}

@@ -13,6 +13,8 @@ pub enum EngineError {
     UnknownModel(String),
     #[error("download not found")]
     NotFound,
+    #[error("the download is not waiting to try again")]
+    NotWaiting,
     #[error("cannot {action} a download that is {status}")]
     WrongState { action: &'static str, status: DownloadStatus },
     #[error("not enough disk space: needs {needed} free, {available} available")]
@@ -33,42 +35,52 @@ impl EngineError {
     }
 }
 
-/// Why a transfer failed or stopped trying. The text is what the download's row shows.
+/// Why a transfer failed or stopped trying. The text (`Display`) is the technical account: the
+/// log line and the "Details" a person can open. What a person reads first comes from the one
+/// words table, [`TransferError::said`] (words.rs).
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
-    #[error("cannot reach the download server ({})", chain(.0))]
-    Unreachable(#[source] reqwest::Error),
-    #[error("the download server did not answer in time")]
-    NoAnswer,
-    #[error("the download stalled: no data for {secs} s")]
-    Stalled { secs: u64 },
-    #[error("the connection broke ({})", chain(.0))]
-    Broken(#[source] reqwest::Error),
-    #[error("the server's answer ended early, at byte {at} of {size}")]
-    EndedEarly { at: u64, size: u64 },
+    #[error("cannot reach {host} ({})", chain(.source))]
+    Unreachable {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{host} did not answer in time")]
+    NoAnswer { host: String },
+    #[error("the download from {host} stalled: no data for {secs} s")]
+    Stalled { host: String, secs: u64 },
+    #[error("the connection to {host} broke ({})", chain(.source))]
+    Broken {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{host}'s answer ended early, at byte {at} of {size}")]
+    EndedEarly { host: String, at: u64, size: u64 },
     /// A 408, 429 or 5xx.
-    #[error("the download server is busy ({0})")]
-    Busy(reqwest::StatusCode),
+    #[error("{host} is busy (it answered {status})")]
+    Busy { host: String, status: reqwest::StatusCode },
     /// Any other status the transfer cannot use (401, 403, 404, 410...).
-    #[error("the download server answered {status} for {host}")]
+    #[error("{host} answered {status}")]
     Refused { status: reqwest::StatusCode, host: String },
-    #[error("the server's file is {server} bytes but the catalog says {catalog}: it is a different file")]
-    WrongSize { server: u64, catalog: u64 },
-    #[error("the server sent more than the catalog's {size} bytes: it is a different file")]
-    TooLong { size: u64 },
+    /// An HTML page where the model should be: a login, a licence, a portal or a rate limit.
+    #[error("{host} sent a web page ({content_type}), not the model file")]
+    WebPage { host: String, content_type: String },
+    #[error("{host}'s file is {server} bytes but the catalog says {catalog}: it is a different file")]
+    WrongSize { host: String, server: u64, catalog: u64 },
+    #[error("{host} sent more than the catalog's {size} bytes: it is a different file")]
+    TooLong { host: String, size: u64 },
     /// The server cannot continue this partial as asked; the transfer starts again from zero.
     #[error("{0}")]
     Restart(&'static str),
-    #[error(
-        "the downloaded file is corrupt: its SHA-256 fingerprint does not match the catalog, so nothing was installed (got {got}, expected {expected})"
-    )]
+    #[error("SHA-256 mismatch: got {got}, expected {expected}")]
     Corrupt { got: String, expected: String },
     #[error("{0} is no longer in the catalog")]
     NotInCatalog(String),
-    #[error("{last}; gave up after {tries} tries (the partial download is kept)")]
+    #[error("{last}; gave up after {tries} tries")]
     GaveUp { last: Box<TransferError>, tries: u32 },
-    /// A file operation failed; a full disk is told as such.
-    #[error("{}", file_words(what, source))]
+    #[error("{what}: {source}")]
     File {
         what: &'static str,
         #[source]
@@ -77,7 +89,7 @@ pub enum TransferError {
     #[error("cannot record the download: {0}")]
     Record(#[source] StoreError),
     /// A task of the download panicked: a bug, told without its internals.
-    #[error("the download stopped unexpectedly ({0}); try again")]
+    #[error("the download stopped unexpectedly ({0})")]
     Crashed(String),
 }
 
@@ -85,14 +97,6 @@ impl TransferError {
     /// A file error with what was being done.
     pub(super) fn file(what: &'static str) -> impl FnOnce(io::Error) -> TransferError {
         move |source| TransferError::File { what, source }
-    }
-}
-
-fn file_words(what: &str, e: &io::Error) -> String {
-    if super::files::is_disk_full(e) {
-        "disk full: free some space and try again (the partial download is kept)".to_string()
-    } else {
-        format!("{what}: {e}")
     }
 }
 

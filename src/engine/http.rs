@@ -5,6 +5,7 @@
 
 use super::error::TransferError;
 use super::job::Job;
+use super::runners::Waiting;
 use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use bytes::Bytes;
 use reqwest::Response;
@@ -61,8 +62,11 @@ impl Job {
             r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
         };
         match sent {
-            Err(_) => Err(Failed::Again { error: TransferError::NoAnswer, retry_after: None }),
-            Ok(Err(e)) => Err(Failed::classified(classify(Failure::Error(&e)), TransferError::Unreachable(e))),
+            Err(_) => Err(Failed::Again { error: TransferError::NoAnswer { host: host_of(url) }, retry_after: None }),
+            Ok(Err(source)) => {
+                let verdict = classify(Failure::Error(&source));
+                Err(Failed::classified(verdict, TransferError::Unreachable { host: host_of(url), source }))
+            }
             Ok(Ok(resp)) => Ok(resp),
         }
     }
@@ -70,13 +74,24 @@ impl Job {
     /// What an answer whose status the transfer cannot use means: 408, 429 and 5xx are worth
     /// another try (after their Retry-After), every other status is final for this URL.
     pub(super) fn refused(url: &str, resp: &Response) -> Failed {
-        let status = resp.status();
+        let (status, host) = (resp.status(), host_of(url));
         match classify(Failure::Status(status)) {
             Retry::Transient => {
-                Failed::Again { error: TransferError::Busy(status), retry_after: retry_after(resp.headers()) }
+                Failed::Again { error: TransferError::Busy { host, status }, retry_after: retry_after(resp.headers()) }
             }
-            Retry::Fatal => Failed::Fatal(TransferError::Refused { status, host: host_of(url).to_string() }),
+            Retry::Fatal => Failed::Fatal(TransferError::Refused { status, host }),
         }
+    }
+
+    /// An answer that is a web page (a login, a licence to accept, a captive portal, a rate
+    /// limit) where the model should be: a GGUF is never served as HTML, so no byte of it is
+    /// written.
+    pub(super) fn web_page(url: &str, resp: &Response) -> Option<Failed> {
+        let content_type = resp.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let is_html = content_type.trim_start().to_ascii_lowercase().starts_with("text/html");
+        is_html.then(|| {
+            Failed::Fatal(TransferError::WebPage { host: host_of(url), content_type: content_type.to_string() })
+        })
     }
 
     /// The next piece of the body at file offset `at`, where the answer is meant to run to
@@ -92,15 +107,19 @@ impl Job {
             _ = stop.cancelled() => return Err(Failed::Stopped),
             r = tokio::time::timeout(self.cfg.stall_timeout, resp.chunk()) => r,
         };
+        let host = || host_of(resp.url().as_str());
         match next {
             Err(_) => {
-                let error = TransferError::Stalled { secs: self.cfg.stall_timeout.as_secs() };
+                let error = TransferError::Stalled { host: host(), secs: self.cfg.stall_timeout.as_secs() };
                 Err(Failed::Again { error, retry_after: None })
             }
-            Ok(Err(e)) => Err(Failed::classified(classify(Failure::Error(&e)), TransferError::Broken(e))),
+            Ok(Err(source)) => {
+                let verdict = classify(Failure::Error(&source));
+                Err(Failed::classified(verdict, TransferError::Broken { host: host(), source }))
+            }
             Ok(Ok(None)) if at >= end => Ok(None),
             Ok(Ok(None)) => {
-                let error = TransferError::EndedEarly { at, size: self.model.size_bytes };
+                let error = TransferError::EndedEarly { host: host(), at, size: self.model.size_bytes };
                 Err(Failed::classified(classify(Failure::EndedEarly), error))
             }
             Ok(Ok(Some(bytes))) => Ok(Some(bytes)),
@@ -136,10 +155,30 @@ impl Job {
         };
         let delay_ms = delay.as_millis() as u64;
         tracing::info!(id = self.id, segment, reason = %error, delay_ms, "retrying");
-        tokio::select! {
+        // A restart from zero is the engine's own step, not a failure to tell anyone about.
+        let told = (!matches!(error, TransferError::Restart(_))).then(|| Waiting {
+            what: error.said().what,
+            detail: error.to_string(),
+            attempt: retry.failures() + 1,
+            of: retry.tries(),
+            until: Instant::now() + delay,
+        });
+        if let Some(w) = &told {
+            *self.slot.waiting.lock().expect("waiting lock") = Some(w.clone());
+        }
+        let waited = tokio::select! {
             _ = stop.cancelled() => Err(Failed::Stopped),
             _ = tokio::time::sleep(delay) => Ok(()),
+            _ = self.slot.try_now.notified() => Ok(()),
+        };
+        if let Some(w) = told {
+            // Only our own wait: another segment may have started a later one meanwhile.
+            let mut waiting = self.slot.waiting.lock().expect("waiting lock");
+            if waiting.as_ref() == Some(&w) {
+                *waiting = None;
+            }
         }
+        waited
     }
 }
 
@@ -158,7 +197,10 @@ pub(super) fn validator_of(headers: &HeaderMap) -> Option<String> {
     etag.or_else(|| headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok())).map(str::to_string)
 }
 
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest)
+/// The host a URL names, as people know it ("huggingface.co"), without credentials or port.
+pub(super) fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.host_str().unwrap_or(url).to_string(),
+        Err(_) => url.to_string(),
+    }
 }

@@ -190,11 +190,12 @@ impl Job {
     }
 }
 
-/// Marks an active row failed with `error`'s words, its bytes what its partial holds.
+/// Marks an active row failed with `error`'s words (the words table's) and its technical
+/// account, its bytes what its partial holds.
 pub(super) async fn record_failure(db: &Db, id: i64, partial: &std::path::Path, error: &TransferError) {
     tracing::warn!(id, error = %error, "download failed");
     super::recovery::reconcile_bytes(db, id, partial, &[Pending, Downloading, Verifying]).await;
-    if let Err(e) = downloads::set_status(db, id, Failed, Some(&error.to_string())).await {
+    if let Err(e) = downloads::set_failed(db, id, &error.said().stopped(), &error.to_string()).await {
         tracing::error!(id, error = %e, "cannot record failure");
     }
 }

@@ -107,7 +107,7 @@ fn classify_io(kind: io::ErrorKind) -> Option<Retry> {
 
 /// The cause below `e`. An `io::Error`'s `source()` skips the error it wraps (it returns that
 /// error's source), so the wrapped one is taken instead: it may be the cause that tells.
-fn next_cause<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
+pub(super) fn next_cause<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
     match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
         Some(inner) => Some(inner),
         None => e.source(),
@@ -164,6 +164,11 @@ impl RetryState {
     /// Failures in a row so far.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// The most tries in a row without progress: the first one and every retry.
+    pub fn tries(&self) -> u32 {
+        self.policy.max_retries + 1
     }
 
     /// Records a failure. `None` when the budget is spent; else the delay to wait. `jitter` is a

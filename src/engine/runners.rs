@@ -22,8 +22,25 @@ pub(super) struct Slot {
     /// The current runner's token; replaced when a new runner is spawned.
     pub token: Mutex<CancellationToken>,
     pub live: Mutex<Live>,
+    /// The wait before the next try, while the transfer is waiting after a failure.
+    pub waiting: Mutex<Option<Waiting>>,
+    /// Ends a wait before the next try at once (a person pressed "Try now").
+    pub try_now: tokio::sync::Notify,
     /// What a watcher (the CLI's progress bar, a wait for the end) is woken with.
     news: watch::Sender<News>,
+}
+
+/// A transfer waiting after a failed try: why, which try comes next, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiting {
+    /// The failure in plain words (the words table's "what happened").
+    pub what: String,
+    /// The failure's technical account.
+    pub detail: String,
+    /// The try that comes next, counted from 1, and how many there will be at most.
+    pub attempt: u32,
+    pub of: u32,
+    pub until: Instant,
 }
 
 /// A download's latest news, as [`Engine::watch`](super::Engine::watch) delivers it.
@@ -42,6 +59,8 @@ impl Default for Slot {
             critical: Default::default(),
             token: Default::default(),
             live: Default::default(),
+            waiting: Default::default(),
+            try_now: Default::default(),
             news: watch::Sender::new(News::default()),
         }
     }

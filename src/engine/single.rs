@@ -5,7 +5,7 @@
 
 use super::error::TransferError;
 use super::files;
-use super::http::{Failed, content_length, content_range, validator_of};
+use super::http::{Failed, content_length, content_range, host_of, validator_of};
 use super::job::{Job, Outcome, blocking};
 use super::retry::RetryState;
 use super::sink::Sink;
@@ -98,18 +98,21 @@ impl<'a> SingleStream<'a> {
                 if let Some(total) = range.total
                     && total != size
                 {
-                    return Err(Failed::Fatal(TransferError::WrongSize { server: total, catalog: size }));
+                    return Err(Failed::Fatal(TransferError::WrongSize { host: host_of(url), server: total, catalog: size }));
                 }
                 if range.start != self.sink.offset {
                     return self.restart("the server resumed at the wrong place").await;
                 }
             }
             StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
+                if let Some(page) = Job::web_page(url, &resp) {
+                    return Err(page);
+                }
                 if let Some(len) = content_length(resp.headers())
                     && status == StatusCode::OK
                     && len != size
                 {
-                    return Err(Failed::Fatal(TransferError::WrongSize { server: len, catalog: size }));
+                    return Err(Failed::Fatal(TransferError::WrongSize { host: host_of(url), server: len, catalog: size }));
                 }
                 if self.sink.offset > 0 {
                     // The server ignored Range, or If-Range saw a changed file: a whole new body.
@@ -137,7 +140,7 @@ impl<'a> SingleStream<'a> {
         let mut last_persist = Instant::now();
         while let Some(bytes) = job.chunk(&mut resp, self.sink.offset, size, &job.cancel).await? {
             if self.sink.offset + bytes.len() as u64 > size {
-                return Err(Failed::Fatal(TransferError::TooLong { size }));
+                return Err(Failed::Fatal(TransferError::TooLong { host: host_of(resp.url().as_str()), size }));
             }
             job.pace(bytes.len() as u64, &job.cancel).await?;
             self.sink.push(bytes).await.map_err(Failed::file("cannot write the download"))?;

@@ -24,6 +24,8 @@ pub struct DownloadRow {
     pub target_path: String,
     pub partial_path: String,
     pub error: Option<String>,
+    /// The technical account behind `error` (its causes), for "Details".
+    pub error_detail: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub paused_at: Option<i64>,
@@ -46,6 +48,7 @@ struct SqlRow {
     target_path: String,
     partial_path: String,
     error: Option<String>,
+    error_detail: Option<String>,
     created_at: i64,
     updated_at: i64,
     paused_at: Option<i64>,
@@ -69,6 +72,7 @@ impl SqlRow {
             target_path: self.target_path,
             partial_path: self.partial_path,
             error: self.error,
+            error_detail: self.error_detail,
             created_at: self.created_at,
             updated_at: self.updated_at,
             paused_at: self.paused_at,
@@ -79,7 +83,7 @@ impl SqlRow {
 }
 
 const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
-    sha256_expected, validator, target_path, partial_path, error, created_at, updated_at, \
+    sha256_expected, validator, target_path, partial_path, error, error_detail, created_at, updated_at, \
     paused_at, completed_at, segments";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
@@ -105,6 +109,8 @@ impl DownloadRow {
             speed_bps,
             eta_seconds,
             error: self.error.clone(),
+            error_detail: self.error_detail.clone(),
+            retrying: None,
             target_path: (self.status == DownloadStatus::Complete).then(|| self.target_path.clone()),
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -203,6 +209,12 @@ pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str
     Ok(move_to(db, id, to, error).await?.is_some())
 }
 
+/// Marks a download failed with the words a person reads and the technical `detail` behind
+/// them, if its status allows it; returns whether the row changed.
+pub async fn set_failed(db: &Db, id: i64, words: &str, detail: &str) -> Result<bool, StoreError> {
+    Ok(write_status(db, id, DownloadStatus::Failed, Some(words), Some(detail)).await?.is_some())
+}
+
 /// [`set_status`] that returns the row as the write left it (`UPDATE ... RETURNING`, one round
 /// trip), or `None` when its status did not allow the move.
 pub async fn move_to(
@@ -210,6 +222,17 @@ pub async fn move_to(
     id: i64,
     to: DownloadStatus,
     error: Option<&str>,
+) -> Result<Option<DownloadRow>, StoreError> {
+    write_status(db, id, to, error, None).await
+}
+
+/// The one status write: a compare-and-set from the statuses that may become `to`.
+async fn write_status(
+    db: &Db,
+    id: i64,
+    to: DownloadStatus,
+    error: Option<&str>,
+    detail: Option<&str>,
 ) -> Result<Option<DownloadRow>, StoreError> {
     let from: Vec<DownloadStatus> = DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
     if from.is_empty() {
@@ -222,7 +245,7 @@ pub async fn move_to(
         _ => "",
     };
     let sql = format!(
-        "UPDATE model_downloads SET status = $1, error = $2, updated_at = $4{stamp}
+        "UPDATE model_downloads SET status = $1, error = $2, error_detail = $5, updated_at = $4{stamp}
          WHERE id = $3 AND status IN ({}) RETURNING {COLUMNS}",
         in_list(&from)
     );
@@ -231,6 +254,7 @@ pub async fn move_to(
         .bind(error)
         .bind(id)
         .bind(now)
+        .bind(detail)
         .fetch_optional(&db.pool)
         .await?;
     row.map(SqlRow::into_row).transpose()

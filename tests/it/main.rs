@@ -7,3 +7,4 @@ mod engine;
 mod parallel;
 mod retry;
 mod store;
+mod words;

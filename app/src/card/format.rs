@@ -27,6 +27,9 @@ pub fn bytes_of(d: &DownloadView) -> String {
 pub fn status_line(d: &DownloadView, model_name: &str) -> String {
     match d.status {
         DownloadStatus::Pending => format!("Starting the download of {model_name}…"),
+        DownloadStatus::Downloading if d.retrying.is_some() => {
+            format!("Downloading {model_name}: {:.0}%, waiting to try again", d.percent.floor())
+        }
         DownloadStatus::Downloading => format!("Downloading {model_name}: {:.0}%", d.percent.floor()),
         DownloadStatus::Paused => format!("Paused at {:.0}%", d.percent.floor()),
         DownloadStatus::Verifying => "Checking the file's SHA-256 fingerprint…".to_string(),

@@ -92,12 +92,32 @@ fn panel_for(
             </div>
             <p class="numbers" data-testid="numbers">{numbers}</p>
         })}
+        {d.retrying.clone().filter(|_| d.status == Downloading).map(|r| view! {
+            <div class="retrying" data-testid="retrying">
+                <p>{r.sentence()}</p>
+                <button class="btn btn-secondary" disabled=move || busy.get()
+                    on:click=move |_| act.run(Op::TryNow(id))>"Try now"</button>
+                <Details text=r.detail/>
+            </div>
+        })}
         {(d.status == Failed).then(|| view! {
             <p class="error" data-testid="error">{d.error.clone().unwrap_or_default()}</p>
+            {d.error_detail.clone().map(|text| view! { <Details text/> })}
         })}
         {(d.status == Complete).then(|| view! {
             <p class="installed" data-testid="installed">"Installed at " <code>{d.target_path.clone().unwrap_or_default()}</code></p>
         })}
         <div class="actions">{buttons}</div>
+    }
+}
+
+/// The technical account of a failure, closed until asked for.
+#[component]
+fn Details(text: String) -> impl IntoView {
+    view! {
+        <details class="details" data-testid="details">
+            <summary>"Details"</summary>
+            <pre>{text}</pre>
+        </details>
     }
 }

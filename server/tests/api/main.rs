@@ -12,6 +12,7 @@
 
 mod chat;
 mod harness;
+mod retrying;
 
 use harness::*;
 use serde_json::{Value, json};
@@ -22,7 +23,8 @@ use testkit::{ETAG, sha256_hex};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// The endpoints that act on one download by id.
-const BY_ID: [&str; 4] = ["downloads/get", "downloads/pause", "downloads/resume", "downloads/cancel"];
+const BY_ID: [&str; 5] =
+    ["downloads/get", "downloads/pause", "downloads/resume", "downloads/cancel", "downloads/try_now"];
 
 /// Starts `model` for `user` with the host holding the body at `hold` bytes, and waits until the
 /// engine has all of them: the download then sits in `downloading` and nothing moves.
@@ -37,7 +39,7 @@ async fn start_held(s: &Server, user: &User, model: &str, hold: u64) -> i64 {
 
 /// Every endpoint that acts on a download, as `who`, on download `id`: all must be 404 with the
 /// same words as for a download that does not exist at all (no existence leak).
-async fn assert_not_found_everywhere(s: &Server, who: &User, id: i64, missing_words: &[String; 4]) {
+async fn assert_not_found_everywhere(s: &Server, who: &User, id: i64, missing_words: &[String; 5]) {
     for (endpoint, missing) in BY_ID.iter().zip(missing_words) {
         let a = s.call(Some(who), endpoint, json!({ "id": id })).await;
         assert_eq!(a.status, 404, "{} on another user's download {id} via {endpoint}: {}", who.name, a.text);
@@ -66,7 +68,7 @@ async fn another_users_download_is_not_found_on_every_endpoint_and_stays_unchang
 
     // What "not found" says for an id nobody has.
     let nobody = alpha + beta + gamma + 1000;
-    let mut missing_words: [String; 4] = Default::default();
+    let mut missing_words: [String; 5] = Default::default();
     for (endpoint, words) in BY_ID.iter().zip(missing_words.iter_mut()) {
         let a = s.call(Some(&alice), endpoint, json!({ "id": nobody })).await;
         assert_eq!(a.status, 404, "{endpoint} on a missing id: {}", a.text);

@@ -559,7 +559,7 @@ fn disk_full_mid_download_fails_clearly_keeps_the_partial_and_resumes_after_spac
     let run = env.finish(child, out, err, Duration::from_secs(30));
     assert!(!run.status.success(), "a full disk is not a success; stdout: {}", run.stdout);
     let last_line = run.stderr.lines().last().unwrap_or_default();
-    assert!(last_line.contains("disk full"), "says \"disk full\": {last_line:?}\n{}", run.stderr);
+    assert!(last_line.contains("The disk is full"), "says the disk is full: {last_line:?}\n{}", run.stderr);
     assert!(last_line.contains("Try again with: localbrain download"), "says what to run next: {last_line:?}");
     assert!(!env.target().exists(), "nothing is installed");
     env.assert_nothing_wrong_on_disk(&data, "disk full");
@@ -617,7 +617,7 @@ fn a_server_that_answers_503_three_times_still_completes() {
 }
 
 #[test]
-fn an_html_error_page_with_status_200_is_refused_as_a_different_file() {
+fn an_html_error_page_with_status_200_is_refused_as_a_web_page() {
     let rt = runtime();
     let data = test_bytes(HOSTILE_SIZE, 0);
     let server = rt.block_on(Fixture::start(data.clone()));
@@ -626,8 +626,8 @@ fn an_html_error_page_with_status_200_is_refused_as_a_different_file() {
     let run = env.run(Duration::from_secs(30));
     assert!(!run.status.success(), "an error page is not the model");
     let last_line = run.stderr.lines().last().unwrap_or_default();
-    assert!(last_line.contains("different file"), "{}", run.stderr);
-    assert!(last_line.contains(&HOSTILE_SIZE.to_string()), "says the catalog's size: {last_line}");
+    assert!(last_line.contains("sent a web page, not the model"), "{}", run.stderr);
+    assert_eq!(server.file_requests().len(), 1, "waiting would not turn a page into the model: asked once");
     assert!(!env.target().exists(), "nothing installed");
     env.assert_nothing_wrong_on_disk(&data, "html");
     assert_eq!(server.file_requests().len(), 1, "refused at once, no retries");

@@ -1,0 +1,3 @@
+-- The technical account of a failure (its causes), shown behind "Details"; `error` keeps the
+-- plain words. Keep in step with ../postgres/.
+ALTER TABLE model_downloads ADD COLUMN error_detail TEXT;
