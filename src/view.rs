@@ -29,6 +29,10 @@ pub struct DownloadView {
     pub updated_at: i64,
     pub paused_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// When the model this download installed was deleted from the machine (a complete
+    /// download then offers Download again).
+    #[serde(default)]
+    pub removed_at: Option<i64>,
 }
 
 /// Percent done, 0 when the total is unknown; never above 100.
