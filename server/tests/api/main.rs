@@ -12,6 +12,7 @@
 
 mod chat;
 mod harness;
+mod models;
 
 use harness::*;
 use serde_json::{Value, json};
