@@ -168,8 +168,7 @@ impl Library<'_> {
                 return Err(LibraryError::Io { what: "cannot unload the model", source: std::io::Error::other(e) });
             }
         };
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || files::remove_if_exists(&p))
+        tokio::task::spawn_blocking(move || files::remove_if_exists(&path))
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r)
@@ -188,9 +187,8 @@ impl Library<'_> {
             .ok()
             .filter(|m| m.is_file())
             .ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
-        let p = path.clone();
         let digest =
-            tokio::task::spawn_blocking(move || files::hash_file(&p, &tokio_util::sync::CancellationToken::new()))
+            tokio::task::spawn_blocking(move || files::hash_file(&path, &tokio_util::sync::CancellationToken::new()))
                 .await
                 .map_err(std::io::Error::other)
                 .and_then(|r| r)
