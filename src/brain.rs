@@ -229,6 +229,23 @@ impl Brain {
         self.loaded.lock().expect("loaded").as_ref().map(|l| l.model_id.clone())
     }
 
+    /// Lets go of `model_id` before its file is deleted: an idle loaded copy is unloaded.
+    /// [`BrainError::Busy`] while a reply is being generated with it. The permit returned (when
+    /// nothing was generating) keeps any reply from loading a model until it is dropped, so the
+    /// caller deletes the file while holding it.
+    pub fn let_go(&self, model_id: &str) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, BrainError> {
+        let Ok(permit) = self.gate.try_acquire() else {
+            // Generating (or loading) right now: only a problem when it is this model.
+            return if self.loaded_model().as_deref() == Some(model_id) { Err(BrainError::Busy) } else { Ok(None) };
+        };
+        let mut loaded = self.loaded.lock().expect("loaded");
+        if loaded.as_ref().is_some_and(|l| l.model_id == model_id) {
+            *loaded = None;
+            tracing::info!(model = %model_id, "unloaded a model that is being deleted");
+        }
+        Ok(Some(permit))
+    }
+
     /// Starts a reply for `owner` (a user id; the CLI uses its own). Waits its turn in the
     /// queue, loads the model if needed, and returns once the prompt is ready; the reply then
     /// streams on [`Reply::events`].

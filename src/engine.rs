@@ -126,6 +126,11 @@ impl Engine {
         &self.catalog
     }
 
+    /// The database downloads are kept in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// The models folder.
     pub fn models_dir(&self) -> &std::path::Path {
         &self.cfg.models_dir

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod chat;
 pub mod hardware;
+pub mod installed;
 pub mod recommend;
 pub mod status;
 pub mod units;
@@ -17,6 +18,8 @@ pub mod brain;
 pub mod disk;
 #[cfg(feature = "ssr")]
 pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod library;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]

@@ -4,6 +4,7 @@
 //! runs every query against both engines. Times are Unix milliseconds in BIGINT columns.
 
 pub mod downloads;
+pub mod installed;
 pub mod sessions;
 pub mod users;
 

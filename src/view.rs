@@ -33,6 +33,10 @@ pub struct DownloadView {
     pub updated_at: i64,
     pub paused_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// When the model this download installed was deleted from the machine (a complete
+    /// download then offers Download again).
+    #[serde(default)]
+    pub removed_at: Option<i64>,
 }
 
 /// A download waiting before its next try, as the card and the terminal tell it.

@@ -7,7 +7,9 @@
 //! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
+mod models;
 pub use chat::*;
+pub use models::*;
 
 use leptos::prelude::*;
 use leptos::server_fn::Encodes;
@@ -194,6 +196,8 @@ pub mod ssr {
     pub struct CurrentUser {
         pub id: i64,
         pub name: String,
+        /// Admins may delete installed models and remove anyone's unfinished download.
+        pub is_admin: bool,
     }
 
     /// Sets the HTTP status of an API response. A server function called while rendering a
@@ -267,9 +271,14 @@ pub mod ssr {
 
     /// The brain and the signed-in caller, or 401.
     pub async fn brain_caller() -> Result<(Arc<Brain>, CurrentUser), ApiError> {
-        let brain = use_context::<Arc<Brain>>().ok_or_else(|| internal("brain missing from context"))?;
+        let brain = brain()?;
         let (_, user) = caller().await?;
         Ok((brain, user))
+    }
+
+    /// The brain of this server.
+    pub fn brain() -> Result<Arc<Brain>, ApiError> {
+        use_context::<Arc<Brain>>().ok_or_else(|| internal("brain missing from context"))
     }
 
     /// The signed-in caller for server-side rendering; `None` when signed out.

@@ -70,10 +70,40 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
     let toast = RwSignal::new(None::<String>);
     let brain = RwSignal::new(brain);
 
+    // "Models on this machine" (below the card): a finished download here refreshes it; a
+    // download started there shows here, and a delete there re-reads this download and the brain.
+    let bus = use_context::<crate::models::ModelsBus>();
+    if let Some(bus) = bus {
+        Effect::new(move |_| {
+            if let Some(d) = bus.started.get() {
+                current.set(Some(d));
+            }
+        });
+        Effect::new(move |prev: Option<u64>| {
+            let n = bus.removed.get();
+            if prev.is_some() {
+                spawn_local(async move {
+                    if let Some(id) = current.with_untracked(|c| c.as_ref().map(|d| d.id))
+                        && let Ok(v) = api::get_download(id).await
+                    {
+                        let _ = current.try_set(Some(v));
+                    }
+                    if let Ok(view) = api::brain_status().await {
+                        let _ = brain.try_set(view);
+                    }
+                });
+            }
+            n
+        });
+    }
+
     // A download that just installed a model makes it available to chat with.
     Effect::new(move |was_complete: Option<bool>| {
         let complete = current.with(|c| c.as_ref().is_some_and(|d| d.status == DownloadStatus::Complete));
         if complete && was_complete == Some(false) {
+            if let Some(bus) = bus {
+                bus.installed.update(|n| *n += 1);
+            }
             spawn_local(async move {
                 if let Ok(view) = api::brain_status().await {
                     let _ = brain.try_set(view);

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod card;
+pub mod models;
 pub mod settings;
 
 use leptos::prelude::*;

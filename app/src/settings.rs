@@ -1,12 +1,15 @@
-//! The Settings page, which holds the Local AI brain card, and a small About page.
+//! The Settings page, which holds the Local AI brain card and "Models on this machine", and a
+//! small About page.
 
 use crate::card::LocalBrainCard;
+use crate::models::{ModelsBus, ModelsOnDisk};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// `/settings`: the page that holds the Local AI brain card.
+/// `/settings`: the page that holds the Local AI brain card and the models on this machine.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    ModelsBus::provide();
     view! {
         <Title text="Settings"/>
         <header class="page-header">
@@ -14,6 +17,7 @@ pub fn SettingsPage() -> impl IntoView {
             <nav><a href="/about">"About localbrain"</a></nav>
         </header>
         <LocalBrainCard/>
+        <ModelsOnDisk/>
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn session_layer(State(db): State<Db>, mut req: Request, next: Next) -
     if let Some(secret) = cookie(req.headers(), COOKIE) {
         match sessions::user_for_session(&db, &secret).await {
             Ok(Some(u)) => {
-                req.extensions_mut().insert(CurrentUser { id: u.id, name: u.name });
+                req.extensions_mut().insert(CurrentUser { id: u.id, is_admin: u.role == "admin", name: u.name });
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "session lookup failed"),

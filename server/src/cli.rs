@@ -100,6 +100,17 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// List the models on this machine: size, when installed, what they are, whether their
+    /// files check out, and what unfinished downloads take
+    Models,
+    /// Delete an installed model's file (asks first; every user of this machine loses it)
+    Rm {
+        /// A catalog model id (see `localbrain models`)
+        model_id: String,
+        /// Delete without asking (needed when not run from a terminal)
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),
@@ -112,6 +123,9 @@ pub enum UserCommand {
     Add {
         /// Letters, digits, '.', '_' or '-'
         name: String,
+        /// Make the user an admin (admins may delete installed models)
+        #[arg(long)]
+        admin: bool,
     },
     /// Print a fresh one-time login link for an existing user
     Login { name: String },
@@ -184,6 +198,8 @@ impl Cli {
                 Command::Download { model_id: model_id.clone(), verbose: *verbose }
             }
             Some(Command::Catalog) => Command::Catalog,
+            Some(Command::Models) => Command::Models,
+            Some(Command::Rm { model_id, yes }) => Command::Rm { model_id: model_id.clone(), yes: *yes },
             Some(Command::Run { model_id, prompt, max_tokens, temperature, verbose }) => Command::Run {
                 model_id: model_id.clone(),
                 prompt: prompt.clone(),

@@ -4,6 +4,7 @@ mod auth;
 mod catalog_cmd;
 mod cli;
 mod download_cmd;
+mod models_cmd;
 mod run_cmd;
 mod state;
 mod user_cmd;
@@ -49,6 +50,14 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(config, args).await,
         Command::Download { model_id, verbose } => download(config, &model_id, verbose).await,
         Command::Catalog => catalog_cmd::run(&config),
+        Command::Models => {
+            let (db, engine) = open(&config).await?;
+            models_cmd::list(&library(&db, &engine)).await
+        }
+        Command::Rm { model_id, yes } => {
+            let (db, engine) = open(&config).await?;
+            models_cmd::remove(&library(&db, &engine), &model_id, yes).await
+        }
         Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
             let options = run_cmd::Options { max_tokens, temperature, verbose };
             run(config, &model_id, prompt, options).await
@@ -85,6 +94,11 @@ fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
     cfg.keep_alive = config.keep_alive;
     cfg.context_tokens = config.context;
     Brain::new(catalog, cfg)
+}
+
+/// The models folder as the terminal sees it: no brain runs in this process.
+fn library<'a>(db: &'a Db, engine: &'a Engine) -> localbrain::library::Library<'a> {
+    localbrain::library::Library { db, catalog: engine.catalog(), models_dir: engine.models_dir(), brain: None }
 }
 
 /// Opens the data folder, the catalog, the database and the engine: what every subcommand needs.

@@ -1,4 +1,4 @@
-//! `localbrain user add NAME` and `localbrain user login NAME`: one-time login links.
+//! `localbrain user add [--admin] NAME` and `localbrain user login NAME`: one-time login links.
 
 use crate::cli::UserCommand;
 use anyhow::{Context, bail};
@@ -9,18 +9,19 @@ use std::net::SocketAddr;
 /// Runs a user subcommand; prints the login link.
 pub async fn run(db: &Db, cmd: UserCommand, addr: &SocketAddr) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { name } => {
+        UserCommand::Add { name, admin } => {
             // User names follow the model-id charset: safe in URLs, logs and file names.
             if !is_valid_model_id(&name) {
                 bail!("{name:?} is not a valid user name: use lowercase letters, digits, '.', '_' or '-'");
             }
-            let user = users::create(db, &name, "user")
+            let user = users::create(db, &name, if admin { "admin" } else { "user" })
                 .await
                 .with_context(|| format!("cannot create user {name:?}"))?
                 .with_context(|| {
                     format!("a user called {name:?} already exists; `localbrain user login {name}` prints a link")
                 })?;
-            println!("Created user {}. Login link (works once, for 15 minutes):", user.name);
+            let what = if admin { "admin" } else { "user" };
+            println!("Created {what} {}. Login link (works once, for 15 minutes):", user.name);
             println!("{}", login_link(db, user.id, addr).await?);
         }
         UserCommand::Login { name } => {

@@ -194,3 +194,51 @@ async fn offline_the_terminal_names_the_host_and_shows_it_is_retrying_within_sec
     assert!(!last.contains("os error"), "the technical account is not in the words: {last}");
     assert!(text.iter().any(|l| l.starts_with("details:") && l.contains("gave up after 4 tries")), "{text:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn models_lists_what_is_installed_and_rm_deletes_it_only_when_told_to() {
+    let server = Fixture::start(test_bytes(SIZE, 0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog(dir.path(), &server, SIZE);
+    let data = dir.path().join("data");
+    let run = move |args: &'static [&'static str]| {
+        let (d, c) = (data.clone(), cat.clone());
+        tokio::task::spawn_blocking(move || {
+            localbrain(&d, &c).args(args).stdin(Stdio::null()).output().expect("run localbrain")
+        })
+    };
+    let out = run(&["models"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No models on this machine yet"));
+
+    let out = run(&["download", "cli-model"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let installed = dir.path().join("data/models/cli-model.gguf");
+    assert!(installed.exists());
+
+    let out = run(&["models"]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("cli-model") && stdout.contains("4 MB") && stdout.contains("verified"), "{stdout}");
+    assert!(stdout.contains("installed 20"), "says when: {stdout}");
+    assert!(stdout.contains("No unfinished downloads."), "{stdout}");
+    assert!(stdout.contains("Models 4 MB · unfinished downloads 0 B · "), "{stdout}");
+
+    // No terminal and no --yes: refused, nothing deleted.
+    let out = run(&["rm", "cli-model"]).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--yes") && stderr.contains("no terminal"), "{stderr}");
+    assert!(installed.exists(), "not deleted unasked");
+
+    let out = run(&["rm", "no-such-model", "--yes"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model called"));
+
+    let out = run(&["rm", "cli-model", "--yes"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Deleted"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!installed.exists(), "deleted");
+    let out = run(&["models"]).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No models on this machine yet"));
+}

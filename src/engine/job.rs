@@ -99,6 +99,7 @@ impl Job {
             match blocking(move || files::hash_file(&t, &tok)).await {
                 Ok(Some(hash)) if hash == self.model.sha256 => {
                     let _ = downloads::set_bytes(&self.db, self.id, size, &[Verifying]).await;
+                    record_installed(&self.db, &self.model).await;
                     return if self.moved(Complete).await { Outcome::Done } else { Outcome::Stopped };
                 }
                 Ok(None) => return Outcome::Stopped,
@@ -149,6 +150,7 @@ impl Job {
         if let Err(e) = blocking(move || files::install(&p, &t)).await {
             return Outcome::file("cannot install the model")(e);
         }
+        record_installed(&self.db, &self.model).await;
         if self.moved(Complete).await { Outcome::Done } else { Outcome::Stopped }
     }
 
@@ -205,4 +207,12 @@ pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+}
+
+/// Records a verified file in `installed_models` (installed and checked now). A failure here
+/// is logged, not fatal: the file is installed, the list then says "not checked yet".
+async fn record_installed(db: &Db, model: &ModelEntry) {
+    if let Err(e) = crate::store::installed::record_install(db, &model.id, model.size_bytes, &model.sha256).await {
+        tracing::error!(model = %model.id, error = %e, "cannot record the installed model");
+    }
 }

@@ -33,6 +33,8 @@ pub struct DownloadRow {
     /// Per-segment progress of a parallel download (see `engine::segments`); `None` for one
     /// stream.
     pub segments: Option<String>,
+    /// When the model this download installed was deleted (complete rows only).
+    pub removed_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,6 +56,7 @@ struct SqlRow {
     paused_at: Option<i64>,
     completed_at: Option<i64>,
     segments: Option<String>,
+    removed_at: Option<i64>,
 }
 
 impl SqlRow {
@@ -78,13 +81,14 @@ impl SqlRow {
             paused_at: self.paused_at,
             completed_at: self.completed_at,
             segments: self.segments,
+            removed_at: self.removed_at,
         })
     }
 }
 
 const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
     sha256_expected, validator, target_path, partial_path, error, error_detail, created_at, updated_at, \
-    paused_at, completed_at, segments";
+    paused_at, completed_at, segments, removed_at";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
 #[derive(Clone, Debug)]
@@ -116,6 +120,7 @@ impl DownloadRow {
             updated_at: self.updated_at,
             paused_at: self.paused_at,
             completed_at: self.completed_at,
+            removed_at: self.removed_at,
         }
     }
 }

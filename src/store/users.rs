@@ -63,3 +63,10 @@ pub async fn ensure_admin(db: &Db) -> Result<(User, bool), StoreError> {
         }
     }
 }
+
+/// Every user, by id (few: names for the admin's list of unfinished downloads).
+pub async fn all(db: &Db) -> Result<Vec<User>, StoreError> {
+    Ok(sqlx::query_as::<_, User>("SELECT id, name, role, created_at FROM users ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?)
+}

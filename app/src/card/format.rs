@@ -34,6 +34,7 @@ pub fn status_line(d: &DownloadView, model_name: &str) -> String {
         DownloadStatus::Paused => format!("Paused at {:.0}%", d.percent.floor()),
         DownloadStatus::Verifying => "Checking the file's SHA-256 fingerprint…".to_string(),
         DownloadStatus::Installing => "Installing into the models folder…".to_string(),
+        DownloadStatus::Complete if d.removed_at.is_some() => format!("{model_name} was removed from this machine."),
         DownloadStatus::Complete => format!("{model_name} is installed and ready."),
         DownloadStatus::Failed => "The download failed.".to_string(),
         DownloadStatus::Cancelled => "The download was cancelled.".to_string(),

@@ -78,6 +78,14 @@ fn panel_for(
             view! { {button("Retry", "btn-primary", Op::Resume(id))} {button("Dismiss", "btn-quiet", Op::Cancel(id))} }
                 .into_any()
         }
+        Complete if d.removed_at.is_some() => {
+            let model = d.model_id.clone();
+            view! {
+                <button class="btn btn-primary" disabled=move || busy.get()
+                    on:click=move |_| act.run(Op::Start(model.clone()))>"Download again"</button>
+            }
+            .into_any()
+        }
         Complete => view! {
             <button class="btn btn-secondary" on:click=move |_| current.set(None)>"Download another"</button>
         }
@@ -104,7 +112,10 @@ fn panel_for(
             <p class="error" data-testid="error">{d.error.clone().unwrap_or_default()}</p>
             {d.error_detail.clone().map(|text| view! { <Details text/> })}
         })}
-        {(d.status == Complete).then(|| view! {
+        {(d.status == Complete && d.removed_at.is_some()).then(|| view! {
+            <p class="installed" data-testid="removed">"Removed from this machine."</p>
+        })}
+        {(d.status == Complete && d.removed_at.is_none()).then(|| view! {
             <p class="installed" data-testid="installed">"Installed at " <code>{d.target_path.clone().unwrap_or_default()}</code></p>
         })}
         <div class="actions">{buttons}</div>

@@ -259,6 +259,22 @@ impl Server {
         link
     }
 
+    /// `localbrain user add --admin NAME`, signed in.
+    pub async fn add_admin(&self, name: &str) -> User {
+        let out = self
+            .command()
+            .env("LOCALBRAIN_ADDR", format!("127.0.0.1:{}", self.port))
+            .args(["user", "add", "--admin", name])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run localbrain user add --admin");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "user add --admin {name} failed: {stdout}");
+        let line = stdout.lines().find(|l| l.contains("/login?token=")).expect("no login link");
+        let link = line[line.find("http://").expect("link")..].trim().to_string();
+        self.login(name, &link).await
+    }
+
     /// GET a login link: asserts the 303 to /settings and returns the session cookie.
     pub async fn login(&self, name: &str, link: &str) -> User {
         let resp = self.http.get(link).send().await.expect("GET login link");

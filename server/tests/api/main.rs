@@ -13,6 +13,7 @@
 mod chat;
 mod harness;
 mod retrying;
+mod models;
 
 use harness::*;
 use serde_json::{Value, json};

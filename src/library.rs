@@ -1,0 +1,302 @@
+//! The models on this machine: what is in the models folder (with its record, its GGUF facts and
+//! whether something is using it), deleting one, checking one's SHA-256 again, and what the
+//! unfinished downloads' partial files take. The API and the CLI (`localbrain models`, `rm`)
+//! both come here.
+//!
+//! Contract:
+//! - The folder is the truth about what is installed; `installed_models` rows only say when a
+//!   file came and what its last check found. A `.gguf` file the catalog does not know is listed
+//!   by file name, but only a catalog id is ever turned into a path (DESIGN.md): such a file
+//!   cannot be deleted or checked from here.
+//! - Delete is refused while the brain is generating with the model or a download of it is
+//!   checking or installing the file. An idle loaded model is unloaded first; the brain's gate
+//!   is held while the file goes, so no reply can load it half-way.
+//! - Hashing streams the file on a blocking thread (never the whole file in memory).
+//! - Who may delete is decided by the caller (the API's admin check); nothing here knows users
+//!   beyond naming the owners of unfinished downloads.
+
+use crate::brain::{Brain, BrainError, gguf};
+use crate::catalog::Catalog;
+use crate::engine::files;
+use crate::installed::{Check, DiskModel, InUse, Leftover, ModelsView};
+use crate::status::DownloadStatus::{self, *};
+use crate::store::{Db, StoreError, downloads, installed, users};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// Why a request about an installed model was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("there is no model called {0:?} in the catalog")]
+    UnknownModel(String),
+    #[error("{0} is not on this machine")]
+    NotInstalled(String),
+    #[error("{name} is answering a chat right now: delete it once the reply has finished")]
+    Generating { name: String },
+    #[error("a download of {name} is {status} it right now: try again once it has finished")]
+    Installing { name: String, status: &'static str },
+    #[error("{what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The statuses of a download that is still running (its runner owns the row).
+const ACTIVE: [DownloadStatus; 4] = [Pending, Downloading, Verifying, Installing];
+/// Every status that still owns a partial file.
+const UNFINISHED: [DownloadStatus; 6] = [Pending, Downloading, Paused, Verifying, Installing, Failed];
+
+/// The models folder, its records, and (in the server) the brain that may be using a model.
+pub struct Library<'a> {
+    pub db: &'a Db,
+    pub catalog: &'a Catalog,
+    pub models_dir: &'a Path,
+    /// The brain of this process; `None` in the CLI, which runs no model.
+    pub brain: Option<&'a Brain>,
+}
+
+/// A `.gguf` file found in the folder.
+struct Found {
+    file_name: String,
+    path: PathBuf,
+    size: u64,
+    modified_ms: Option<i64>,
+}
+
+impl Library<'_> {
+    /// Everything the "Models on this machine" section shows, for a caller (`user_id`); an
+    /// admin sees every user's unfinished downloads.
+    pub async fn view(&self, user_id: i64, is_admin: bool) -> Result<ModelsView, LibraryError> {
+        let models = self.models().await?;
+        let (mut leftovers, partial_bytes) = self.leftovers().await?;
+        if !is_admin {
+            let own: Vec<i64> = downloads::list(self.db, user_id).await?.iter().map(|r| r.id).collect();
+            leftovers.retain(|l| own.contains(&l.id));
+        }
+        let dir = self.models_dir.to_path_buf();
+        let free_bytes = tokio::task::spawn_blocking(move || crate::disk::free_space(&dir).ok()).await.ok().flatten();
+        Ok(ModelsView {
+            models_bytes: models.iter().map(|m| m.size_bytes).sum(),
+            models,
+            leftovers,
+            partial_bytes,
+            free_bytes,
+            is_admin,
+        })
+    }
+
+    /// The `.gguf` files in the models folder, catalog models first by name, then others.
+    pub async fn models(&self) -> Result<Vec<DiskModel>, LibraryError> {
+        let dir = self.models_dir.to_path_buf();
+        let found = tokio::task::spawn_blocking(move || scan(&dir))
+            .await
+            .map_err(|e| LibraryError::Io { what: "cannot read the models folder", source: std::io::Error::other(e) })?
+            .map_err(|source| LibraryError::Io { what: "cannot read the models folder", source })?;
+        let rows: HashMap<String, installed::InstalledRow> =
+            installed::all(self.db).await?.into_iter().map(|r| (r.model_id.clone(), r)).collect();
+        let active = downloads::in_statuses_any_user(self.db, &ACTIVE).await?;
+        let loaded = self.brain.and_then(Brain::loaded_model);
+        let generating = self.brain.is_some_and(Brain::is_busy);
+
+        let mut out = Vec::with_capacity(found.len());
+        for f in found {
+            let entry = f.file_name.strip_suffix(".gguf").and_then(|stem| self.catalog.get(stem));
+            let model_id = entry.map(|e| e.id.clone());
+            let row = model_id.as_ref().and_then(|id| rows.get(id));
+            let (facts, problem) = self.facts(model_id.as_deref(), &f.path).await;
+            let in_use = model_id.as_deref().and_then(|id| {
+                let downloading = active.iter().filter(|d| d.model_id == id).map(|d| d.status);
+                in_use(loaded.as_deref() == Some(id), generating, downloading)
+            });
+            out.push(DiskModel {
+                name: entry.map_or_else(|| f.file_name.clone(), |e| e.name.clone()),
+                file_name: f.file_name,
+                size_bytes: f.size,
+                installed_at: row.map(|r| r.installed_at).or(f.modified_ms),
+                verified_at: row.filter(|r| r.check_for(f.size) != Check::NotChecked).map(|r| r.verified_at),
+                check: row.map_or(Check::NotChecked, |r| r.check_for(f.size)),
+                facts,
+                problem,
+                in_use,
+                model_id,
+            });
+        }
+        out.sort_by(|a, b| (a.model_id.is_none(), &a.name).cmp(&(b.model_id.is_none(), &b.name)));
+        Ok(out)
+    }
+
+    /// The header's facts, or why the file cannot run. The brain's cache answers for catalog
+    /// models when there is a brain; otherwise the header is read here.
+    async fn facts(&self, model_id: Option<&str>, path: &Path) -> (Option<crate::chat::ModelFacts>, Option<String>) {
+        if let (Some(brain), Some(id)) = (self.brain, model_id) {
+            return match brain.check(id).await {
+                Ok(h) => (Some(h.facts.clone()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+        }
+        let path = path.to_path_buf();
+        match tokio::task::spawn_blocking(move || gguf::read(&path)).await {
+            Ok(Ok(h)) => (Some(h.facts), None),
+            Ok(Err(e)) => (None, Some(format!("not a model localbrain can run: {e}"))),
+            Err(e) => (None, Some(format!("cannot read the file: {e}"))),
+        }
+    }
+
+    /// Deletes an installed catalog model's file and its record; the downloads that installed
+    /// it then read "removed".
+    pub async fn remove(&self, model_id: &str) -> Result<(), LibraryError> {
+        let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
+        let path = files::target_path(self.models_dir, &entry.id);
+        if !path.is_file() {
+            return Err(LibraryError::NotInstalled(entry.id.clone()));
+        }
+        let active = downloads::in_statuses_any_user(self.db, &[Verifying, Installing]).await?;
+        if let Some(d) = active.iter().find(|d| d.model_id == entry.id) {
+            let status = if d.status == Verifying { "checking" } else { "installing" };
+            return Err(LibraryError::Installing { name: entry.name.clone(), status });
+        }
+        // Held until the file is gone: no reply loads the model meanwhile.
+        let _gate = match self.brain.map(|b| b.let_go(&entry.id)).transpose() {
+            Ok(gate) => gate,
+            Err(BrainError::Busy) => return Err(LibraryError::Generating { name: entry.name.clone() }),
+            Err(e) => {
+                return Err(LibraryError::Io { what: "cannot unload the model", source: std::io::Error::other(e) });
+            }
+        };
+        tokio::task::spawn_blocking(move || files::remove_if_exists(&path))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| LibraryError::Io { what: "cannot delete the model file", source })?;
+        installed::forget(self.db, &entry.id).await?;
+        tracing::info!(model = %entry.id, "model deleted");
+        Ok(())
+    }
+
+    /// Hashes an installed catalog model's file again (streaming, on a blocking thread) and
+    /// records what it found: verified, or damaged when the SHA-256 or size is not the catalog's.
+    pub async fn reverify(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
+        let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
+        let path = files::target_path(self.models_dir, &entry.id);
+        let meta = std::fs::metadata(&path)
+            .ok()
+            .filter(|m| m.is_file())
+            .ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
+        let digest =
+            tokio::task::spawn_blocking(move || files::hash_file(&path, &tokio_util::sync::CancellationToken::new()))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|source| LibraryError::Io { what: "cannot read the model file", source })?
+                .unwrap_or_default();
+        let ok = digest == entry.sha256 && meta.len() == entry.size_bytes;
+        if !ok {
+            tracing::warn!(model = %entry.id, got = %digest, expected = %entry.sha256, "installed model is damaged");
+        }
+        let installed_at = modified_ms(&meta).unwrap_or_else(crate::time::now_ms);
+        installed::record_check(self.db, &entry.id, meta.len(), &digest, ok, installed_at).await?;
+        let listed = self.models().await?;
+        listed
+            .into_iter()
+            .find(|m| m.model_id.as_deref() == Some(entry.id.as_str()))
+            .ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))
+    }
+
+    /// Every unfinished download (any user) with what its partial holds, and their sum.
+    pub async fn leftovers(&self) -> Result<(Vec<Leftover>, u64), LibraryError> {
+        let rows = downloads::in_statuses_any_user(self.db, &UNFINISHED).await?;
+        let names: HashMap<i64, String> = users::all(self.db).await?.into_iter().map(|u| (u.id, u.name)).collect();
+        let mut out: Vec<Leftover> = rows
+            .into_iter()
+            .map(|r| Leftover {
+                id: r.id,
+                name: self.catalog.get(&r.model_id).map_or_else(|| r.model_id.clone(), |e| e.name.clone()),
+                user_name: names.get(&r.user_id).cloned().unwrap_or_default(),
+                status: r.status,
+                bytes_on_disk: allocated(Path::new(&r.partial_path)),
+                model_id: r.model_id,
+            })
+            .collect();
+        out.sort_by_key(|l| l.id);
+        let total = out.iter().map(|l| l.bytes_on_disk).sum();
+        Ok((out, total))
+    }
+}
+
+/// What makes a model "in use", the most binding reason first.
+fn in_use(loaded: bool, generating: bool, downloads: impl Iterator<Item = DownloadStatus>) -> Option<InUse> {
+    let downloads: Vec<DownloadStatus> = downloads.collect();
+    if loaded && generating {
+        Some(InUse::Generating)
+    } else if downloads.iter().any(|s| matches!(s, Verifying | Installing)) {
+        Some(InUse::Installing)
+    } else if !downloads.is_empty() {
+        Some(InUse::Downloading)
+    } else if loaded {
+        Some(InUse::Loaded)
+    } else {
+        None
+    }
+}
+
+/// The regular `*.gguf` files directly in `dir` (the `.partial` folder is not one), by name.
+fn scan(dir: &Path) -> std::io::Result<Vec<Found>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(file_name) = entry.file_name().into_string() else { continue };
+        if !file_name.ends_with(".gguf") || file_name.starts_with('.') {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_file() {
+            out.push(Found { path: entry.path(), size: meta.len(), modified_ms: modified_ms(&meta), file_name });
+        }
+    }
+    out.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    Ok(out)
+}
+
+fn modified_ms(meta: &std::fs::Metadata) -> Option<i64> {
+    let since = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
+/// Disk space a file takes: its allocated blocks (a preallocated partial takes its full size
+/// at once; a sparse one less), never more than its length; 0 when it is missing.
+fn allocated(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else { return 0 };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.len().min(meta.blocks() * 512)
+    }
+    #[cfg(not(unix))]
+    {
+        meta.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generating_outranks_a_download_which_outranks_loaded() {
+        assert_eq!(in_use(true, true, [Downloading].into_iter()), Some(InUse::Generating));
+        assert_eq!(in_use(false, true, [Verifying].into_iter()), Some(InUse::Installing));
+        assert_eq!(in_use(true, false, [Paused; 0].into_iter()), Some(InUse::Loaded));
+        assert_eq!(in_use(true, false, [Downloading].into_iter()), Some(InUse::Downloading));
+        assert_eq!(in_use(false, true, [Paused; 0].into_iter()), None);
+    }
+}
