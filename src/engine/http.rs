@@ -5,8 +5,8 @@
 
 use super::error::TransferError;
 use super::job::Job;
-use super::runners::Waiting;
 use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
+use super::runners::Waiting;
 use bytes::Bytes;
 use reqwest::Response;
 use reqwest::header::{self, HeaderMap};

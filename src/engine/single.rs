@@ -98,7 +98,11 @@ impl<'a> SingleStream<'a> {
                 if let Some(total) = range.total
                     && total != size
                 {
-                    return Err(Failed::Fatal(TransferError::WrongSize { host: host_of(url), server: total, catalog: size }));
+                    return Err(Failed::Fatal(TransferError::WrongSize {
+                        host: host_of(url),
+                        server: total,
+                        catalog: size,
+                    }));
                 }
                 if range.start != self.sink.offset {
                     return self.restart("the server resumed at the wrong place").await;
@@ -112,7 +116,11 @@ impl<'a> SingleStream<'a> {
                     && status == StatusCode::OK
                     && len != size
                 {
-                    return Err(Failed::Fatal(TransferError::WrongSize { host: host_of(url), server: len, catalog: size }));
+                    return Err(Failed::Fatal(TransferError::WrongSize {
+                        host: host_of(url),
+                        server: len,
+                        catalog: size,
+                    }));
                 }
                 if self.sink.offset > 0 {
                     // The server ignored Range, or If-Range saw a changed file: a whole new body.

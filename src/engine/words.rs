@@ -26,7 +26,8 @@ impl Said {
 }
 
 /// What to do when the file on the server is not the catalog's.
-const OTHER_FILE: &str = "Nothing was installed. The catalog may need an update: update localbrain, or pick another model.";
+const OTHER_FILE: &str =
+    "Nothing was installed. The catalog may need an update: update localbrain, or pick another model.";
 
 impl TransferError {
     /// The words for this failure.

@@ -343,13 +343,15 @@ async fn a_size_other_than_the_catalogs_fails_at_once_naming_both() {
 }
 
 #[tokio::test]
-async fn an_html_error_page_with_status_200_is_a_different_file() {
+async fn an_html_error_page_with_status_200_is_told_as_a_web_page_at_once() {
     let rig = Rig::new().await;
     rig.server.set(|m| m.html_error = true);
     let v = rig.start().await;
     let done = rig.settle(v.id).await;
     assert_eq!(done.status, Failed);
-    assert!(done.error.unwrap().contains("different file"));
+    assert!(done.error.unwrap().contains("sent a web page, not the model"));
+    assert!(done.error_detail.unwrap().contains("text/html"));
+    assert_eq!(rig.server.file_requests().len(), 1, "waiting would not turn a page into the model");
     assert!(!rig.target().exists());
 }
 

@@ -89,7 +89,10 @@ async fn every_failure_says_what_happened_and_what_to_do() {
         (Busy { host: host(), status: status(503) }, vec!["huggingface.co is busy", "503", "few minutes"]),
         (Refused { host: host(), status: status(401) }, vec!["wants a login", "licence", "401"]),
         (Refused { host: host(), status: status(403) }, vec!["wants a login", "licence", "403"]),
-        (Refused { host: host(), status: status(404) }, vec!["no longer has this file", "404", "catalog needs an update"]),
+        (
+            Refused { host: host(), status: status(404) },
+            vec!["no longer has this file", "404", "catalog needs an update"],
+        ),
         (Refused { host: host(), status: status(410) }, vec!["no longer has this file", "410"]),
         (Refused { host: host(), status: status(451) }, vec!["refused to send the file", "451"]),
         (

@@ -12,8 +12,8 @@
 
 mod chat;
 mod harness;
-mod retrying;
 mod models;
+mod retrying;
 
 use harness::*;
 use serde_json::{Value, json};

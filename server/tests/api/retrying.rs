@@ -2,8 +2,8 @@
 //! why, which try comes next and when; "Try now" ends the wait; a failure ends with plain words
 //! and its technical details apart.
 
-use super::harness::*;
 use super::WAIT;
+use super::harness::*;
 use serde_json::json;
 
 #[tokio::test]
