@@ -218,8 +218,9 @@ async fn an_unreachable_host_costs_no_disk() {
     let v = rig.start().await;
     let done = rig.settle(v.id).await;
     assert_eq!(done.status, Failed);
-    let err = done.error.unwrap();
-    assert!(err.contains("cannot reach") && err.contains("gave up after 5 tries"), "{err}");
+    let (err, detail) = (done.error.unwrap(), done.error_detail.unwrap());
+    assert!(err.contains("127.0.0.1 refused the connection"), "{err}");
+    assert!(detail.contains("gave up after 5 tries"), "{detail}");
     let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
     assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 0, "no space reserved for a file never seen");
     assert_eq!(row.bytes_downloaded, 0);
