@@ -2,7 +2,7 @@
 //! loopback. Ctrl-C pauses and keeps the partial; running it again resumes and installs. Behind a
 //! proxy (a real tinyproxy, a SOCKS5 relay) the download goes through it unless NO_PROXY says
 //! otherwise; proxy variables are set on the child's command only, never on this process, so no
-//! other test sees them.
+//! other test sees them. And `--help` talks to the user, with an example for every command.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -385,4 +385,52 @@ fn the_catalog_command_shows_the_proxy_with_its_password_hidden() {
     assert!(shown.contains("Proxy for downloads: http://proxy.example:8080 (not for localhost)"), "{shown}");
     let shown = catalog_with(&[]);
     assert!(!shown.contains("Proxy"), "no proxy, no line: {shown}");
+}
+
+/// `localbrain ARGS --help`, as a person reads it.
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain")).args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?} --help: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The commands a help page lists under "Commands:", without clap's own `help`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_speaks_to_the_user_with_an_example_for_every_command() {
+    let top = help(&[]);
+    for internal in ["axum", "leptos", "binary", "router", "recovery"] {
+        assert!(!top.to_lowercase().contains(internal), "{internal:?} is for us, not in --help:\n{top}");
+    }
+    assert!(top.contains("Examples:\n") && top.contains("localbrain download "), "{top}");
+    let mut to_read: Vec<Vec<String>> = commands_in(&top).into_iter().map(|c| vec![c]).collect();
+    for known in ["serve", "download", "catalog", "run", "user"] {
+        assert!(to_read.iter().any(|c| c[0] == known), "{known} is listed: {top}");
+    }
+    let mut read = 0;
+    while let Some(path) = to_read.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = help(&args);
+        // An example of this very command, under an "Example(s):" heading.
+        let itself = format!("  localbrain {}", path.join(" "));
+        let examples = text.split_once("Example").map(|(_, e)| e).unwrap_or_default();
+        assert!(
+            examples.lines().any(|l| l.starts_with(&itself) || l.contains(&format!(" {} ", path.join(" ")))),
+            "`localbrain {} --help` shows no example of it:\n{text}",
+            path.join(" ")
+        );
+        to_read.extend(commands_in(&text).into_iter().map(|c| [path.clone(), vec![c]].concat()));
+        read += 1;
+    }
+    assert!(read >= 7, "read {read} help pages");
 }
