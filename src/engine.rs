@@ -111,6 +111,10 @@ pub struct Engine {
 impl Engine {
     /// An engine over `db`, downloading models of `catalog` into `cfg.models_dir`.
     pub fn new(db: Db, catalog: Arc<Catalog>, cfg: EngineConfig) -> Result<Arc<Engine>, EngineError> {
+        // No `.proxy()` here on purpose: without one, reqwest reads HTTPS_PROXY, HTTP_PROXY,
+        // ALL_PROXY and NO_PROXY (and their lowercase forms) for every request (`crate::proxy`
+        // has the rules, with the source they come from). Its `socks` feature (Cargo.toml) makes
+        // a socks5:// ALL_PROXY work: without it every request fails, "unsupported scheme socks5".
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(10))
             .connect_timeout(cfg.connect_timeout)

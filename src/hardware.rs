@@ -3,7 +3,8 @@
 //! The server fills the profile with [`detect`] (the model runs on the server's machine); the
 //! browser adds `navigator.deviceMemory` where it has one. Every figure is optional: a missing
 //! reading is `None`, never a guess, and the recommendation says when it had to do without.
-//! Bytes are `u64` (no `usize` on the wire).
+//! Bytes are `u64` (no `usize` on the wire). The proxy in use is shown with the machine's facts
+//! because it decides whether a download can reach its host at all.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,13 +24,17 @@ pub struct HardwareProfile {
     /// The browser's `navigator.deviceMemory` in GB (a power of two, rounded down and capped
     /// by the browser); `None` on the server and in browsers without it (Firefox, Safari).
     pub device_memory_gb: Option<f64>,
+    /// The proxy downloads go through (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+    /// password hidden: `http://user:***@proxy:3128`; `None` when no proxy is set.
+    pub proxy: Option<String>,
 }
 
 /// Reads this machine's RAM, cores and the free disk of `models_dir` (or of its nearest
 /// existing ancestor, since the folder may not exist before the first download).
 ///
-/// `device_memory_gb` is left `None`: only the browser can fill it. Does a few small blocking
-/// reads of kernel files; call it from `spawn_blocking` in async code.
+/// `device_memory_gb` is left `None`: only the browser can fill it; `proxy` comes from this
+/// process's environment. Does a few small blocking reads of kernel files; call it from
+/// `spawn_blocking` in async code.
 #[cfg(feature = "ssr")]
 pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
     let (total_ram_bytes, available_ram_bytes) = memory();
@@ -39,6 +44,7 @@ pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
         cpu_cores: cpu_cores(),
         free_disk_bytes: crate::disk::free_space(models_dir).ok(),
         device_memory_gb: None,
+        proxy: crate::proxy::from_env(),
     }
 }
 
@@ -111,7 +117,7 @@ mod tests {
         let json = serde_json::to_string(&hw).unwrap();
         assert_eq!(
             json,
-            r#"{"total_ram_bytes":null,"available_ram_bytes":null,"cpu_cores":null,"free_disk_bytes":null,"device_memory_gb":8.0}"#
+            r#"{"total_ram_bytes":null,"available_ram_bytes":null,"cpu_cores":null,"free_disk_bytes":null,"device_memory_gb":8.0,"proxy":null}"#
         );
         assert_eq!(serde_json::from_str::<HardwareProfile>(&json).unwrap(), hw);
     }

@@ -213,6 +213,12 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                 <dt>"Free disk for models"</dt>
                 <dd data-testid="free-disk">{hardware.free_disk_bytes.map_or("unknown".to_string(), format_bytes)}</dd>
             </div>
+            {hardware.proxy.clone().map(|proxy| view! {
+                <div>
+                    <dt>"Proxy for downloads"</dt>
+                    <dd data-testid="proxy">{proxy}</dd>
+                </div>
+            })}
         </dl>
         <div class="recommendation" data-testid="recommendation">
             {move || rec.with(|r| match &r.model_id {

@@ -17,6 +17,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         hw.free_disk_bytes.map_or("unknown".into(), format_bytes),
         config.models_dir.display()
     );
+    if let Some(proxy) = &hw.proxy {
+        println!("Proxy for downloads: {proxy}");
+    }
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header(["", "model", "size", "RAM needed", "fit"]);
     for (m, fit) in catalog.models.iter().zip(&rec.fits) {

@@ -6,9 +6,28 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// localbrain: a private AI model on this machine, in one click.
+// What people read in `--help`: the doc comments below and the `after_help` examples. Every
+// command carries an example (a test in server/tests/cli.rs walks them all).
+/// A private AI model on this machine: pick one that fits, download it, chat with it, offline.
+///
+/// With no command, localbrain serves its web app on http://127.0.0.1:3000. Open the login link
+/// it prints; Settings -> "Local AI brain" recommends a model that fits this machine and
+/// downloads it. The commands below do the same from a terminal.
 #[derive(Debug, Parser)]
-#[command(name = "localbrain", version, about)]
+#[command(
+    name = "localbrain",
+    version,
+    after_help = "Examples:
+  localbrain                                        serve the web app (same as `localbrain serve`)
+  localbrain catalog                                which models fit this machine
+  localbrain download qwen2.5-0.5b-instruct-q4_k_m  download, verify and install a model
+  localbrain run qwen2.5-0.5b-instruct-q4_k_m \"Why is the sky blue?\"
+  localbrain models                                 what is installed, and what it takes on disk
+  localbrain user add alice                         a login link for a new user
+
+Downloads go through the proxy in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY when one is set;
+NO_PROXY lists hosts reached directly (e.g. NO_PROXY=localhost,192.168.0.0/16)."
+)]
 pub struct Cli {
     /// Where localbrain keeps its database and models [default: ~/.localbrain]
     #[arg(long, env = "LOCALBRAIN_DATA_DIR", global = true)]
@@ -72,8 +91,26 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web app (the default)
+    ///
+    /// Starts the web app and prints a one-time login link for the admin user (created on the
+    /// first run). Ctrl-C stops it; downloads in progress are paused and can be resumed later.
+    #[command(after_help = "Examples:
+  localbrain serve
+  localbrain serve --addr 127.0.0.1:8080
+  LOCALBRAIN_DATA_DIR=/srv/localbrain localbrain serve")]
     Serve(ServeArgs),
     /// Download, verify and install a model from the catalog
+    ///
+    /// The same downloads as the web app: a progress bar, then the SHA-256 is checked and the
+    /// model is installed in the models folder. Ctrl-C pauses; running the same command again
+    /// resumes where it stopped. Exits with 0 only when the verified model is installed.
+    #[command(after_help = "Examples:
+  localbrain download qwen2.5-0.5b-instruct-q4_k_m
+  localbrain --max-rate 10M download qwen2.5-0.5b-instruct-q4_k_m
+  HTTPS_PROXY=http://proxy.example:3128 localbrain download qwen2.5-0.5b-instruct-q4_k_m
+  localbrain download qwen2.5-0.5b-instruct-q4_k_m --verbose   (a failure's technical details too)
+
+`localbrain catalog` lists the model ids.")]
     Download {
         /// A catalog model id (see `localbrain catalog`)
         model_id: String,
@@ -81,9 +118,23 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
-    /// List the catalog's models, how each fits this machine, and the pick
+    /// List the models, how each fits this machine, and the one recommended
+    ///
+    /// Shows this machine's memory and free disk, every model localbrain can download (size,
+    /// memory needed, whether it fits), and marks the best one that fits with `*`.
+    #[command(after_help = "Examples:
+  localbrain catalog
+  localbrain --catalog my-models.toml catalog")]
     Catalog,
     /// Chat with an installed model: one reply to PROMPT, or a conversation without one
+    ///
+    /// The reply is written to stdout as the model writes it, and its speed (N tokens, X
+    /// tokens/s) to stderr. Without a prompt it is a conversation: /bye or Ctrl-D leaves,
+    /// Ctrl-C stops the reply being written. Everything stays on this machine.
+    #[command(after_help = "Examples:
+  localbrain run qwen2.5-0.5b-instruct-q4_k_m \"Why is the sky blue?\"
+  localbrain run qwen2.5-0.5b-instruct-q4_k_m
+  localbrain run qwen2.5-0.5b-instruct-q4_k_m --max-tokens 50 --temperature 0 \"Name three colours\"")]
     Run {
         /// A catalog model id that is installed (see `localbrain catalog`)
         model_id: String,
@@ -102,8 +153,13 @@ pub enum Command {
     },
     /// List the models on this machine: size, when installed, what they are, whether their
     /// files check out, and what unfinished downloads take
+    #[command(after_help = "Example:
+  localbrain models")]
     Models,
     /// Delete an installed model's file (asks first; every user of this machine loses it)
+    #[command(after_help = "Examples:
+  localbrain rm qwen2.5-0.5b-instruct-q4_k_m
+  localbrain rm qwen2.5-0.5b-instruct-q4_k_m --yes   (in a script: no question)")]
     Rm {
         /// A catalog model id (see `localbrain models`)
         model_id: String,
@@ -111,8 +167,16 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
-    /// Manage users
-    #[command(subcommand)]
+    /// Add people who may use the web app, and print their login links
+    ///
+    /// A login link works once, for 15 minutes, and points at LOCALBRAIN_ADDR (default
+    /// 127.0.0.1:3000): set it as the server has it.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  localbrain user add alice
+  localbrain user login alice"
+    )]
     User(UserCommand),
 }
 
@@ -120,15 +184,23 @@ pub enum Command {
 #[derive(Debug, Clone, Subcommand)]
 pub enum UserCommand {
     /// Create a user and print a one-time login link
+    #[command(after_help = "Examples:
+  localbrain user add alice
+  localbrain user add --admin bob   (bob may also delete installed models)")]
     Add {
-        /// Letters, digits, '.', '_' or '-'
+        /// The new user's name: lowercase letters, digits, '.', '_' or '-'
         name: String,
         /// Make the user an admin (admins may delete installed models)
         #[arg(long)]
         admin: bool,
     },
     /// Print a fresh one-time login link for an existing user
-    Login { name: String },
+    #[command(after_help = "Example:
+  localbrain user login alice")]
+    Login {
+        /// The user's name, as given to `localbrain user add`
+        name: String,
+    },
 }
 
 /// Flags of `serve`.

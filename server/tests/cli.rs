@@ -1,7 +1,12 @@
 //! `localbrain download` as a user runs it: the real binary against a real HTTP server on
-//! loopback. Ctrl-C pauses and keeps the partial; running it again resumes and installs.
+//! loopback. Ctrl-C pauses and keeps the partial; running it again resumes and installs. Behind a
+//! proxy (a real tinyproxy, a SOCKS5 relay) the download goes through it unless NO_PROXY says
+//! otherwise; proxy variables are set on the child's command only, never on this process, so no
+//! other test sees them. And `--help` talks to the user, with an example for every command.
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use testkit::catalog::catalog_toml;
 use testkit::{Fixture, test_bytes};
@@ -15,9 +20,14 @@ fn catalog(dir: &std::path::Path, server: &Fixture, size: usize) -> std::path::P
     path
 }
 
+/// The binary on a data folder and catalog of its own, with no proxy variable (a developer's
+/// proxy must not carry a loopback test).
 fn localbrain(data: &std::path::Path, catalog: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
     cmd.arg("--data-dir").arg(data).env("LOCALBRAIN_CATALOG", catalog).env("DATABASE_URL", "");
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
@@ -240,4 +250,281 @@ async fn models_lists_what_is_installed_and_rm_deletes_it_only_when_told_to() {
     assert!(!installed.exists(), "deleted");
     let out = run(&["models"]).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("No models on this machine yet"));
+}
+
+/// Every variable that can send a download through a proxy, in both cases (and REQUEST_METHOD,
+/// which turns them all off): removed from a child before a case sets its own.
+const PROXY_VARS: [&str; 9] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
+/// `localbrain` with exactly the proxy variables `vars`, whatever this process's environment has.
+fn localbrain_with(data: &std::path::Path, catalog: &std::path::Path, vars: &[(&str, String)]) -> Command {
+    let mut cmd = localbrain(data, catalog);
+    cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// Debian's tinyproxy on a free loopback port, in the foreground, its log in a temp file.
+struct Tinyproxy {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tinyproxy {
+    const VIA: &'static str = "localbrain-test-proxy";
+
+    fn start() -> Tinyproxy {
+        let bin = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("tinyproxy is missing: run `scripts/install-tools.sh test` (make test does)");
+        let dir = tempfile::tempdir().unwrap();
+        // A port the kernel just handed out and took back: free unless something grabs it in
+        // the next milliseconds, and then the wait below fails saying so.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = dir.path().join("tinyproxy.conf");
+        let config = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Connect\nMaxClients 64\nAllow 127.0.0.1\nViaProxyName \"{}\"\n",
+            Self::VIA
+        );
+        std::fs::write(&conf, config).unwrap();
+        // In the foreground (-d) tinyproxy logs to stderr: one "Request" line per request.
+        let log = dir.path().join("tinyproxy.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let mut proxy = Tinyproxy { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return proxy;
+            }
+            if let Some(status) = proxy.child.try_wait().unwrap() {
+                panic!("tinyproxy exited ({status}): {}", proxy.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("tinyproxy never listened on port {port}: {}", proxy.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The requests it forwarded, as its log names them ("GET http://host:port/path HTTP/1.1").
+    fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.split_once("): ").filter(|_| l.contains("Request (")).map(|(_, r)| r.to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_go_through_the_proxy_the_environment_names_unless_no_proxy_says_otherwise() {
+    let proxy = Tinyproxy::start();
+    let p = proxy.url.clone();
+    // (variables, through the proxy?): each form reqwest reads, and NO_PROXY in both cases.
+    let cases: Vec<(Vec<(&str, String)>, bool)> = vec![
+        (vec![("HTTP_PROXY", p.clone())], true),
+        (vec![("http_proxy", p.clone())], true),
+        (vec![("ALL_PROXY", p.clone())], true),
+        (vec![("all_proxy", p.clone())], true),
+        // An HTTPS proxy is for https URLs only: this http host is reached directly.
+        (vec![("HTTPS_PROXY", p.clone())], false),
+        (vec![("HTTP_PROXY", p.clone()), ("NO_PROXY", "127.0.0.1".into())], false),
+        (vec![("ALL_PROXY", p.clone()), ("no_proxy", "localhost, 127.0.0.0/8".into())], false),
+    ];
+    const LEN: usize = 512 * 1024;
+    for (vars, through) in cases {
+        let server = Fixture::start(test_bytes(LEN, 7)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cat = catalog(dir.path(), &server, LEN);
+        let data = dir.path().join("data");
+        let forwarded_before = proxy.requests().len();
+        let (d, v) = (data.clone(), vars.clone());
+        let out =
+            tokio::task::spawn_blocking(move || localbrain_with(&d, &cat, &v).args(["download", "cli-model"]).output())
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(out.status.success(), "{vars:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let installed = std::fs::read(data.join("models/cli-model.gguf")).unwrap();
+        assert!(installed == test_bytes(LEN, 7), "{vars:?}: the installed file is the served file");
+
+        let asked = server.file_requests();
+        assert!(!asked.is_empty(), "{vars:?}: the host served the file");
+        let forwarded: Vec<String> = proxy.requests().split_off(forwarded_before);
+        let wanted = format!("GET {} HTTP/1.1", server.url("/file"));
+        if through {
+            assert!(forwarded.contains(&wanted), "{vars:?}: the proxy forwarded {wanted:?}; its log:\n{}", proxy.log());
+            for seen in &asked {
+                let via = seen.via.as_deref().unwrap_or_default();
+                assert!(via.contains(Tinyproxy::VIA), "{vars:?}: every request came through the proxy: {seen:?}");
+            }
+        } else {
+            assert!(forwarded.is_empty(), "{vars:?}: nothing through the proxy: {forwarded:?}");
+            assert!(asked.iter().all(|s| s.via.is_none()), "{vars:?}: straight to the host: {asked:?}");
+        }
+    }
+}
+
+/// A SOCKS5 relay on loopback (no authentication, CONNECT by IPv4 address or domain name), as
+/// `ssh -D` offers one: counts the connections it relayed.
+async fn socks5_relay() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("socks5h://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let relayed = Arc::new(AtomicUsize::new(0));
+    let count = relayed.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 2];
+                client.read_exact(&mut head).await?;
+                let mut methods = vec![0u8; usize::from(head[1])];
+                client.read_exact(&mut methods).await?;
+                client.write_all(&[5, 0]).await?; // version 5, no authentication
+                let mut req = [0u8; 4];
+                client.read_exact(&mut req).await?;
+                assert_eq!(&req[..2], &[5, 1], "a SOCKS5 CONNECT");
+                let host = match req[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        client.read_exact(&mut ip).await?;
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    3 => {
+                        let len = client.read_u8().await?;
+                        let mut name = vec![0u8; usize::from(len)];
+                        client.read_exact(&mut name).await?;
+                        String::from_utf8(name).unwrap()
+                    }
+                    other => panic!("address type {other}"),
+                };
+                let port = client.read_u16().await?;
+                let mut upstream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+                client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (url, relayed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socks5_all_proxy_carries_the_download() {
+    let (relay, relayed) = socks5_relay().await;
+    const LEN: usize = 256 * 1024;
+    let server = Fixture::start(test_bytes(LEN, 9)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog(dir.path(), &server, LEN);
+    let data = dir.path().join("data");
+    let d = data.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        localbrain_with(&d, &cat, &[("ALL_PROXY", relay)]).args(["download", "cli-model"]).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(data.join("models/cli-model.gguf")).unwrap() == test_bytes(LEN, 9));
+    assert!(relayed.load(Ordering::SeqCst) >= 1, "the download went through the SOCKS5 relay");
+}
+
+#[test]
+fn the_catalog_command_shows_the_proxy_with_its_password_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog_with = |vars: &[(&str, String)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
+        cmd.arg("--data-dir").arg(dir.path()).arg("catalog").env_remove("LOCALBRAIN_CATALOG");
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        let out = cmd.envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = catalog_with(&[("HTTPS_PROXY", "http://alice:s3cret@127.0.0.1:3128".into())]);
+    assert!(shown.contains("Proxy for downloads: http://alice:***@127.0.0.1:3128 for https URLs"), "{shown}");
+    assert!(!shown.contains("s3cret"), "the password is hidden: {shown}");
+    let shown = catalog_with(&[("ALL_PROXY", "proxy.example:8080".into()), ("NO_PROXY", "localhost".into())]);
+    assert!(shown.contains("Proxy for downloads: http://proxy.example:8080 (not for localhost)"), "{shown}");
+    let shown = catalog_with(&[]);
+    assert!(!shown.contains("Proxy"), "no proxy, no line: {shown}");
+}
+
+/// `localbrain ARGS --help`, as a person reads it.
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain")).args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?} --help: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The commands a help page lists under "Commands:", without clap's own `help`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_speaks_to_the_user_with_an_example_for_every_command() {
+    let top = help(&[]);
+    for internal in ["axum", "leptos", "binary", "router", "recovery"] {
+        assert!(!top.to_lowercase().contains(internal), "{internal:?} is for us, not in --help:\n{top}");
+    }
+    assert!(top.contains("Examples:\n") && top.contains("localbrain download "), "{top}");
+    let mut to_read: Vec<Vec<String>> = commands_in(&top).into_iter().map(|c| vec![c]).collect();
+    for known in ["serve", "download", "catalog", "run", "user"] {
+        assert!(to_read.iter().any(|c| c[0] == known), "{known} is listed: {top}");
+    }
+    let mut read = 0;
+    while let Some(path) = to_read.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = help(&args);
+        // An example of this very command, under an "Example(s):" heading.
+        let itself = format!("  localbrain {}", path.join(" "));
+        let examples = text.split_once("Example").map(|(_, e)| e).unwrap_or_default();
+        assert!(
+            examples.lines().any(|l| l.starts_with(&itself) || l.contains(&format!(" {} ", path.join(" ")))),
+            "`localbrain {} --help` shows no example of it:\n{text}",
+            path.join(" ")
+        );
+        to_read.extend(commands_in(&text).into_iter().map(|c| [path.clone(), vec![c]].concat()));
+        read += 1;
+    }
+    assert!(read >= 7, "read {read} help pages");
 }

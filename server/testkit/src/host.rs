@@ -5,8 +5,8 @@
 //! It can be slowed down (a pause between chunks) or held at a byte offset until released, so a
 //! download stays observable without sleeps.
 //!
-//! Every request is logged in arrival order ([`Seen`]): what it asked for, the status, how many
-//! body bytes went out and whether the body is over. Any path that is not a file is a 404 (logged
+//! Every request is logged in arrival order ([`Seen`]): what it asked for (and the `Via` of a
+//! proxy it came through), the status, how many body bytes went out and whether the body is over. Any path that is not a file is a 404 (logged
 //! too), except `/redirect/N`, a chain of N redirects ending at `/file`.
 
 use axum::Router;
@@ -89,6 +89,8 @@ pub struct Seen {
     pub range: Option<String>,
     pub if_range: Option<String>,
     pub accept_encoding: Option<String>,
+    /// The `Via` header a forward proxy adds on its way through.
+    pub via: Option<String>,
     pub status: u16,
     /// Body bytes handed to the connection.
     pub sent: u64,
@@ -230,6 +232,7 @@ fn log(inner: &Inner, path: &str, h: &HeaderMap, status: u16, sent: u64, ended: 
         range: get(header::RANGE),
         if_range: get(header::IF_RANGE),
         accept_encoding: get(header::ACCEPT_ENCODING),
+        via: get(header::VIA),
         status,
         sent,
         ended,
