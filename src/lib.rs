@@ -20,6 +20,7 @@ pub mod disk;
 pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod library;
+#[cfg(feature = "ssr")]
 pub mod proxy;
 #[cfg(feature = "ssr")]
 pub mod store;
