@@ -115,7 +115,7 @@ test("pause stops the bytes, resume completes; cancel removes the partial", asyn
   // Cancel: a second model, cancelled mid-way.
   files.bytesPerSecond = 1_000_000;
   await page.getByRole("button", { name: "Download another" }).click();
-  await page.getByLabel("Model").selectOption("tiny-corrupt");
+  await page.getByLabel("Model", { exact: true }).selectOption("tiny-corrupt");
   await page.getByRole("button", { name: "Download" }).click();
   await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(5);
   expect(lb.partials().length).toBe(1);
@@ -180,7 +180,7 @@ test("leaving the page stops the polling", async ({ page }) => {
 test("a corrupt file fails with a clear message and installs nothing", async ({ page }) => {
   files.bytesPerSecond = 20_000_000;
   await signIn(page, lb.loginUrl);
-  await page.getByLabel("Model").selectOption("tiny-corrupt");
+  await page.getByLabel("Model", { exact: true }).selectOption("tiny-corrupt");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(status(page)).toContainText("The download failed", { timeout: 20_000 });
   await expect(page.getByTestId("error")).toContainText("corrupt");
@@ -197,8 +197,8 @@ test("a corrupt file fails with a clear message and installs nothing", async ({ 
 
 test("a refused request shows the server's words in a toast", async ({ page }) => {
   await signIn(page, lb.loginUrl);
-  await expect(page.getByLabel("Model").locator("option[value=huge-model]")).toContainText("won't fit");
-  await page.getByLabel("Model").selectOption("huge-model");
+  await expect(page.getByLabel("Model", { exact: true }).locator("option[value=huge-model]")).toContainText("won't fit");
+  await page.getByLabel("Model", { exact: true }).selectOption("huge-model");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(page.getByRole("alert")).toContainText("not enough disk space: needs");
   await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
@@ -214,7 +214,7 @@ test("a model file already on disk is verified first, and a wrong one is not kep
   writeFileSync(local, "");
   truncateSync(local, BIG_LOCAL_SIZE);
   await signIn(page, lb.loginUrl);
-  await page.getByLabel("Model").selectOption("big-local");
+  await page.getByLabel("Model", { exact: true }).selectOption("big-local");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(status(page)).toContainText("Checking the file's SHA-256 fingerprint");
   await expect(page.getByRole("button", { name: "Cancel" })).toBeVisible();

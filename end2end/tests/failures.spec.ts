@@ -22,7 +22,7 @@ test.afterEach(async () => {
 
 test("a host that refuses connections: a countdown while retrying, then plain words with Details", async ({ page }) => {
   await signIn(page, lb.loginUrl);
-  await page.getByLabel("Model").selectOption("offline-model");
+  await page.getByLabel("Model", { exact: true }).selectOption("offline-model");
   await page.getByRole("button", { name: "Download" }).click();
 
   // Waiting between tries: why, when, which try; and a way to try at once.
