@@ -97,13 +97,22 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
         });
     }
 
+    // The list below shows unfinished downloads and installed models: it reloads whenever the
+    // card's download starts, stops, fails or finishes.
+    if let Some(bus) = bus {
+        Effect::new(move |was: Option<Option<(i64, DownloadStatus)>>| {
+            let now = current.with(|c| c.as_ref().map(|d| (d.id, d.status)));
+            if was.is_some_and(|w| w != now) {
+                bus.changed.update(|n| *n += 1);
+            }
+            now
+        });
+    }
+
     // A download that just installed a model makes it available to chat with.
     Effect::new(move |was_complete: Option<bool>| {
         let complete = current.with(|c| c.as_ref().is_some_and(|d| d.status == DownloadStatus::Complete));
         if complete && was_complete == Some(false) {
-            if let Some(bus) = bus {
-                bus.installed.update(|n| *n += 1);
-            }
             spawn_local(async move {
                 if let Ok(view) = api::brain_status().await {
                     let _ = brain.try_set(view);

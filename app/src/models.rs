@@ -16,8 +16,8 @@ use localbrain::view::DownloadView;
 /// What the Settings page's two parts tell each other.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelsBus {
-    /// Bumped by the card when a download finishes: the list reloads.
-    pub installed: RwSignal<u64>,
+    /// Bumped by the card when its download starts, stops, fails or finishes: the list reloads.
+    pub changed: RwSignal<u64>,
     /// Bumped here when a model is deleted: the card re-reads its download and the brain.
     pub removed: RwSignal<u64>,
     /// A download started here ("Download again"): the card shows it.
@@ -28,7 +28,7 @@ impl ModelsBus {
     /// A fresh bus, provided as context for the page.
     pub fn provide() {
         provide_context(ModelsBus {
-            installed: RwSignal::new(0),
+            changed: RwSignal::new(0),
             removed: RwSignal::new(0),
             started: RwSignal::new(None),
         });
@@ -72,7 +72,7 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
     };
     if let Some(bus) = bus {
         Effect::new(move |prev: Option<u64>| {
-            let n = bus.installed.get();
+            let n = bus.changed.get();
             if prev.is_some() {
                 reload();
             }

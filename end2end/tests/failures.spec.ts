@@ -49,6 +49,8 @@ test("a host that refuses connections: a countdown while retrying, then plain wo
   await expect(details.locator("pre")).toContainText("Connection refused");
   await expect(details.locator("pre")).toContainText("gave up after 5 tries");
   await expect(page.getByRole("button", { name: "Retry" })).toBeVisible();
+  // The list below counts it among the unfinished downloads (nothing of it on disk).
+  await expect(page.getByTestId("leftovers-line")).toHaveText("1 unfinished download holds 0 B");
   await shot(page, "failed-details-desktop");
   await page.setViewportSize({ width: 360, height: 800 });
   await shot(page, "failed-details-360");
