@@ -64,7 +64,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => {
             let (db, _) = open(&config).await?;
-            user_cmd::run(&db, cmd, &cli::ServeArgs::from_env().addr).await
+            let base = user_cmd::link_base(&config.data_dir, &cli::ServeArgs::from_env().addr);
+            user_cmd::run(&db, cmd, &base).await
         }
     }
 }
@@ -139,7 +140,10 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     if created {
         println!("First run: created the admin user.");
     }
-    let link = user_cmd::login_link(&db, admin.id, &addr).await?;
+    let base = user_cmd::base_of(&addr);
+    // `user add` and `user login` print links to where this server really is.
+    user_cmd::record_base(&config.data_dir, &base);
+    let link = user_cmd::login_link(&db, admin.id, &base).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
     let brain = brain(&config, Arc::new(engine.catalog().clone()));
     // Installed files are checked at boot, so a damaged one is in the log before anyone asks.

@@ -5,9 +5,10 @@ use anyhow::{Context, bail};
 use localbrain::catalog::is_valid_model_id;
 use localbrain::store::{Db, sessions, users};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
-/// Runs a user subcommand; prints the login link.
-pub async fn run(db: &Db, cmd: UserCommand, addr: &SocketAddr) -> anyhow::Result<()> {
+/// Runs a user subcommand; prints the login link, for the server at `base` ([`link_base`]).
+pub async fn run(db: &Db, cmd: UserCommand, base: &str) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add { name, admin } => {
             // User names follow the model-id charset: safe in URLs, logs and file names.
@@ -22,7 +23,7 @@ pub async fn run(db: &Db, cmd: UserCommand, addr: &SocketAddr) -> anyhow::Result
                 })?;
             let what = if admin { "admin" } else { "user" };
             println!("Created {what} {}. Login link (works once, for 15 minutes):", user.name);
-            println!("{}", login_link(db, user.id, addr).await?);
+            println!("{}", login_link(db, user.id, base).await?);
         }
         UserCommand::Login { name } => {
             let user = users::by_name(db, &name)
@@ -30,15 +31,68 @@ pub async fn run(db: &Db, cmd: UserCommand, addr: &SocketAddr) -> anyhow::Result
                 .with_context(|| format!("cannot look up user {name:?}"))?
                 .with_context(|| format!("there is no user called {name:?}"))?;
             println!("Login link for {} (works once, for 15 minutes):", user.name);
-            println!("{}", login_link(db, user.id, addr).await?);
+            println!("{}", login_link(db, user.id, base).await?);
         }
     }
     Ok(())
 }
 
-/// A fresh one-time login URL for a user on this server.
-pub async fn login_link(db: &Db, user_id: i64, addr: &SocketAddr) -> anyhow::Result<String> {
+/// A fresh one-time login URL for a user of the server at `base` (`http://host:port`).
+pub async fn login_link(db: &Db, user_id: i64, base: &str) -> anyhow::Result<String> {
     let token = sessions::create_login_token(db, user_id).await.context("cannot make a login link")?;
+    Ok(format!("{base}/login?token={}", token.expose()))
+}
+
+/// The base URL of a server listening on `addr` (an unspecified address is reached on 127.0.0.1).
+pub fn base_of(addr: &SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-    Ok(format!("http://{host}/login?token={}", token.expose()))
+    format!("http://{host}")
+}
+
+/// Where a running server records the address it really serves on, in its data folder.
+fn recorded_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("server-url")
+}
+
+/// Records the running server's base URL for `user add` / `user login`, replacing the file in
+/// one rename so a reader never sees half of it. Not fatal: links then fall back to the
+/// configured address.
+pub fn record_base(data_dir: &Path, base: &str) {
+    let path = recorded_path(data_dir);
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::create_dir_all(data_dir)
+        .and_then(|()| std::fs::write(&tmp, format!("{base}\n")))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record the server's address; login links use LOCALBRAIN_ADDR");
+    }
+}
+
+/// The server a login link points at: the address the last `serve` on this data folder
+/// recorded, else `configured` (`LOCALBRAIN_ADDR`, default 127.0.0.1:3000).
+pub fn link_base(data_dir: &Path, configured: &SocketAddr) -> String {
+    std::fs::read_to_string(recorded_path(data_dir))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.starts_with("http://") && !s.contains(char::is_whitespace))
+        .unwrap_or_else(|| base_of(configured))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_point_at_the_recorded_server_else_the_configured_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let configured: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:3000");
+        record_base(dir.path(), &base_of(&"0.0.0.0:4123".parse().unwrap()));
+        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:4123");
+        record_base(dir.path(), "http://[::1]:5000");
+        assert_eq!(link_base(dir.path(), &configured), "http://[::1]:5000");
+        // Something else in the file is not trusted as a link.
+        std::fs::write(recorded_path(dir.path()), "javascript:alert(1)").unwrap();
+        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:3000");
+    }
 }

@@ -242,15 +242,11 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// `localbrain user add NAME`: the printed login link.
+    /// `localbrain user add NAME`: the printed login link, which must point at this server
+    /// (the address it recorded; nothing tells the command which port it is on).
     pub fn user_add_link(&self, name: &str) -> String {
-        let out = self
-            .command()
-            .env("LOCALBRAIN_ADDR", format!("127.0.0.1:{}", self.port))
-            .args(["user", "add", name])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run localbrain user add");
+        let out =
+            self.command().args(["user", "add", name]).stdin(Stdio::null()).output().expect("run localbrain user add");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "user add {name} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
         let line = stdout.lines().find(|l| l.contains("/login?token=")).expect("user add printed no login link");
@@ -263,7 +259,6 @@ impl Server {
     pub async fn add_admin(&self, name: &str) -> User {
         let out = self
             .command()
-            .env("LOCALBRAIN_ADDR", format!("127.0.0.1:{}", self.port))
             .args(["user", "add", "--admin", name])
             .stdin(Stdio::null())
             .output()
