@@ -1,17 +1,21 @@
 //! Sign-in and request hygiene, as axum middleware and routes:
-//! - `GET /login?token=T` spends a one-time link and sets the session cookie;
+//! - `GET /login?token=T` spends a one-time link and sets the session cookie; failed attempts
+//!   are logged and limited per client address;
 //! - every request gets its signed-in user (if any) as an extension, from the cookie;
 //! - state-changing requests from a foreign Origin are refused (403);
 //! - a Host header that is not this server's is refused (DNS rebinding, 421).
 
+use crate::guesses::Guesses;
 use app::api::ApiError;
 use app::api::ssr::CurrentUser;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use localbrain::store::{Db, sessions};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "lb_session";
@@ -22,10 +26,31 @@ pub struct LoginQuery {
     token: Option<String>,
 }
 
-/// `GET /login?token=T`: a valid unused token opens a session and goes to /settings.
-pub async fn login(State(db): State<Db>, Query(q): Query<LoginQuery>) -> Response {
+/// `GET /login?token=T`: a valid unused token opens a session and goes to /settings. Failed
+/// attempts are counted per client address and logged (never the token); an address with too
+/// many is refused for a while (`guesses`).
+pub async fn login(
+    State(db): State<Db>,
+    State(guesses): State<Arc<Guesses>>,
+    Query(q): Query<LoginQuery>,
+    req: Request,
+) -> Response {
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = client
+        && let Err(wait) = guesses.check(ip, Instant::now())
+    {
+        tracing::warn!(client = %ip, "login link refused: too many failed attempts from this address");
+        return too_many_attempts(wait);
+    }
+    let failed = |why: &str| {
+        if let Some(ip) = client {
+            let failures = guesses.failed(ip, Instant::now());
+            tracing::warn!(client = %ip, failures, reason = why, "failed login attempt");
+        }
+        login_refused(why)
+    };
     let Some(token) = q.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
-        return login_refused("This link has no login token.");
+        return failed("This link has no login token.");
     };
     match sessions::redeem_login_token(&db, &token).await {
         Ok(Some((user, session))) => {
@@ -34,12 +59,25 @@ pub async fn login(State(db): State<Db>, Query(q): Query<LoginQuery>) -> Respons
             let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", session.expose());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
         }
-        Ok(None) => login_refused("This login link has expired or was already used."),
+        Ok(None) => failed("This login link has expired or was already used."),
         Err(e) => {
             tracing::error!(error = %e, "login failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed; see the server log.").into_response()
         }
     }
+}
+
+/// 429 with Retry-After: the address has had too many failed attempts lately.
+fn too_many_attempts(wait: Duration) -> Response {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head>\
+         <body><main><h1>Too many attempts</h1><p>Too many login links that did not work came from this \
+         address. Try again in {minutes} min, with a fresh link: on the server run \
+         <code>localbrain user login NAME</code>.</p></main></body></html>"
+    );
+    let retry_after = wait.as_secs().max(1).to_string();
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after)], Html(page)).into_response()
 }
 
 fn login_refused(why: &str) -> Response {

@@ -4,6 +4,7 @@ mod auth;
 mod catalog_cmd;
 mod cli;
 mod download_cmd;
+mod guesses;
 mod models_cmd;
 mod run_cmd;
 mod state;
@@ -156,9 +157,17 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     );
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
-    let state = state::AppState { leptos_options: web::leptos_options(addr), db, engine, brain, bound: addr };
+    let state = state::AppState {
+        leptos_options: web::leptos_options(addr),
+        db,
+        engine,
+        brain,
+        bound: addr,
+        guesses: Default::default(),
+    };
     let brain_for_signal = brain_for_shutdown.clone();
-    axum::serve(listener, web::router(state))
+    // With each connection's address, which the login limit counts by.
+    axum::serve(listener, web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             brain_for_signal.close();

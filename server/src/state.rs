@@ -17,4 +17,6 @@ pub struct AppState {
     pub brain: Arc<Brain>,
     /// The address the server listens on, for the Host check.
     pub bound: SocketAddr,
+    /// Failed login-link attempts per client address.
+    pub guesses: Arc<crate::guesses::Guesses>,
 }

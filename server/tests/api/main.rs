@@ -11,6 +11,7 @@
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p localbrain-server --test api
 
 mod chat;
+mod guesses;
 mod harness;
 mod models;
 mod retrying;
