@@ -149,7 +149,13 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                 let tick = browser::Ticker::every(1000, move || {
                     spawn_local(async move {
                         if let Ok(v) = api::get_download(id).await {
-                            let _ = current.try_set(Some(v));
+                            // A poll that lands after a button changed the download (a cancel
+                            // that cleared the card, another download started) is stale.
+                            let _ = current.try_update(|c| {
+                                if c.as_ref().is_some_and(|d| d.id == id && d.status.is_active()) {
+                                    *c = (v.status != DownloadStatus::Cancelled).then_some(v);
+                                }
+                            });
                         }
                     })
                 });

@@ -14,7 +14,13 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings"/>
         <header class="page-header">
             <h1>"Settings"</h1>
-            <nav><a href="/about">"About localbrain"</a></nav>
+            <nav>
+                <a href="/about">"About localbrain"</a>
+                // A plain form: it works before the page hydrates, and the server sends it back here.
+                <form class="signout" method="post" action="/api/logout">
+                    <button type="submit" class="btn btn-quiet">"Sign out"</button>
+                </form>
+            </nav>
         </header>
         <LocalBrainCard/>
         <ModelsOnDisk/>

@@ -1,6 +1,7 @@
 //! Sign-in and request hygiene, as axum middleware and routes:
 //! - `GET /login?token=T` spends a one-time link and sets the session cookie; failed attempts
 //!   are logged and limited per client address;
+//! - `POST /api/logout` ends the caller's session (the cookie stops working at once);
 //! - every request gets its signed-in user (if any) as an extension, from the cookie;
 //! - state-changing requests from a foreign Origin are refused (403);
 //! - a Host header that is not this server's is refused (DNS rebinding, 421).
@@ -64,6 +65,43 @@ pub async fn login(
             tracing::error!(error = %e, "login failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed; see the server log.").into_response()
         }
+    }
+}
+
+/// The answer of a sign-out: `{"signed_out": true}`.
+#[derive(serde::Serialize)]
+struct SignedOut {
+    signed_out: bool,
+}
+
+/// `POST /api/logout`: ends the caller's session at once and clears the cookie. A form (the
+/// page's Sign out button) is sent back to /settings; an API caller gets `{"signed_out": true}`,
+/// or 401 when it had no session.
+pub async fn logout(State(db): State<Db>, headers: HeaderMap) -> Response {
+    let ended = match cookie(&headers, COOKIE) {
+        Some(secret) => match sessions::delete_session(&db, &secret).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::error!(error = %e, "sign-out failed");
+                return ApiError::Internal { error: "sign-out failed; see the server log".into() }.into_response();
+            }
+        },
+        None => false,
+    };
+    if ended {
+        tracing::info!("signed out");
+    }
+    let clear = [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"))];
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        (clear, Redirect::to("/settings")).into_response()
+    } else if ended {
+        (clear, axum::Json(SignedOut { signed_out: true })).into_response()
+    } else {
+        ApiError::NotSignedIn { error: "not signed in".into() }.into_response()
     }
 }
 

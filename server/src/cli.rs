@@ -201,6 +201,13 @@ pub enum UserCommand {
         /// The user's name, as given to `localbrain user add`
         name: String,
     },
+    /// Sign a user out everywhere: every browser session of theirs stops working at once
+    #[command(after_help = "Example:
+  localbrain user logout alice   (a lost laptop: then `localbrain user login alice` for a new link)")]
+    Logout {
+        /// The user's name
+        name: String,
+    },
 }
 
 /// Flags of `serve`.

@@ -1,4 +1,5 @@
-//! `localbrain user add [--admin] NAME` and `localbrain user login NAME`: one-time login links.
+//! `localbrain user add [--admin] NAME` and `localbrain user login NAME`: one-time login links;
+//! `localbrain user logout NAME`: every session of a user ended.
 
 use crate::cli::UserCommand;
 use anyhow::{Context, bail};
@@ -32,6 +33,15 @@ pub async fn run(db: &Db, cmd: UserCommand, base: &str) -> anyhow::Result<()> {
                 .with_context(|| format!("there is no user called {name:?}"))?;
             println!("Login link for {} (works once, for 15 minutes):", user.name);
             println!("{}", login_link(db, user.id, base).await?);
+        }
+        UserCommand::Logout { name } => {
+            let user = users::by_name(db, &name)
+                .await
+                .with_context(|| format!("cannot look up user {name:?}"))?
+                .with_context(|| format!("there is no user called {name:?}"))?;
+            let ended = sessions::delete_user_sessions(db, user.id).await.context("cannot end the sessions")?;
+            let s = if ended == 1 { "" } else { "s" };
+            println!("Signed {} out everywhere ({ended} session{s} ended).", user.name);
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         // The server functions (the JSON API) are routed by leptos_routes_with_context below,
         // with the engine and the brain in their context.
         .route("/login", get(auth::login))
+        .route("/api/logout", post(auth::logout))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -96,10 +96,16 @@ pub async fn user_for_session(db: &Db, session: &str) -> Result<Option<User>, St
     .await?)
 }
 
-/// Ends a session.
-pub async fn delete_session(db: &Db, session: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(digest(session)).execute(&db.pool).await?;
-    Ok(())
+/// Ends a session; whether there was one.
+pub async fn delete_session(db: &Db, session: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(digest(session)).execute(&db.pool).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends every session of a user (signed out everywhere); how many there were.
+pub async fn delete_user_sessions(db: &Db, user_id: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&db.pool).await?;
+    Ok(done.rows_affected())
 }
 
 async fn user_by_id(db: &Db, id: i64) -> Result<Option<User>, StoreError> {

@@ -178,7 +178,7 @@ impl Server {
 
     /// The command with this server's folders, catalog and database, and nothing inherited
     /// that could point it elsewhere.
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_localbrain"));
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
@@ -253,6 +253,15 @@ impl Server {
         let link = line[line.find("http://").expect("link")..].trim().to_string();
         assert!(link.starts_with(&format!("{}/login?token=", self.base)), "link {link} is not for {}", self.base);
         link
+    }
+
+    /// `localbrain user login NAME`: a fresh login link for an existing user.
+    pub fn user_login_link(&self, name: &str) -> String {
+        let out = self.command().args(["user", "login", name]).stdin(Stdio::null()).output().expect("run user login");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "user login {name} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let line = stdout.lines().find(|l| l.contains("/login?token=")).expect("user login printed no login link");
+        line[line.find("http://").expect("link")..].trim().to_string()
     }
 
     /// `localbrain user add --admin NAME`, signed in.

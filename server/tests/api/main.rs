@@ -15,6 +15,7 @@ mod guesses;
 mod harness;
 mod models;
 mod retrying;
+mod signout;
 
 use harness::*;
 use serde_json::{Value, json};
