@@ -3,7 +3,7 @@
 //! session and scopes what it touches to that user.
 //!
 //! Errors are an [`ApiError`]: its variant chooses the HTTP status (400 bad input, 401 no session,
-//! 404 not found, 409 wrong state, 429 busy, 503 no memory for the model now, 507 not enough
+//! 404 not found, 408 the body did not arrive in time, 409 wrong state, 429 busy, 503 no memory for the model now, 507 not enough
 //! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
@@ -31,6 +31,8 @@ pub enum ApiError {
     Forbidden { error: String },
     /// Not there, or not the caller's (the two read the same).
     NotFound { error: String },
+    /// The request's body did not arrive in time (the server's, for a stalled client).
+    TimedOut { error: String },
     /// Not in a state that allows this.
     Conflict { error: String },
     /// The request body is bigger than the endpoint takes.
@@ -55,6 +57,7 @@ impl ApiError {
             ApiError::NotSignedIn { .. } => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
+            ApiError::TimedOut { .. } => 408,
             ApiError::Conflict { .. } => 409,
             ApiError::TooLarge { .. } => 413,
             ApiError::Busy { .. } => 429,
@@ -72,6 +75,7 @@ impl ApiError {
             | ApiError::Forbidden { error }
             | ApiError::NotFound { error }
             | ApiError::Conflict { error }
+            | ApiError::TimedOut { error }
             | ApiError::TooLarge { error }
             | ApiError::Busy { error }
             | ApiError::Unavailable { error }

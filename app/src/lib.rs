@@ -7,6 +7,8 @@
 pub mod api;
 pub mod card;
 pub mod models;
+#[cfg(feature = "ssr")]
+pub mod policy;
 pub mod settings;
 
 use leptos::prelude::*;
@@ -19,6 +21,8 @@ use leptos_router::{
 
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    policy::send_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

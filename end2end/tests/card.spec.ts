@@ -1,8 +1,8 @@
 // The Local AI brain card in Chromium, against the real server and a model server on loopback.
-import { test, expect, type Page } from "@playwright/test";
+import { expect, type Page } from "@playwright/test";
 import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIG_LOCAL_SIZE, Localbrain, MODEL_SIZE, ModelServer, percent, sha256, shot, signIn, waitHydrated } from "./support";
+import { BIG_LOCAL_SIZE, Localbrain, MODEL_SIZE, ModelServer, percent, sha256, shot, signIn, test, waitHydrated } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;

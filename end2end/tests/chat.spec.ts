@@ -1,7 +1,7 @@
 // "Try it" in Chromium: the real model (SmolLM2-135M) downloaded from the loopback host by the
 // real server, then asked. What the model says is checked by shape, never by its words.
-import { test, expect, type Page } from "@playwright/test";
-import { Localbrain, ModelServer, SMOL, shot, signIn } from "./support";
+import { expect, type Page } from "@playwright/test";
+import { Localbrain, ModelServer, shot, signIn, SMOL, test } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;

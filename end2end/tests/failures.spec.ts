@@ -1,8 +1,8 @@
 // Failures a person understands (issue 15): while the engine waits between tries the card says
 // why and counts down to the next try; the failure that ends it reads in plain words, with the
 // technical account behind "Details".
-import { test, expect } from "@playwright/test";
-import { Localbrain, ModelServer, shot, signIn } from "./support";
+import { expect } from "@playwright/test";
+import { Localbrain, ModelServer, shot, signIn, test } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;

@@ -1,10 +1,10 @@
 // "Models on this machine" in Chromium, against the real server: the list with a model
 // installed, delete with its inline confirmation, delete refused while the model answers a chat,
 // and "Check again" finding a damaged file, which a fresh download replaces.
-import { test, expect, type Page } from "@playwright/test";
+import { expect, type Page } from "@playwright/test";
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Localbrain, ModelServer, SMOL, SMOL_PATH, sha256, shot, signIn } from "./support";
+import { Localbrain, ModelServer, sha256, shot, signIn, SMOL, SMOL_PATH, test } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;

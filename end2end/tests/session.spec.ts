@@ -1,6 +1,6 @@
 // Sessions that end (issue 16): Sign out in the page header ends the session at once.
-import { test, expect } from "@playwright/test";
-import { Localbrain, ModelServer, shot, signIn } from "./support";
+import { expect } from "@playwright/test";
+import { Localbrain, ModelServer, shot, signIn, test } from "./support";
 
 let files: ModelServer;
 let lb: Localbrain;

@@ -7,7 +7,32 @@ import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { expect, type Page } from "@playwright/test";
+import { test as base, expect, type Page } from "@playwright/test";
+
+/**
+ * Playwright's `test`, failing any test whose page broke the Content-Security-Policy: Chromium
+ * logs each violation to the console, and a `securitypolicyviolation` listener (added before any
+ * page script runs, outside the page's policy) logs the ones it might not. Every spec imports
+ * `test` from here.
+ */
+export const test = base.extend<{ cspGuard: void }>({
+  cspGuard: [
+    async ({ page }, use) => {
+      const violations: string[] = [];
+      page.on("console", (m) => {
+        if (/Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(m.text());
+      });
+      await page.addInitScript(() =>
+        document.addEventListener("securitypolicyviolation", (e) =>
+          console.error(`Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI}`),
+        ),
+      );
+      await use();
+      expect(violations, "the page broke its Content-Security-Policy").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
 
 export const BIN = resolve(__dirname, "../../target/release/localbrain");
 /** The one real model (SmolLM2-135M-Instruct Q4_1), fetched by scripts/install-tools.sh test. */

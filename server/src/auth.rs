@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use localbrain::store::{Db, sessions};
+use localbrain::store::Db;
+use localbrain::store::sessions::{self, SessionRules};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,8 @@ pub struct LoginQuery {
 pub async fn login(
     State(db): State<Db>,
     State(guesses): State<Arc<Guesses>>,
+    State(rules): State<SessionRules>,
+    State(site): State<Site>,
     Query(q): Query<LoginQuery>,
     req: Request,
 ) -> Response {
@@ -53,11 +56,14 @@ pub async fn login(
     let Some(token) = q.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
         return failed("This link has no login token.");
     };
-    match sessions::redeem_login_token(&db, &token).await {
+    match sessions::redeem_login_token(&db, &token, &rules).await {
         Ok(Some((user, session))) => {
             tracing::info!(user = %user.name, "signed in");
-            let max_age = sessions::SESSION_TTL_MS / 1000;
-            let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}", session.expose());
+            let max_age = rules.max.as_secs();
+            // Secure when people reach the server over https (a proxy in front of it).
+            let secure = if site.is_https() { "; Secure" } else { "" };
+            let cookie =
+                format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}", session.expose());
             ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
         }
         Ok(None) => failed("This login link has expired or was already used."),
@@ -128,9 +134,14 @@ fn login_refused(why: &str) -> Response {
 }
 
 /// Puts the signed-in user into the request's extensions.
-pub async fn session_layer(State(db): State<Db>, mut req: Request, next: Next) -> Response {
+pub async fn session_layer(
+    State(db): State<Db>,
+    State(rules): State<SessionRules>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if let Some(secret) = cookie(req.headers(), COOKIE) {
-        match sessions::user_for_session(&db, &secret).await {
+        match sessions::user_for_session(&db, &secret, &rules).await {
             Ok(Some(u)) => {
                 req.extensions_mut().insert(CurrentUser { id: u.id, is_admin: u.role == "admin", name: u.name });
             }
@@ -141,21 +152,67 @@ pub async fn session_layer(State(db): State<Db>, mut req: Request, next: Next) -
     next.run(req).await
 }
 
+/// Where people reach the server: the address it listens on, and the public URL of a reverse
+/// proxy in front of it (`--public-url`), whose host is then ours too.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub bound: SocketAddr,
+    /// `http(s)://host[:port]`, as `cli::parse_public_url` checked it.
+    pub public_url: Option<String>,
+}
+
+impl Site {
+    /// The public URL's `host[:port]`, as a browser sends it in Host.
+    fn public_host(&self) -> Option<&str> {
+        self.public_url.as_deref().and_then(|u| u.split_once("://")).map(|(_, host)| host)
+    }
+
+    /// Whether people reach the server over https.
+    pub fn is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// A Host header that names this server.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        self.public_host().is_some_and(|p| p.eq_ignore_ascii_case(host)) || host_allowed(host, &self.bound)
+    }
+
+    /// An Origin that is this server: the page's own (same host as the request), or the public
+    /// URL (a proxy may pass on its own Host, not the browser's).
+    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        if origin == "null" {
+            return false;
+        }
+        if let Some(public) = self.public_url.as_deref() {
+            // The public host is reached one way only: an http page on an https host is not ours.
+            if public.eq_ignore_ascii_case(origin) {
+                return true;
+            }
+            if self
+                .public_host()
+                .is_some_and(|p| origin.split_once("://").is_some_and(|(_, h)| h.eq_ignore_ascii_case(p)))
+            {
+                return false;
+            }
+        }
+        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+        origin_host == host
+    }
+}
+
 /// Refuses a foreign Host (DNS rebinding) and a foreign Origin on state-changing requests.
-pub async fn hygiene_layer(State(bound): State<SocketAddr>, req: Request, next: Next) -> Response {
+pub async fn hygiene_layer(State(site): State<Site>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if !host_allowed(host, &bound) {
+    if !site.host_allowed(host) {
         return (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response();
     }
     if req.method() != Method::GET
         && req.method() != Method::HEAD
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !site.origin_allowed(origin, host)
     {
-        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-        if origin == "null" || origin_host != host {
-            return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
-        }
+        return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
     }
     next.run(req).await
 }
@@ -209,6 +266,22 @@ mod tests {
         }
         let any: std::net::SocketAddr = "0.0.0.0:3000".parse().unwrap();
         assert!(host_allowed("myhost.lan:3000", &any));
+    }
+
+    #[test]
+    fn a_public_url_adds_its_host_and_origin() {
+        let site =
+            Site { bound: "127.0.0.1:3000".parse().unwrap(), public_url: Some("https://brain.example.com".into()) };
+        assert!(site.is_https());
+        assert!(site.host_allowed("brain.example.com"));
+        assert!(site.host_allowed("127.0.0.1:3000"));
+        assert!(!site.host_allowed("evil.example"));
+        // Behind a proxy that passes its own Host, the browser's Origin is the public URL.
+        assert!(site.origin_allowed("https://brain.example.com", "127.0.0.1:3000"));
+        assert!(site.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000"));
+        assert!(!site.origin_allowed("http://brain.example.com", "127.0.0.1:3000"), "another scheme is another origin");
+        assert!(!site.origin_allowed("https://evil.example", "127.0.0.1:3000"));
+        assert!(!site.origin_allowed("null", "127.0.0.1:3000"));
     }
 
     #[test]

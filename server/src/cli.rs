@@ -97,6 +97,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   localbrain serve
   localbrain serve --addr 127.0.0.1:8080
+  localbrain serve --public-url https://brain.example.com   (behind a reverse proxy)
   LOCALBRAIN_DATA_DIR=/srv/localbrain localbrain serve")]
     Serve(ServeArgs),
     /// Download, verify and install a model from the catalog
@@ -169,8 +170,9 @@ pub enum Command {
     },
     /// Add people who may use the web app, and print their login links
     ///
-    /// A login link works once, for 15 minutes, and points at LOCALBRAIN_ADDR (default
-    /// 127.0.0.1:3000): set it as the server has it.
+    /// A login link works once, for 15 minutes. It points at LOCALBRAIN_PUBLIC_URL when that is
+    /// set, else at the server running on this data folder (it records its address there), else
+    /// at LOCALBRAIN_ADDR (default 127.0.0.1:3000).
     #[command(
         subcommand,
         after_help = "Examples:
@@ -216,6 +218,34 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "LOCALBRAIN_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+
+    /// The address people reach the server at when it sits behind a reverse proxy, e.g.
+    /// https://brain.example.com: login links point there, and requests for that host are
+    /// accepted [default: the address it listens on]
+    #[arg(long, env = "LOCALBRAIN_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// The most connections served at once; more wait their turn [default: 1000, or half the
+    /// open-file limit when that is lower]
+    #[arg(long, env = "LOCALBRAIN_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+
+    /// How long a client has to send a request's headers, and the longest an open connection
+    /// may sit idle between requests
+    #[arg(long, env = "LOCALBRAIN_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// How long a client has to send a request's body once its headers arrived (then 408)
+    #[arg(long, env = "LOCALBRAIN_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub body_timeout: std::time::Duration,
+
+    /// A browser session not used for this long ends: 30m, 12h, 7d
+    #[arg(long, env = "LOCALBRAIN_SESSION_IDLE", default_value = "7d", value_parser = parse_positive_duration)]
+    pub session_idle: std::time::Duration,
+
+    /// A browser session ends this long after sign-in, however much it is used: 12h, 30d
+    #[arg(long, env = "LOCALBRAIN_SESSION_MAX", default_value = "30d", value_parser = parse_positive_duration)]
+    pub session_max: std::time::Duration,
 }
 
 /// Resolved configuration, every path absolute-or-as-given and every default filled in.
@@ -312,21 +342,45 @@ impl ServeArgs {
     }
 }
 
-/// "300" or "300s" (seconds), "5m", "1h", "0".
+/// "300" or "300s" (seconds), "5m", "1h", "7d", "0".
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
         None => (text, "s"),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration: use 300, 30s, 5m or 1h"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration: use 300, 30s, 5m, 1h or 7d"))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{text:?} is not a duration: use 300, 30s, 5m or 1h")),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{text:?} is not a duration: use 300, 30s, 5m, 1h or 7d")),
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// A duration that is more than zero (a timeout of 0 would refuse everything).
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() { Err(format!("{text:?} is too short: give at least 1s")) } else { Ok(d) }
+}
+
+/// `http(s)://host[:port]`, with no path, query or login in it; the trailing `/` is dropped.
+pub fn parse_public_url(text: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("{text:?} is not a public URL ({why}): use e.g. https://brain.example.com");
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| bad("it must start with http:// or https://"))?;
+    if rest.is_empty() {
+        return Err(bad("there is no host"));
+    }
+    if let Some(c) = rest.chars().find(|c| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace() || c.is_control()) {
+        return Err(bad(&format!("{c:?} has no place in it: only the scheme, host and port")));
+    }
+    Ok(text.to_string())
 }
 
 #[cfg(test)]
@@ -350,8 +404,19 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_positive_duration("0").is_err());
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn public_urls_are_a_scheme_a_host_and_a_port() {
+        assert_eq!(parse_public_url("https://brain.example.com/"), Ok("https://brain.example.com".into()));
+        assert_eq!(parse_public_url("http://10.0.0.5:8080"), Ok("http://10.0.0.5:8080".into()));
+        for bad in ["brain.example.com", "ftp://x", "https://", "https://a.b/brain", "https://u:p@a.b", "https://a b"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod catalog_cmd;
 mod cli;
 mod download_cmd;
 mod guesses;
+mod headers;
+mod listen;
 mod models_cmd;
 mod run_cmd;
 mod state;
@@ -17,6 +19,7 @@ use cli::{Cli, Command, Config};
 use localbrain::brain::{Brain, BrainConfig};
 use localbrain::catalog::Catalog;
 use localbrain::engine::{Engine, EngineConfig};
+use localbrain::store::sessions::{self, SessionRules};
 use localbrain::store::{Db, redact, users};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,7 +68,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => {
             let (db, _) = open(&config).await?;
-            let base = user_cmd::link_base(&config.data_dir, &cli::ServeArgs::from_env().addr);
+            let serve_args = cli::ServeArgs::from_env();
+            let base = user_cmd::link_base(&config.data_dir, serve_args.public_url.as_deref(), &serve_args.addr);
             user_cmd::run(&db, cmd, &base).await
         }
     }
@@ -141,8 +145,8 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     if created {
         println!("First run: created the admin user.");
     }
-    let base = user_cmd::base_of(&addr);
-    // `user add` and `user login` print links to where this server really is.
+    // `user add` and `user login` print links to where people really reach this server.
+    let base = args.public_url.clone().unwrap_or_else(|| user_cmd::base_of(&addr));
     user_cmd::record_base(&config.data_dir, &base);
     let link = user_cmd::login_link(&db, admin.id, &base).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
@@ -155,6 +159,8 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         threads = config.threads,
         "brain ready"
     );
+    let session_rules = SessionRules { idle: args.session_idle, max: args.session_max };
+    tokio::spawn(sweep_sessions(db.clone(), session_rules));
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
     let state = state::AppState {
@@ -162,22 +168,47 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         db,
         engine,
         brain,
-        bound: addr,
+        site: auth::Site { bound: addr, public_url: args.public_url.clone() },
+        session_rules,
+        body_timeout: args.body_timeout,
         guesses: Default::default(),
     };
+    let ceiling = listen::connection_ceiling();
+    let limits = listen::Limits {
+        max_connections: args.max_connections.map_or(1000, |n| n as usize).min(ceiling),
+        header_timeout: args.header_timeout,
+    };
+    if args.max_connections.is_some_and(|n| n as usize > ceiling) {
+        tracing::warn!(ceiling, "--max-connections is above half the open-file limit; using the ceiling");
+    }
+    tracing::info!(max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, "listening");
     let brain_for_signal = brain_for_shutdown.clone();
-    // With each connection's address, which the login limit counts by.
-    axum::serve(listener, web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            brain_for_signal.close();
-        })
-        .await
-        .context("server error")?;
+    listen::serve(listener, web::router(state), limits, async move {
+        shutdown_signal().await;
+        brain_for_signal.close();
+    })
+    .await
+    .context("server error")?;
     brain_for_shutdown.shutdown(std::time::Duration::from_secs(2)).await;
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");
     Ok(())
+}
+
+/// Deletes ended sessions and dead login links now and then, so the tables hold only what
+/// still opens something. A failure is logged and tried again next time.
+async fn sweep_sessions(db: Db, rules: SessionRules) {
+    let mut every = tokio::time::interval(rules.sweep_every());
+    loop {
+        every.tick().await;
+        match sessions::sweep(&db, &rules).await {
+            Ok(swept) if swept != Default::default() => {
+                tracing::info!(sessions = swept.sessions, login_links = swept.login_tokens, "swept ended sessions");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot sweep ended sessions"),
+        }
+    }
 }
 
 async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Result<()> {

@@ -1,12 +1,13 @@
 //! What every request handler can reach, built once in `main`. Handlers and layers take only
-//! the parts they use (`State<Db>`, `State<SocketAddr>`), through the derived `FromRef`.
+//! the parts they use (`State<Db>`, `State<Site>`), through the derived `FromRef`.
 
 use leptos::prelude::LeptosOptions;
 use localbrain::brain::Brain;
 use localbrain::engine::Engine;
 use localbrain::store::Db;
-use std::net::SocketAddr;
+use localbrain::store::sessions::SessionRules;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a request handler can reach.
 #[derive(Clone, axum::extract::FromRef)]
@@ -15,8 +16,12 @@ pub struct AppState {
     pub db: Db,
     pub engine: Arc<Engine>,
     pub brain: Arc<Brain>,
-    /// The address the server listens on, for the Host check.
-    pub bound: SocketAddr,
+    /// Where people reach the server, for the Host and Origin checks.
+    pub site: crate::auth::Site,
+    /// When sessions end.
+    pub session_rules: SessionRules,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     /// Failed login-link attempts per client address.
     pub guesses: Arc<crate::guesses::Guesses>,
 }

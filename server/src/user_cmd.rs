@@ -78,14 +78,17 @@ pub fn record_base(data_dir: &Path, base: &str) {
     }
 }
 
-/// The server a login link points at: the address the last `serve` on this data folder
-/// recorded, else `configured` (`LOCALBRAIN_ADDR`, default 127.0.0.1:3000).
-pub fn link_base(data_dir: &Path, configured: &SocketAddr) -> String {
+/// The server a login link points at: the public URL when one is configured
+/// (`LOCALBRAIN_PUBLIC_URL`), else the address the last `serve` on this data folder recorded
+/// (its public URL or where it listens), else `addr` (`LOCALBRAIN_ADDR`, default 127.0.0.1:3000).
+pub fn link_base(data_dir: &Path, public_url: Option<&str>, addr: &SocketAddr) -> String {
+    if let Some(url) = public_url {
+        return url.to_string();
+    }
     std::fs::read_to_string(recorded_path(data_dir))
         .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| s.starts_with("http://") && !s.contains(char::is_whitespace))
-        .unwrap_or_else(|| base_of(configured))
+        .and_then(|s| crate::cli::parse_public_url(s.trim()).ok())
+        .unwrap_or_else(|| base_of(addr))
 }
 
 #[cfg(test)]
@@ -96,13 +99,17 @@ mod tests {
     fn links_point_at_the_recorded_server_else_the_configured_address() {
         let dir = tempfile::tempdir().unwrap();
         let configured: SocketAddr = "127.0.0.1:3000".parse().unwrap();
-        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:3000");
+        assert_eq!(link_base(dir.path(), None, &configured), "http://127.0.0.1:3000");
         record_base(dir.path(), &base_of(&"0.0.0.0:4123".parse().unwrap()));
-        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:4123");
+        assert_eq!(link_base(dir.path(), None, &configured), "http://127.0.0.1:4123");
         record_base(dir.path(), "http://[::1]:5000");
-        assert_eq!(link_base(dir.path(), &configured), "http://[::1]:5000");
+        assert_eq!(link_base(dir.path(), None, &configured), "http://[::1]:5000");
+        // A server behind a proxy records its public URL; a configured one wins over all.
+        record_base(dir.path(), "https://brain.example.com");
+        assert_eq!(link_base(dir.path(), None, &configured), "https://brain.example.com");
+        assert_eq!(link_base(dir.path(), Some("https://other.example"), &configured), "https://other.example");
         // Something else in the file is not trusted as a link.
         std::fs::write(recorded_path(dir.path()), "javascript:alert(1)").unwrap();
-        assert_eq!(link_base(dir.path(), &configured), "http://127.0.0.1:3000");
+        assert_eq!(link_base(dir.path(), None, &configured), "http://127.0.0.1:3000");
     }
 }

@@ -1,14 +1,14 @@
 //! The HTTP side: the axum router with the Leptos pages, the JSON API (server functions),
 //! sign-in, and the request-hygiene layers.
 
-use crate::auth;
 use crate::state::AppState;
+use crate::{auth, headers};
 use app::api::ApiError;
 use app::{App, shell};
 use axum::{
     Router,
     body::Body,
-    extract::{DefaultBodyLimit, Request},
+    extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,6 +16,7 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tower_http::trace::TraceLayer;
 
 /// API request bodies are tiny; anything bigger is refused before it is read.
@@ -52,23 +53,36 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn_with_state(state.db.clone(), auth::session_layer))
-        .layer(middleware::from_fn_with_state(state.bound, auth::hygiene_layer))
-        .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
+        .layer(middleware::from_fn_with_state(state.site.clone(), auth::hygiene_layer))
+        .layer(middleware::from_fn_with_state(state.body_timeout, limit_body))
         .layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT))
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Reads the body up front so an oversized one is a 413 with a JSON error, whether it announced
-/// its length or came chunked (server functions would otherwise report it as a parse error).
-async fn limit_body(req: Request<Body>, next: Next) -> Response {
+/// its length or came chunked (server functions would otherwise report it as a parse error),
+/// and a body that does not arrive within `timeout` is a 408 (a client that announces a body
+/// and never sends it would otherwise hold its connection for good).
+async fn limit_body(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let limit = body_limit(parts.uri.path());
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(_) => {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(_)) => {
             ApiError::TooLarge { error: format!("request body too large (limit {} KiB)", limit / 1024) }.into_response()
+        }
+        Err(_) => {
+            tracing::warn!(path = parts.uri.path(), "request body did not arrive in time");
+            let error = format!("the request body did not arrive within {} s", timeout.as_secs());
+            let mut response = ApiError::TimedOut { error }.into_response();
+            // The rest of the body may still be on its way: this connection is done.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            response
         }
     }
 }

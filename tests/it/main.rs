@@ -6,5 +6,6 @@ mod catalog;
 mod engine;
 mod parallel;
 mod retry;
+mod sessions;
 mod store;
 mod words;

@@ -125,6 +125,8 @@ pub struct Server {
     child: Option<Child>,
     log: PathBuf,
     catalog: PathBuf,
+    /// Settings of this server beyond the harness's own (`LOCALBRAIN_...` variables).
+    env: Vec<(String, String)>,
     // Dropped after the child is killed (field order).
     _db: FreshDb,
     _dir: tempfile::TempDir,
@@ -133,6 +135,12 @@ pub struct Server {
 impl Server {
     /// Starts the binary against `host` with a fresh data folder and database.
     pub async fn start(host: &Fixture) -> Server {
+        Self::start_with(host, &[]).await
+    }
+
+    /// [`Server::start`], with settings of its own in the environment of the server and of the
+    /// commands run against it.
+    pub async fn start_with(host: &Fixture, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::Builder::new().prefix("lbapi").tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         let models_dir = data_dir.join("models");
@@ -156,6 +164,7 @@ impl Server {
             child: None,
             log,
             catalog,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             _db: db,
             _dir: dir,
         };
@@ -190,8 +199,14 @@ impl Server {
             .env("DATABASE_URL", &self.database_url)
             .env("RUST_LOG", "info,sqlx=warn")
             .env("LOCALBRAIN_THREADS", "1")
-            .env("LOCALBRAIN_CONTEXT", "1024");
+            .env("LOCALBRAIN_CONTEXT", "1024")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
     }
 
     /// Runs `serve` on `port` and reads the admin's login link from its stdout.
@@ -217,7 +232,7 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
-                    if let Some(at) = line.find("http://")
+                    if let Some(at) = line.find("http")
                         && line.contains("/login?token=")
                     {
                         return Ok((child, line[at..].trim().to_string()));

@@ -13,9 +13,12 @@
 mod chat;
 mod guesses;
 mod harness;
+mod headers;
 mod models;
+mod public_url;
 mod retrying;
 mod signout;
+mod slow_clients;
 
 use harness::*;
 use serde_json::{Value, json};

@@ -36,3 +36,26 @@ async fn sign_out_ends_this_session_and_user_logout_ends_them_all() {
     }
     s.ok(&alice, "downloads/list", json!({})).await;
 }
+
+#[tokio::test]
+async fn an_unused_session_ends_after_the_idle_setting_and_is_swept() {
+    let host = model_host().await;
+    let s = Server::start_with(&host, &[("LOCALBRAIN_SESSION_IDLE", "3s"), ("LOCALBRAIN_SESSION_MAX", "12h")]).await;
+    let link = s.user_add_link("carol");
+    let resp = s.http.get(&link).send().await.unwrap();
+    let cookie = resp.headers().get(reqwest::header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(cookie.contains("Max-Age=43200"), "the cookie lasts as long as the session may: {cookie}");
+    let carol = User { name: "carol".into(), cookie: cookie.split(';').next().unwrap().to_string() };
+    // In use (the card polls), the session outlives its 3 s idle time.
+    for _ in 0..5 {
+        s.ok(&carol, "downloads/list", json!({})).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    // Left alone for longer than that, it is over, and the server sweeps it away.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(s.call(Some(&carol), "downloads/list", json!({})).await.status, 401);
+    wait_for("the ended session swept", std::time::Duration::from_secs(20), || async {
+        (s.count_rows("sessions").await == 0).then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,63 @@
+// The Content-Security-Policy in the browser (issue 16, item 2). Every other spec runs under
+// support's guard, so the app hydrates and works under the policy; this one shows what the
+// policy refuses and that a violation is seen, which is why it uses Playwright's plain `test`.
+import { test, expect, type ConsoleMessage } from "@playwright/test";
+import { Localbrain, ModelServer, signIn } from "./support";
+
+let files: ModelServer;
+let lb: Localbrain;
+
+test.beforeAll(async () => {
+  files = new ModelServer();
+  await files.start();
+});
+test.afterAll(() => files.stop());
+test.beforeEach(async () => {
+  lb = new Localbrain(files);
+  await lb.start();
+});
+test.afterEach(async () => {
+  await lb.stop();
+});
+
+const isViolation = (m: ConsoleMessage) => /Content Security Policy/i.test(m.text());
+
+test("the page refuses an injected script, eval and being framed", async ({ page, context }) => {
+  const logged: string[] = [];
+  page.on("console", (m) => {
+    if (isViolation(m)) logged.push(m.text());
+  });
+  await signIn(page, lb.loginUrl);
+  expect(logged, "the page itself keeps to its policy").toEqual([]);
+
+  // A script slipped into the page without the nonce does not run, and says so.
+  const ran = await page.evaluate(() => {
+    const s = document.createElement("script");
+    s.textContent = "window.__injected = true";
+    document.head.appendChild(s);
+    return (window as unknown as { __injected?: boolean }).__injected === true;
+  });
+  expect(ran).toBe(false);
+  await expect.poll(() => logged.length).toBeGreaterThan(0);
+
+  // Strings are not run as code.
+  const evalRefused = await page.evaluate(() => {
+    try {
+      return new Function("return 1")() !== 1;
+    } catch {
+      return true;
+    }
+  });
+  expect(evalRefused).toBe(true);
+
+  // Another site cannot frame the page (clickjacking).
+  const framer = await context.newPage();
+  const refused: string[] = [];
+  framer.on("console", (m) => {
+    if (isViolation(m)) refused.push(m.text());
+  });
+  await framer.setContent(`<iframe src="${lb.base}/settings" width="800" height="600"></iframe>`);
+  await expect.poll(() => refused.join("\n")).toContain("frame-ancestors");
+  const framed = framer.frames().find((f) => f.url().startsWith(lb.base));
+  expect(await framed?.locator("text=Local AI brain").count().catch(() => 0) ?? 0).toBe(0);
+});
