@@ -12,10 +12,17 @@
 //!   lands before the rename (nothing installed) or is refused after it (409, complete).
 //! - Progress reaches the row at most once per `progress_interval`; live numbers stay in memory,
 //!   and reach in-process watchers (the CLI's bar, `wait_settled`) through one `watch` per download.
+//! - Several processes may share the database (issue 17). A runner claims its row
+//!   (`store::leases`) and renews the claim every `heartbeat`, writing its speed and reading back
+//!   the status: a pause or cancel that another process wrote stops it within a heartbeat. That
+//!   process answers once the runner has let go. Another process's reader shows the row's bytes
+//!   and speed. A row whose runner died is paused at boot, or taken over by a running server that
+//!   shares its models folder ([`Engine::adopt_abandoned`]).
 
 mod error;
 pub mod files;
 mod http;
+pub mod instance;
 mod job;
 mod live;
 pub mod pace;
@@ -39,6 +46,7 @@ use crate::catalog::Catalog;
 use crate::status::DownloadStatus;
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
+use crate::store::leases;
 use crate::units::{disk_margin, format_bytes};
 use crate::view::{DownloadView, RetryView};
 use job::Job;
@@ -69,6 +77,10 @@ pub struct EngineConfig {
     /// The other connections open only while the first delivers less than this (bytes per
     /// second); `None` opens them all at once.
     pub fast_stream_bps: Option<u64>,
+    /// How often a runner renews its claim on the row, writes its speed and reads the status.
+    pub heartbeat: Duration,
+    /// How long a claim holds without renewal: then another process may take the download over.
+    pub lease: Duration,
 }
 
 /// Seconds without a byte before a connection is retried, unless configured: long enough for a
@@ -94,6 +106,8 @@ impl EngineConfig {
             connections: DEFAULT_CONNECTIONS,
             segment_rule: segments::SegmentRule::default(),
             fast_stream_bps: Some(FAST_STREAM_BPS),
+            heartbeat: Duration::from_secs(1),
+            lease: Duration::from_secs(10),
         }
     }
 }
@@ -106,6 +120,10 @@ pub struct Engine {
     client: reqwest::Client,
     pacer: Option<Arc<pace::Pacer>>,
     runners: Arc<Runners>,
+    /// This process, as it claims downloads.
+    instance: instance::Instance,
+    /// The models folder's id (`instance::folder_id`).
+    folder_id: String,
 }
 
 impl Engine {
@@ -122,7 +140,10 @@ impl Engine {
             .build()
             .map_err(|e| EngineError::Io { what: "cannot set up HTTP", source: std::io::Error::other(e) })?;
         let pacer = cfg.max_rate.map(|rate| Arc::new(pace::Pacer::new(rate)));
-        Ok(Arc::new(Engine { db, catalog, cfg, client, pacer, runners: Arc::default() }))
+        let folder_id =
+            instance::folder_id(&cfg.models_dir).map_err(EngineError::io("cannot read the models folder's id"))?;
+        let instance = instance::Instance::new();
+        Ok(Arc::new(Engine { db, catalog, cfg, client, pacer, runners: Arc::default(), instance, folder_id }))
     }
 
     /// The catalog downloads are checked against.
@@ -193,9 +214,39 @@ impl Engine {
         Ok(self.view(&row))
     }
 
-    /// Pauses a download in any state that has a runner; the partial is kept.
+    /// Pauses a download in any state that has a runner; the partial is kept. When another
+    /// process runs it, the answer waits until that runner has stopped and recorded its bytes.
     pub async fn pause(&self, user_id: i64, id: i64) -> Result<DownloadView, EngineError> {
-        Ok(self.view(&self.stop(user_id, id, DownloadStatus::Paused, "pause").await?))
+        let row = self.stop(user_id, id, DownloadStatus::Paused, "pause").await?;
+        Ok(self.view(&self.let_go_elsewhere(id).await?.unwrap_or(row)))
+    }
+
+    /// Waits (up to a lease and a heartbeat) until no other process runs the download; the row
+    /// as it then is. A runner that died does not hold the wait up: its claim is abandoned.
+    async fn let_go_elsewhere(&self, id: i64) -> Result<Option<DownloadRow>, EngineError> {
+        let deadline = Instant::now() + self.cfg.lease + self.cfg.heartbeat;
+        loop {
+            let Some(row) = downloads::get_any_user(&self.db, id).await? else { return Ok(None) };
+            let elsewhere = row.runner.as_deref().is_some_and(|r| r != self.instance.id);
+            if !elsewhere || self.is_abandoned(&row, crate::time::now_ms()) || Instant::now() >= deadline {
+                return Ok(Some(row));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Whether the process that ran an active row is gone: its claim (if any) is not renewed.
+    /// A runner on this host is looked up by its pid; one elsewhere is gone when its lease ran
+    /// out. A row nobody claimed is abandoned once it has not changed for a lease.
+    fn is_abandoned(&self, row: &DownloadRow, now: i64) -> bool {
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        match row.runner.as_deref() {
+            None => row.updated_at < now - lease_ms,
+            Some(runner) => match self.instance.has_stopped(runner) {
+                Some(stopped) => stopped,
+                None => row.lease_until.is_none_or(|until| until < now),
+            },
+        }
     }
 
     /// Cancels a download in any non-terminal state and removes its partial once the runner
@@ -204,6 +255,7 @@ impl Engine {
         let row = self.stop(user_id, id, DownloadStatus::Cancelled, "cancel").await?;
         let view = self.view(&row);
         self.runners.gone(id).await;
+        self.let_go_elsewhere(id).await?;
         let partial = PathBuf::from(&row.partial_path);
         job::blocking(move || files::remove_if_exists(&partial))
             .await
@@ -299,9 +351,11 @@ impl Engine {
 
     /// The row as the UI shows it, with live bytes, speed and ETA while it is active.
     pub fn view(&self, row: &DownloadRow) -> DownloadView {
-        let slot = self.runners.find(row.id);
+        // A slot whose runner is not working (left by a pause of a download another process
+        // runs) has no live numbers: the row's are the truth then.
+        let slot = self.runners.find(row.id).filter(|_| self.runners.is_running(row.id));
         let Some(slot) = slot.filter(|_| row.status == DownloadStatus::Downloading) else {
-            return row.to_view(0, None);
+            return self.view_from_row(row);
         };
         let now = Instant::now();
         let mut view = {
@@ -321,6 +375,17 @@ impl Engine {
             in_seconds: w.until.saturating_duration_since(now).as_secs_f64().ceil() as u64,
         });
         view
+    }
+
+    /// The view of a row no runner of this process has: the bytes and speed its runner (in
+    /// another process) last wrote, while that runner's claim holds.
+    fn view_from_row(&self, row: &DownloadRow) -> DownloadView {
+        let live = row.status == DownloadStatus::Downloading
+            && row.runner.as_deref().is_some_and(|r| r != self.instance.id)
+            && row.lease_until.is_some_and(|until| until > crate::time::now_ms());
+        let speed = if live { row.speed_bps.unwrap_or(0) } else { 0 };
+        let eta = (speed > 0).then(|| row.total_bytes.saturating_sub(row.bytes_downloaded).div_ceil(speed));
+        row.to_view(speed, eta)
     }
 
     /// Ends the wait before a download's next try at once ("Try now"). Refused unless the
@@ -385,10 +450,58 @@ impl Engine {
         if row.status != DownloadStatus::Pending || token.is_cancelled() {
             return;
         }
-        let Some(model) = self.catalog.get(&row.model_id).cloned() else {
-            return self.fail(id, &TransferError::NotInCatalog(row.model_id.clone())).await;
-        };
-        Arc::new(self.job(&row, model, slot.clone(), token)).run().await;
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        match leases::claim(&self.db, id, &self.instance.id, &self.folder_id, lease_ms).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return tracing::info!(id, runner = ?row.runner, "another localbrain process runs this download");
+            }
+            Err(e) => return tracing::error!(id, error = %e, "cannot claim the download"),
+        }
+        match self.catalog.get(&row.model_id).cloned() {
+            Some(model) => {
+                let job = Arc::new(self.job(&row, model, slot.clone(), token.clone()));
+                // The heartbeat never ends by itself: the job's end ends both.
+                tokio::select! {
+                    () = job.run() => {}
+                    () = self.heartbeat(id, &slot, &token) => {}
+                }
+            }
+            None => self.fail(id, &TransferError::NotInCatalog(row.model_id.clone())).await,
+        }
+        if let Err(e) = leases::release(&self.db, id, &self.instance.id).await {
+            tracing::error!(id, error = %e, "cannot release the download's claim");
+        }
+    }
+
+    /// Every `heartbeat` while the runner works: renews its claim and writes its speed, and
+    /// stops the transfer when the row says another process paused or cancelled it, or took
+    /// it over.
+    async fn heartbeat(&self, id: i64, slot: &Slot, token: &CancellationToken) {
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        let mut every = tokio::time::interval(self.cfg.heartbeat);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let speed = slot.live.lock().expect("live lock").speed_bps(Instant::now());
+            let stop = match leases::renew(&self.db, id, &self.instance.id, lease_ms, speed).await {
+                Ok(Some(status)) => {
+                    matches!(status, DownloadStatus::Paused | DownloadStatus::Cancelled).then_some(status.as_str())
+                }
+                Ok(None) => Some("taken over"),
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "cannot renew the download's claim");
+                    None
+                }
+            };
+            if let Some(why) = stop
+                && !token.is_cancelled()
+            {
+                tracing::info!(id, status = why, "stopped by another localbrain process");
+                token.cancel();
+            }
+        }
     }
 
     /// Marks an active row failed: its runner could not (the model left the catalog) or

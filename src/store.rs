@@ -5,6 +5,7 @@
 
 pub mod downloads;
 pub mod installed;
+pub mod leases;
 pub mod sessions;
 pub mod users;
 

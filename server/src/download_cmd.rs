@@ -52,6 +52,10 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: boo
             bytes = next_bytes(&mut news) => bar.set_position(bytes),
             _ = tick.tick(), if !paused_by_user => {
                 let Ok(view) = engine.get(user_id, id).await else { continue };
+                if news.is_none() {
+                    // Another process (the server) runs it: its runner writes the row each second.
+                    bar.set_position(view.bytes_downloaded);
+                }
                 match view.retrying {
                     Some(r) if bar.is_hidden() => {
                         // Not a terminal (a log, a script): one line per try, not a countdown.

@@ -161,6 +161,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     );
     let session_rules = SessionRules { idle: args.session_idle, max: args.session_max };
     tokio::spawn(sweep_sessions(db.clone(), session_rules));
+    tokio::spawn(take_over_abandoned(engine.clone()));
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
     let state = state::AppState {
@@ -193,6 +194,20 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");
     Ok(())
+}
+
+/// Every two seconds, takes over the downloads whose runner died (another server on this
+/// database, killed or lost): resumed here when they are in this server's models folder.
+async fn take_over_abandoned(engine: Arc<Engine>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        every.tick().await;
+        match engine.adopt_abandoned().await {
+            Ok(ids) if !ids.is_empty() => tracing::info!(downloads = ?ids, "took over downloads whose server stopped"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot look for downloads to take over"),
+        }
+    }
 }
 
 /// Deletes ended sessions and dead login links now and then, so the tables hold only what

@@ -1,11 +1,16 @@
-//! Boot recovery: after a crash or restart no runner exists, so rows left in an active status
+//! Boot recovery: after a crash or restart, rows left in an active status whose runner is gone
 //! become paused (the user resumes them), with bytes set to what the partial really holds; and
-//! partial files that no open row owns are deleted.
-
+//! partial files that no open row owns are deleted. A download another live process runs (its
+//! claim renewed, `store::leases`) is left alone.
+//!
+//! Takeover: a running server adopts the active downloads whose runner died (another server on
+//! the same database, killed or lost) and resumes them from their partial, if it shares their
+//! models folder; if it does not, it pauses them with a note saying so.
 use super::{Engine, EngineError, files};
 use crate::status::DownloadStatus::{self, *};
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow};
+use crate::store::leases::{self, SeenClaim};
 use std::path::Path;
 
 /// What recovery did, for the log and the tests.
@@ -19,6 +24,15 @@ pub struct Recovered {
 
 const ACTIVE: [DownloadStatus; 4] = [Pending, Downloading, Verifying, Installing];
 
+/// What a server takes over: a download that was installing is paused instead (its runner may
+/// have renamed the file already; a resume checks).
+const ADOPTABLE: [DownloadStatus; 3] = [Pending, Downloading, Verifying];
+
+/// The note on a download paused because its partial is in a models folder this server does
+/// not see.
+pub const NOT_HERE_NOTE: &str = "The localbrain server that was downloading this stopped, and its unfinished \
+    file is in a models folder this server cannot see. Resume it on that server, or resume it here \
+    to start again.";
 impl Engine {
     /// Pauses every active row (any user) and removes orphaned partials. Run once at start,
     /// before any runner exists.
@@ -64,14 +78,52 @@ impl Engine {
     /// partial's lock. Bytes are set to what the partial really holds.
     async fn pause_stale(&self, row: &DownloadRow) -> Result<bool, EngineError> {
         let partial = Path::new(&row.partial_path);
-        if self.runners.is_running(row.id) || files::is_locked_elsewhere(partial) {
+        if self.runners.is_running(row.id)
+            || files::is_locked_elsewhere(partial)
+            || !self.is_abandoned(row, crate::time::now_ms())
+        {
             return Ok(false);
         }
         if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
             return Ok(false);
         }
+        if let Some(dead) = &row.runner {
+            leases::release(&self.db, row.id, dead).await?;
+        }
         reconcile_bytes(&self.db, row.id, partial, &[Paused]).await;
         Ok(true)
+    }
+
+    /// Takes over the active downloads whose runner died: resumed here from their partial when
+    /// this server shares their models folder, else paused with [`NOT_HERE_NOTE`]. Returns the
+    /// ids resumed here. Run every heartbeat or two by `serve`; a download is won by one
+    /// process only (a compare-and-set on the claim each read).
+    pub async fn adopt_abandoned(self: &std::sync::Arc<Self>) -> Result<Vec<i64>, EngineError> {
+        let now = crate::time::now_ms();
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        let mut adopted = Vec::new();
+        for row in downloads::in_statuses_any_user(&self.db, &ADOPTABLE).await? {
+            let partial = Path::new(&row.partial_path);
+            if self.runners.is_running(row.id) || !self.is_abandoned(&row, now) || files::is_locked_elsewhere(partial) {
+                continue;
+            }
+            let seen = SeenClaim { runner: row.runner.clone(), lease_until: row.lease_until };
+            if !leases::adopt(&self.db, row.id, &seen, &ADOPTABLE, &self.instance.id, &self.folder_id, lease_ms).await?
+            {
+                continue;
+            }
+            let shared = row.folder_id.as_deref().map_or_else(|| partial.exists(), |f| f == self.folder_id);
+            if shared {
+                tracing::info!(id = row.id, runner = ?row.runner, "taking over a download whose runner stopped");
+                self.spawn_runner(row.id);
+                adopted.push(row.id);
+            } else {
+                tracing::warn!(id = row.id, runner = ?row.runner, "a download whose runner stopped is in a models folder not shared with this server; pausing it");
+                downloads::set_status(&self.db, row.id, Paused, Some(NOT_HERE_NOTE)).await?;
+                leases::release(&self.db, row.id, &self.instance.id).await?;
+            }
+        }
+        Ok(adopted)
     }
 }
 

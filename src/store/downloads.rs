@@ -35,6 +35,13 @@ pub struct DownloadRow {
     pub segments: Option<String>,
     /// When the model this download installed was deleted (complete rows only).
     pub removed_at: Option<i64>,
+    /// The process running it, and how long its claim holds (`store::leases`).
+    pub runner: Option<String>,
+    pub lease_until: Option<i64>,
+    /// The speed its runner last measured, bytes per second.
+    pub speed_bps: Option<u64>,
+    /// The models folder its partial is in (`engine::instance`).
+    pub folder_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,6 +64,10 @@ struct SqlRow {
     completed_at: Option<i64>,
     segments: Option<String>,
     removed_at: Option<i64>,
+    runner: Option<String>,
+    lease_until: Option<i64>,
+    speed_bps: Option<i64>,
+    folder_id: Option<String>,
 }
 
 impl SqlRow {
@@ -82,13 +93,17 @@ impl SqlRow {
             completed_at: self.completed_at,
             segments: self.segments,
             removed_at: self.removed_at,
+            runner: self.runner,
+            lease_until: self.lease_until,
+            speed_bps: self.speed_bps.map(|s| s.max(0) as u64),
+            folder_id: self.folder_id,
         })
     }
 }
 
 const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
     sha256_expected, validator, target_path, partial_path, error, error_detail, created_at, updated_at, \
-    paused_at, completed_at, segments, removed_at";
+    paused_at, completed_at, segments, removed_at, runner, lease_until, speed_bps, folder_id";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
 #[derive(Clone, Debug)]
@@ -306,6 +321,6 @@ pub async fn set_validator(db: &Db, id: i64, validator: Option<&str>) -> Result<
 }
 
 /// `'a', 'b'` for an SQL IN list. Only ever built from enum names, never from input.
-fn in_list(statuses: &[DownloadStatus]) -> String {
+pub(super) fn in_list(statuses: &[DownloadStatus]) -> String {
     statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
 }

@@ -127,8 +127,9 @@ pub struct Server {
     catalog: PathBuf,
     /// Settings of this server beyond the harness's own (`LOCALBRAIN_...` variables).
     env: Vec<(String, String)>,
-    // Dropped after the child is killed (field order).
-    _db: FreshDb,
+    // Dropped after the child is killed (field order); a server sharing another's database
+    // ([`Server::another`]) has none of its own.
+    _db: Option<FreshDb>,
     _dir: tempfile::TempDir,
 }
 
@@ -165,9 +166,49 @@ impl Server {
             log,
             catalog,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            _db: db,
+            _db: Some(db),
             _dir: dir,
         };
+        server.launch();
+        server
+    }
+
+    /// A second server on this one's database and models folder, with a data folder of its
+    /// own: two instances of one deployment. Drop it before this one (declare it after).
+    pub async fn another(&self) -> Server {
+        let dir = tempfile::Builder::new().prefix("lbapi2").tempdir().expect("temp dir");
+        let mut env = self.env.clone();
+        env.push(("LOCALBRAIN_MODELS_DIR".into(), self.models_dir.display().to_string()));
+        let mut server = Server {
+            port: 0,
+            base: String::new(),
+            data_dir: dir.path().join("data"),
+            models_dir: self.models_dir.clone(),
+            database_url: self.database_url.clone(),
+            admin_link: String::new(),
+            http: self.http.clone(),
+            child: None,
+            log: dir.path().join("server.log"),
+            catalog: self.catalog.clone(),
+            env,
+            _db: None,
+            _dir: dir,
+        };
+        server.launch();
+        server
+    }
+
+    /// kill -9: the process dies mid-whatever, as on a lost host.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts `serve` on a free port (another, when the port was taken meanwhile).
+    fn launch(&mut self) {
+        let server = self;
         for attempt in 1..=3 {
             let port = free_port();
             match server.spawn(port) {
@@ -176,7 +217,7 @@ impl Server {
                     server.base = format!("http://127.0.0.1:{port}");
                     server.admin_link = link;
                     server.child = Some(child);
-                    return server;
+                    return;
                 }
                 Err(why) if attempt < 3 && why.contains("cannot listen") => continue,
                 Err(why) => panic!("localbrain did not start: {why}\n--- server log ---\n{}", server.log_text()),
@@ -408,7 +449,8 @@ impl Server {
         n
     }
 
-    /// Every regular file under the models folder (recursively), relative to it.
+    /// Every regular file under the models folder (recursively), relative to it, but the
+    /// folder's own id file (`.localbrain-folder`).
     pub fn model_files(&self) -> Vec<String> {
         fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
             let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -423,6 +465,7 @@ impl Server {
         }
         let mut out = Vec::new();
         walk(&self.models_dir, &self.models_dir, &mut out);
+        out.retain(|f| f != ".localbrain-folder");
         out.sort();
         out
     }

@@ -14,6 +14,7 @@ mod chat;
 mod guesses;
 mod harness;
 mod headers;
+mod instances;
 mod models;
 mod public_url;
 mod retrying;

@@ -1,0 +1,105 @@
+//! Several servers on one database and one models folder (issue 17): a download started on one
+//! is watched, paused, resumed and cancelled through another, and taken over by another when
+//! its server is killed. The model host's request log shows which transfer ran when.
+
+use super::harness::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// About 400 KB/s: the 4 MiB model takes ten seconds, long enough to act on mid-way.
+fn slow(host: &Fixture) {
+    host.set(|m| {
+        m.chunk = 8 * 1024;
+        m.chunk_delay = Duration::from_millis(20);
+    });
+}
+
+/// Bytes the host sends in `window`, measured from now.
+async fn sent_during(host: &Fixture, window: Duration) -> u64 {
+    let before = host.bytes_sent();
+    tokio::time::sleep(window).await;
+    host.bytes_sent() - before
+}
+
+#[tokio::test]
+async fn a_download_running_on_one_server_is_watched_paused_and_cancelled_through_another() {
+    let host = model_host().await;
+    slow(&host);
+    let a = Server::start(&host).await;
+    let b = a.another().await;
+    let admin = a.admin().await;
+    let id = id_of(&a.start_dl(&admin, ALPHA).await);
+
+    // B shows A's progress: bytes and speed from the row A's runner writes each second.
+    let seen = b
+        .wait_dl(&admin, id, "bytes and a speed, seen from B", WAIT, |r| {
+            r["bytes_downloaded"].as_u64().unwrap_or(0) > 200_000 && r["speed_bps"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    assert!(seen["eta_seconds"].as_u64().is_some(), "{seen}");
+
+    // Pause through B: the answer comes once A's transfer has stopped, with the bytes it holds.
+    let asked = Instant::now();
+    let paused = b.ok(&admin, "downloads/pause", json!({ "id": id })).await;
+    let took = asked.elapsed();
+    assert_eq!(status_of(&paused), "paused");
+    let partial_len = std::fs::metadata(a.partial_path(ALPHA, id)).unwrap().len();
+    assert_eq!(paused["bytes_downloaded"].as_u64(), Some(partial_len), "{paused}");
+    let after = sent_during(&host, Duration::from_millis(1500)).await;
+    assert!(after <= 16 * 1024, "{after} bytes sent after B's pause answered: A kept downloading");
+    eprintln!("pause through B: answered in {took:?}, transfer on A stopped");
+
+    // Resumed through B, B's runner finishes it from A's partial.
+    let before = host.requests(ALPHA_PATH).len();
+    b.ok(&admin, "downloads/resume", json!({ "id": id })).await;
+    let done = a.wait_dl(&admin, id, "complete", WAIT, |r| status_of(r) == "complete").await;
+    let resumed = &host.requests(ALPHA_PATH)[before..];
+    assert_eq!(resumed.len(), 1, "one transfer after the resume: {resumed:?}");
+    assert_eq!(resumed[0].range.as_deref(), Some(format!("bytes={partial_len}-").as_str()));
+    assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
+    assert_eq!(sha256_hex(&std::fs::read(a.installed_path(ALPHA)).unwrap()), sha256_hex(&alpha_bytes()));
+
+    // Cancel through B of a download A runs: A stops, the partial is gone when B answers.
+    let id = id_of(&a.start_dl(&admin, BETA).await);
+    b.wait_dl(&admin, id, "some bytes", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 50_000).await;
+    let cancelled = b.ok(&admin, "downloads/cancel", json!({ "id": id })).await;
+    assert_eq!(status_of(&cancelled), "cancelled");
+    assert!(!a.partial_path(BETA, id).exists(), "the partial outlived the cancel");
+    assert!(sent_during(&host, Duration::from_millis(1500)).await <= 16 * 1024, "A kept downloading");
+    assert_eq!(a.model_files(), vec![format!("{ALPHA}.gguf")]);
+}
+
+#[tokio::test]
+async fn when_the_server_running_a_download_is_killed_another_takes_it_over_from_its_partial() {
+    let host = model_host().await;
+    slow(&host);
+    let mut a = Server::start(&host).await;
+    let b = a.another().await;
+    let admin = a.admin().await;
+    let id = id_of(&a.start_dl(&admin, ALPHA).await);
+    b.wait_dl(&admin, id, "a quarter", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 1_000_000).await;
+
+    a.kill9();
+    let killed = Instant::now();
+    let partial_len = std::fs::metadata(a.partial_path(ALPHA, id)).unwrap().len();
+    let before = host.requests(ALPHA_PATH).len();
+    // B takes over: a new transfer from where the partial ends, never a second partial.
+    let taken = wait_for("B's transfer", WAIT, || async {
+        let partials: Vec<String> = b.model_files().into_iter().filter(|f| f.starts_with(".partial/")).collect();
+        assert!(partials.len() <= 1, "two partials at once: {partials:?}");
+        (host.requests(ALPHA_PATH).len() > before).then(|| killed.elapsed())
+    })
+    .await;
+    eprintln!("takeover: bytes flowing on B {taken:?} after kill -9 of A");
+    let resumed = &host.requests(ALPHA_PATH)[before..];
+    let from: u64 =
+        resumed[0].range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()).unwrap();
+    assert!(from > 0 && from <= partial_len, "resumed from {from}, the partial held {partial_len}");
+    let done = b.wait_dl(&admin, id, "complete", WAIT, |r| status_of(r) == "complete").await;
+    assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
+    assert_eq!(sha256_hex(&std::fs::read(b.installed_path(ALPHA)).unwrap()), sha256_hex(&alpha_bytes()));
+    assert_eq!(b.model_files(), vec![format!("{ALPHA}.gguf")]);
+    assert!(b.log_text().contains("took over downloads whose server stopped"), "{}", b.log_text());
+}
