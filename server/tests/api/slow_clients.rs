@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 /// What flood connection `i` sends: half a request head, or a whole head announcing a body of
 /// which only the first byte comes.
 fn half_request(i: usize, port: u16) -> String {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         format!("GET /settings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: {i}\r\n")
     } else {
         format!(
@@ -108,7 +108,7 @@ async fn people_get_answers_through_a_flood_of_half_open_connections_and_the_flo
     let mut stalled_bodies = 0;
     for (i, c) in flood.into_iter().enumerate() {
         let said = closed_by_server(c, timeout + Duration::from_secs(20)).await;
-        if i % 2 == 1 {
+        if !i.is_multiple_of(2) {
             assert!(said.starts_with("HTTP/1.1 408"), "a stalled body gets 408, got {said:?}");
             assert!(said.contains("did not arrive within 6 s"), "{said}");
             stalled_bodies += 1;
