@@ -281,6 +281,12 @@ impl Engine {
             return Err(EngineError::WrongState { action, status: now.status });
         };
         slot.token.lock().expect("token lock").cancel();
+        if row.runner.as_deref().is_some_and(|r| r != self.instance.id)
+            && let Err(e) = crate::store::control::announce(&self.db, id).await
+        {
+            // The runner's heartbeat reads the row anyway, within a second.
+            tracing::warn!(id, error = %e, "cannot announce the change");
+        }
         Ok(row)
     }
 
@@ -375,6 +381,20 @@ impl Engine {
             in_seconds: w.until.saturating_duration_since(now).as_secs_f64().ceil() as u64,
         });
         view
+    }
+
+    /// Wakes this process's runners when another process announces a change to their row
+    /// (PostgreSQL's NOTIFY; `store::control`), so a pause from anywhere stops the transfer at
+    /// once instead of at the next heartbeat. Runs for as long as the process; `serve` and
+    /// `download` spawn it. Returns at once on SQLite.
+    pub async fn listen_for_changes(self: Arc<Self>) {
+        let runners = self.runners.clone();
+        crate::store::control::listen(&self.db, move |id| {
+            if let Some(slot) = runners.find(id) {
+                slot.nudge.notify_one();
+            }
+        })
+        .await;
     }
 
     /// The view of a row no runner of this process has: the bytes and speed its runner (in
@@ -483,7 +503,10 @@ impl Engine {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         every.tick().await;
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                () = slot.nudge.notified() => {}
+            }
             let speed = slot.live.lock().expect("live lock").speed_bps(Instant::now());
             let stop = match leases::renew(&self.db, id, &self.instance.id, lease_ms, speed).await {
                 Ok(Some(status)) => {

@@ -3,6 +3,7 @@
 //! placeholders, `RETURNING`, `ON CONFLICT`), and run through sqlx's `Any` driver; the test suite
 //! runs every query against both engines. Times are Unix milliseconds in BIGINT columns.
 
+pub mod control;
 pub mod downloads;
 pub mod installed;
 pub mod leases;
@@ -27,6 +28,18 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Where it is, for a connection of its own that LISTENs (PostgreSQL; `store::control`).
+    url: Url,
+}
+
+/// A database URL, shown redacted.
+#[derive(Clone)]
+struct Url(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 /// Errors from the store, in words a log reader understands.
@@ -78,7 +91,7 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool, backend };
+        let db = Db { pool, backend, url: Url(url.into()) };
         db.migrate().await?;
         Ok(db)
     }

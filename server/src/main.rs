@@ -162,6 +162,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let session_rules = SessionRules { idle: args.session_idle, max: args.session_max };
     tokio::spawn(sweep_sessions(db.clone(), session_rules));
     tokio::spawn(take_over_abandoned(engine.clone()));
+    tokio::spawn(engine.clone().listen_for_changes());
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
     let state = state::AppState {
@@ -230,6 +231,8 @@ async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Resu
     let (db, engine) = open(&config).await?;
     let (admin, _) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
     engine.recover_one(admin.id, model_id).await.context("cannot recover an earlier download")?;
+    // A pause from the web page reaches this terminal's transfer at once on PostgreSQL.
+    tokio::spawn(engine.clone().listen_for_changes());
     download_cmd::run(engine, admin.id, model_id, verbose).await
 }
 

@@ -26,6 +26,8 @@ pub(super) struct Slot {
     pub waiting: Mutex<Option<Waiting>>,
     /// Ends a wait before the next try at once (a person pressed "Try now").
     pub try_now: tokio::sync::Notify,
+    /// Wakes the runner's heartbeat at once: another process announced a change to the row.
+    pub nudge: tokio::sync::Notify,
     /// What a watcher (the CLI's progress bar, a wait for the end) is woken with.
     news: watch::Sender<News>,
 }
@@ -61,6 +63,7 @@ impl Default for Slot {
             live: Default::default(),
             waiting: Default::default(),
             try_now: Default::default(),
+            nudge: Default::default(),
             news: watch::Sender::new(News::default()),
         }
     }

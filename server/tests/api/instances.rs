@@ -103,3 +103,60 @@ async fn when_the_server_running_a_download_is_killed_another_takes_it_over_from
     assert_eq!(b.model_files(), vec![format!("{ALPHA}.gguf")]);
     assert!(b.log_text().contains("took over downloads whose server stopped"), "{}", b.log_text());
 }
+
+/// `localbrain download MODEL` run against the server's data folder and database, as a person
+/// would in a terminal beside it.
+fn terminal_download(s: &Server, model: &str) -> std::process::Child {
+    s.command()
+        .args(["download", model])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run localbrain download")
+}
+
+/// Waits (up to 30 s) for a terminal command to end; its stderr.
+fn ended(child: std::process::Child) -> (bool, String) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx.recv_timeout(Duration::from_secs(30)).expect("the terminal's download ended").unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn the_terminal_and_the_server_on_one_data_folder_control_each_others_downloads() {
+    let host = model_host().await;
+    slow(&host);
+    let s = Server::start(&host).await;
+    let admin = s.admin().await;
+
+    // The terminal runs it; the card's Pause (the API) stops the terminal's transfer.
+    let cli = terminal_download(&s, ALPHA);
+    let row = wait_for("the terminal's download, seen by the server", WAIT, || async {
+        s.list(&admin).await.into_iter().find(|r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 100_000)
+    })
+    .await;
+    let id = id_of(&row);
+    assert!(row["speed_bps"].as_u64().unwrap_or(0) > 0, "the server shows the terminal's speed: {row}");
+    let paused = s.ok(&admin, "downloads/pause", json!({ "id": id })).await;
+    assert_eq!(status_of(&paused), "paused");
+    let (ok, stderr) = ended(cli);
+    assert!(!ok && stderr.contains("paused at"), "{stderr}");
+    assert!(sent_during(&host, Duration::from_millis(1500)).await <= 16 * 1024, "the terminal kept downloading");
+
+    // The server runs it; Ctrl-C in a terminal attached to it pauses the server's transfer.
+    s.ok(&admin, "downloads/resume", json!({ "id": id })).await;
+    s.wait_dl(&admin, id, "flowing again", WAIT, |r| r["speed_bps"].as_u64().unwrap_or(0) > 0).await;
+    let cli = terminal_download(&s, ALPHA);
+    let attached = host.bytes_sent();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(host.bytes_sent() > attached, "the server keeps downloading while the terminal watches");
+    assert!(std::process::Command::new("kill").args(["-INT", &cli.id().to_string()]).status().unwrap().success());
+    let (ok, stderr) = ended(cli);
+    assert!(!ok && stderr.contains("paused at"), "{stderr}");
+    assert_eq!(status_of(&s.get_dl(&admin, id).await), "paused");
+    assert!(sent_during(&host, Duration::from_millis(1500)).await <= 16 * 1024, "the server kept downloading");
+}
