@@ -9,7 +9,7 @@ export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-In
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -68,6 +68,12 @@ bench-brain: bench-tools build
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build
 	python3 scripts/load.py
+
+## bench-instances: several servers on one database: a Pause sent to one until the transfer
+## another runs stops, and kill -9 of a runner until another's bytes flow (median of 10, each DB)
+bench-instances:
+	env -u DATABASE_URL cargo nextest run -p localbrain-server --test api --run-ignored only --no-capture -E 'test(bench_)'
+	DATABASE_URL=$(PG_URL) cargo nextest run -p localbrain-server --test api --run-ignored only --no-capture -E 'test(bench_)'
 
 clean:
 	cargo clean

@@ -105,7 +105,7 @@ fn test_catalog(host: &Fixture) -> Vec<ModelEntry> {
 
 /// A free loopback port (there is a small window in which someone else may take it; the
 /// caller retries when the server cannot bind).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -122,7 +122,8 @@ pub struct Server {
     pub admin_link: String,
     /// No redirects, no cookie store: every test says exactly what it sends.
     pub http: reqwest::Client,
-    child: Option<Child>,
+    /// The process; a Mutex so [`Server::kill9`] works through a shared reference.
+    child: std::sync::Mutex<Option<Child>>,
     log: PathBuf,
     catalog: PathBuf,
     /// Settings of this server beyond the harness's own (`LOCALBRAIN_...` variables).
@@ -162,7 +163,7 @@ impl Server {
             database_url: db.url.clone(),
             admin_link: String::new(),
             http,
-            child: None,
+            child: Default::default(),
             log,
             catalog,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -187,7 +188,7 @@ impl Server {
             database_url: self.database_url.clone(),
             admin_link: String::new(),
             http: self.http.clone(),
-            child: None,
+            child: Default::default(),
             log: dir.path().join("server.log"),
             catalog: self.catalog.clone(),
             env,
@@ -199,8 +200,8 @@ impl Server {
     }
 
     /// kill -9: the process dies mid-whatever, as on a lost host.
-    pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub fn kill9(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -216,7 +217,7 @@ impl Server {
                     server.port = port;
                     server.base = format!("http://127.0.0.1:{port}");
                     server.admin_link = link;
-                    server.child = Some(child);
+                    *server.child.lock().unwrap() = Some(child);
                     return;
                 }
                 Err(why) if attempt < 3 && why.contains("cannot listen") => continue,
@@ -247,7 +248,7 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the server runs").id()
+        self.child.lock().unwrap().as_ref().expect("the server runs").id()
     }
 
     /// Runs `serve` on `port` and reads the admin's login link from its stdout.
@@ -489,10 +490,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill9();
         if std::thread::panicking() {
             let log = self.log_text();
             let tail: Vec<&str> = log.lines().rev().take(60).collect();

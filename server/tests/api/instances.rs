@@ -75,7 +75,7 @@ async fn a_download_running_on_one_server_is_watched_paused_and_cancelled_throug
 async fn when_the_server_running_a_download_is_killed_another_takes_it_over_from_its_partial() {
     let host = model_host().await;
     slow(&host);
-    let mut a = Server::start(&host).await;
+    let a = Server::start(&host).await;
     let b = a.another().await;
     let admin = a.admin().await;
     let id = id_of(&a.start_dl(&admin, ALPHA).await);

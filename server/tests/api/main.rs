@@ -10,11 +10,13 @@
 //!     cargo test -p localbrain-server --test api
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p localbrain-server --test api
 
+mod balancer;
 mod chat;
 mod guesses;
 mod harness;
 mod headers;
 mod instances;
+mod instances_bench;
 mod models;
 mod public_url;
 mod retrying;
