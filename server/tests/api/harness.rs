@@ -177,14 +177,25 @@ impl Server {
     /// A second server on this one's database and models folder, with a data folder of its
     /// own: two instances of one deployment. Drop it before this one (declare it after).
     pub async fn another(&self) -> Server {
+        self.another_on(Some(&self.models_dir))
+    }
+
+    /// A second server on this one's database with a models folder of its own (another host's
+    /// disk): it cannot see this one's unfinished files.
+    pub async fn another_elsewhere(&self) -> Server {
+        self.another_on(None)
+    }
+
+    fn another_on(&self, models_dir: Option<&Path>) -> Server {
         let dir = tempfile::Builder::new().prefix("lbapi2").tempdir().expect("temp dir");
+        let models_dir = models_dir.map_or_else(|| dir.path().join("data").join("models"), Path::to_path_buf);
         let mut env = self.env.clone();
-        env.push(("LOCALBRAIN_MODELS_DIR".into(), self.models_dir.display().to_string()));
+        env.push(("LOCALBRAIN_MODELS_DIR".into(), models_dir.display().to_string()));
         let mut server = Server {
             port: 0,
             base: String::new(),
             data_dir: dir.path().join("data"),
-            models_dir: self.models_dir.clone(),
+            models_dir,
             database_url: self.database_url.clone(),
             admin_link: String::new(),
             http: self.http.clone(),

@@ -80,6 +80,12 @@ async fn when_the_server_running_a_download_is_killed_another_takes_it_over_from
     let admin = a.admin().await;
     let id = id_of(&a.start_dl(&admin, ALPHA).await);
     b.wait_dl(&admin, id, "a quarter", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 1_000_000).await;
+    // An instance starting now leaves a live instance's download alone (boot recovery).
+    let c = a.another().await;
+    let at = host.bytes_sent();
+    let row = c.wait_dl(&admin, id, "more bytes after C's boot", WAIT, |_| host.bytes_sent() > at + 100_000).await;
+    assert_eq!(status_of(&row), "downloading", "{row}");
+    drop(c);
 
     a.kill9();
     let killed = Instant::now();
@@ -159,4 +165,22 @@ async fn the_terminal_and_the_server_on_one_data_folder_control_each_others_down
     assert!(!ok && stderr.contains("paused at"), "{stderr}");
     assert_eq!(status_of(&s.get_dl(&admin, id).await), "paused");
     assert!(sent_during(&host, Duration::from_millis(1500)).await <= 16 * 1024, "the server kept downloading");
+}
+
+#[tokio::test]
+async fn an_instance_that_cannot_see_the_models_folder_leaves_a_dead_instances_download_paused_with_a_note() {
+    let host = model_host().await;
+    slow(&host);
+    let a = Server::start(&host).await;
+    let elsewhere = a.another_elsewhere().await;
+    let admin = a.admin().await;
+    let id = id_of(&a.start_dl(&admin, ALPHA).await);
+    elsewhere.wait_dl(&admin, id, "some bytes", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 100_000).await;
+    let requests = host.requests(ALPHA_PATH).len();
+    a.kill9();
+    let row = elsewhere.wait_dl(&admin, id, "paused", WAIT, |r| status_of(r) == "paused").await;
+    let note = row["error"].as_str().unwrap_or_default();
+    assert!(note.contains("models folder this server cannot see"), "{row}");
+    assert_eq!(host.requests(ALPHA_PATH).len(), requests, "no transfer started where the partial is not");
+    assert!(row["bytes_downloaded"].as_u64().unwrap_or(0) > 0, "the bytes on the other disk are still told: {row}");
 }
