@@ -1,4 +1,6 @@
-// The Content-Security-Policy in the browser (issue 16, item 2). Every other spec runs under
+// The Content-Security-Policy in the browser (issue 16, item 2). (That no string is run as code,
+// no 'unsafe-eval', is checked on the header by the API tests: code Playwright evaluates is
+// exempt from the page's policy, so it cannot show it here.) Every other spec runs under
 // support's guard, so the app hydrates and works under the policy; this one shows what the
 // policy refuses and that a violation is seen, which is why it uses Playwright's plain `test`.
 import { test, expect, type ConsoleMessage } from "@playwright/test";
@@ -22,7 +24,7 @@ test.afterEach(async () => {
 
 const isViolation = (m: ConsoleMessage) => /Content Security Policy/i.test(m.text());
 
-test("the page refuses an injected script, eval and being framed", async ({ page, context }) => {
+test("the page refuses an injected script and being framed", async ({ page, context }) => {
   const logged: string[] = [];
   page.on("console", (m) => {
     if (isViolation(m)) logged.push(m.text());
@@ -39,16 +41,6 @@ test("the page refuses an injected script, eval and being framed", async ({ page
   });
   expect(ran).toBe(false);
   await expect.poll(() => logged.length).toBeGreaterThan(0);
-
-  // Strings are not run as code.
-  const evalRefused = await page.evaluate(() => {
-    try {
-      return new Function("return 1")() !== 1;
-    } catch {
-      return true;
-    }
-  });
-  expect(evalRefused).toBe(true);
 
   // Another site cannot frame the page (clickjacking).
   const framer = await context.newPage();

@@ -178,10 +178,13 @@ impl Site {
     }
 
     /// An Origin that is this server: the page's own (same host as the request), or the public
-    /// URL (a proxy may pass on its own Host, not the browser's).
-    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+    /// URL (a proxy may pass on its own Host, not the browser's). `null` is refused unless the
+    /// browser's own `Sec-Fetch-Site` says the request came from this origin: under
+    /// `Referrer-Policy: no-referrer` a browser sends `Origin: null` on a form's POST even to
+    /// its own site (the Sign out button), and page scripts cannot set `Sec-Fetch-*`.
+    fn origin_allowed(&self, origin: &str, host: &str, fetch_site: Option<&str>) -> bool {
         if origin == "null" {
-            return false;
+            return fetch_site == Some("same-origin");
         }
         if let Some(public) = self.public_url.as_deref() {
             // The public host is reached one way only: an http page on an https host is not ours.
@@ -210,7 +213,7 @@ pub async fn hygiene_layer(State(site): State<Site>, req: Request, next: Next) -
     if req.method() != Method::GET
         && req.method() != Method::HEAD
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !site.origin_allowed(origin, host)
+        && !site.origin_allowed(origin, host, headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))
     {
         return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
     }
@@ -277,11 +280,17 @@ mod tests {
         assert!(site.host_allowed("127.0.0.1:3000"));
         assert!(!site.host_allowed("evil.example"));
         // Behind a proxy that passes its own Host, the browser's Origin is the public URL.
-        assert!(site.origin_allowed("https://brain.example.com", "127.0.0.1:3000"));
-        assert!(site.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000"));
-        assert!(!site.origin_allowed("http://brain.example.com", "127.0.0.1:3000"), "another scheme is another origin");
-        assert!(!site.origin_allowed("https://evil.example", "127.0.0.1:3000"));
-        assert!(!site.origin_allowed("null", "127.0.0.1:3000"));
+        assert!(site.origin_allowed("https://brain.example.com", "127.0.0.1:3000", None));
+        assert!(site.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:3000", None));
+        assert!(
+            !site.origin_allowed("http://brain.example.com", "127.0.0.1:3000", None),
+            "another scheme is another origin"
+        );
+        assert!(!site.origin_allowed("https://evil.example", "127.0.0.1:3000", None));
+        assert!(!site.origin_allowed("null", "127.0.0.1:3000", None));
+        assert!(!site.origin_allowed("null", "127.0.0.1:3000", Some("cross-site")));
+        // Our own form's POST under no-referrer.
+        assert!(site.origin_allowed("null", "127.0.0.1:3000", Some("same-origin")));
     }
 
     #[test]
