@@ -5,6 +5,11 @@
 //! [`SessionRules::max`] has passed since sign-in (however much it is used), at sign-out, and
 //! when `localbrain user logout` ends all of its user's. A new login link opens a new session
 //! and leaves the others' clocks alone. Ended rows are swept ([`sweep`]).
+//!
+//! Hand-written rather than `tower-sessions` (weighed for issue 16): its sqlx stores key each
+//! record by the session id itself, so a copy of the database would open sessions, where this
+//! table holds only digests; they keep a serialized record per session where all we need is a
+//! user id; and nothing in them finds a user's sessions, which `localbrain user logout` needs.
 
 use super::users::User;
 use super::{Db, StoreError};
