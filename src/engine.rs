@@ -185,6 +185,7 @@ impl Engine {
             total_bytes: model.size_bytes,
             sha256_expected: &model.sha256,
             target_path: &target_str,
+            claim: Some(self.claim()),
         };
         let models_dir = self.cfg.models_dir.clone();
         let (row, created) = downloads::insert_or_get_open(&self.db, &new, |id| {
@@ -207,7 +208,7 @@ impl Engine {
         self.check_disk(row.total_bytes.saturating_sub(on_disk))?;
         let slot = self.runners.slot(id);
         let _critical = slot.critical.lock().await;
-        let Some(row) = downloads::move_to(&self.db, id, DownloadStatus::Pending, None).await? else {
+        let Some(row) = downloads::resume_claimed(&self.db, id, &self.claim()).await? else {
             let now = self.owned(user_id, id).await?;
             return Err(EngineError::WrongState { action: "resume", status: now.status });
         };
@@ -414,8 +415,12 @@ impl Engine {
     async fn run(self: Arc<Self>, id: i64, slot: Arc<Slot>, token: CancellationToken) {
         let _run = slot.run.lock().await;
         let Some(row) = self.row_or_log(id).await else { return };
-        // A pause or cancel that landed before this runner started wins.
+        // A pause or cancel that landed before this runner started wins; the claim made for
+        // this run is let go, so nobody waits for it.
         if row.status != DownloadStatus::Pending || token.is_cancelled() {
+            if let Err(e) = leases::release(&self.db, id, &self.instance.id).await {
+                tracing::error!(id, error = %e, "cannot release the download's claim");
+            }
             return;
         }
         let lease_ms = self.cfg.lease.as_millis() as i64;

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 impl Engine {
+    /// This process's claim on a download it is about to run, for the write that makes the
+    /// row pending.
+    pub(super) fn claim(&self) -> downloads::Claim<'_> {
+        downloads::Claim {
+            runner: &self.instance.id,
+            folder_id: &self.folder_id,
+            lease_until: crate::time::now_ms() + self.cfg.lease.as_millis() as i64,
+        }
+    }
+
     /// Waits (up to a lease and a heartbeat) until no other process runs the download; the row
     /// as it then is. A runner that died does not hold the wait up: its claim is abandoned.
     pub(super) async fn let_go_elsewhere(&self, id: i64) -> Result<Option<DownloadRow>, EngineError> {

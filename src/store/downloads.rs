@@ -113,6 +113,18 @@ pub struct NewDownload<'a> {
     pub total_bytes: u64,
     pub sha256_expected: &'a str,
     pub target_path: &'a str,
+    /// The process that will run it, claiming it in the same write (`store::leases`).
+    pub claim: Option<Claim<'a>>,
+}
+
+/// A claim written with the row's move to pending (a new download, a resume), so a pending
+/// row always names the process that will run it: one killed before its runner started is
+/// then seen to be gone, not waited for.
+#[derive(Clone, Copy, Debug)]
+pub struct Claim<'a> {
+    pub runner: &'a str,
+    pub folder_id: &'a str,
+    pub lease_until: i64,
 }
 
 impl DownloadRow {
@@ -173,11 +185,16 @@ pub async fn insert_or_get_open(
             .ok_or_else(|| StoreError::CorruptRow("insert clashed but no open download was found".into()))?;
         return Ok((open, false));
     };
-    sqlx::query("UPDATE model_downloads SET partial_path = $1 WHERE id = $2")
-        .bind(partial_for(id))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE model_downloads SET partial_path = $1, runner = $2, folder_id = $3, lease_until = $4 WHERE id = $5",
+    )
+    .bind(partial_for(id))
+    .bind(new.claim.map(|c| c.runner))
+    .bind(new.claim.map(|c| c.folder_id))
+    .bind(new.claim.map(|c| c.lease_until))
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     let row = get_any_user(db, id)
         .await?
@@ -232,7 +249,7 @@ pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str
 /// Marks a download failed with the words a person reads and the technical `detail` behind
 /// them, if its status allows it; returns whether the row changed.
 pub async fn set_failed(db: &Db, id: i64, words: &str, detail: &str) -> Result<bool, StoreError> {
-    Ok(write_status(db, id, DownloadStatus::Failed, Some(words), Some(detail)).await?.is_some())
+    Ok(write_status(db, id, DownloadStatus::Failed, Some(words), Some(detail), None).await?.is_some())
 }
 
 /// [`set_status`] that returns the row as the write left it (`UPDATE ... RETURNING`, one round
@@ -243,7 +260,13 @@ pub async fn move_to(
     to: DownloadStatus,
     error: Option<&str>,
 ) -> Result<Option<DownloadRow>, StoreError> {
-    write_status(db, id, to, error, None).await
+    write_status(db, id, to, error, None, None).await
+}
+
+/// A resume: back to pending with the error cleared, claimed by the process that will run it
+/// in the same write; `None` when its status did not allow the move.
+pub async fn resume_claimed(db: &Db, id: i64, claim: &Claim<'_>) -> Result<Option<DownloadRow>, StoreError> {
+    write_status(db, id, DownloadStatus::Pending, None, None, Some(claim)).await
 }
 
 /// The one status write: a compare-and-set from the statuses that may become `to`.
@@ -253,6 +276,7 @@ async fn write_status(
     to: DownloadStatus,
     error: Option<&str>,
     detail: Option<&str>,
+    claim: Option<&Claim<'_>>,
 ) -> Result<Option<DownloadRow>, StoreError> {
     let from: Vec<DownloadStatus> = DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
     if from.is_empty() {
@@ -264,19 +288,17 @@ async fn write_status(
         DownloadStatus::Complete => ", completed_at = $4",
         _ => "",
     };
+    let claimed = if claim.is_some() { ", runner = $6, folder_id = $7, lease_until = $8" } else { "" };
     let sql = format!(
-        "UPDATE model_downloads SET status = $1, error = $2, error_detail = $5, updated_at = $4{stamp}
+        "UPDATE model_downloads SET status = $1, error = $2, error_detail = $5, updated_at = $4{stamp}{claimed}
          WHERE id = $3 AND status IN ({}) RETURNING {COLUMNS}",
         in_list(&from)
     );
-    let row = sqlx::query_as::<_, SqlRow>(&sql)
-        .bind(to.as_str())
-        .bind(error)
-        .bind(id)
-        .bind(now)
-        .bind(detail)
-        .fetch_optional(&db.pool)
-        .await?;
+    let mut query = sqlx::query_as::<_, SqlRow>(&sql).bind(to.as_str()).bind(error).bind(id).bind(now).bind(detail);
+    if let Some(c) = claim {
+        query = query.bind(c.runner).bind(c.folder_id).bind(c.lease_until);
+    }
+    let row = query.fetch_optional(&db.pool).await?;
     row.map(SqlRow::into_row).transpose()
 }
 

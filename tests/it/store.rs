@@ -8,7 +8,14 @@ use testkit::TestDb;
 const HASH: &str = "6eb923e7d26e9cea28811e1a8e852009b21242fb157b26149d3b188f3a8c8653";
 
 fn new_download(user_id: i64, model_id: &str) -> NewDownload<'_> {
-    NewDownload { user_id, model_id, total_bytes: 397_808_192, sha256_expected: HASH, target_path: "/models/m.gguf" }
+    NewDownload {
+        user_id,
+        model_id,
+        total_bytes: 397_808_192,
+        sha256_expected: HASH,
+        target_path: "/models/m.gguf",
+        claim: None,
+    }
 }
 
 fn partial(id: i64) -> String {
