@@ -461,6 +461,15 @@ impl Server {
         n
     }
 
+    /// Writes straight to the database (what another process, or a host that is gone, left).
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&self.database_url).await.expect("open test database");
+        sqlx::query(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.close().await.ok();
+    }
+
     /// Every regular file under the models folder (recursively), relative to it, but the
     /// folder's own id file (`.localbrain-folder`).
     pub fn model_files(&self) -> Vec<String> {

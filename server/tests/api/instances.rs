@@ -184,3 +184,31 @@ async fn an_instance_that_cannot_see_the_models_folder_leaves_a_dead_instances_d
     assert_eq!(host.requests(ALPHA_PATH).len(), requests, "no transfer started where the partial is not");
     assert!(row["bytes_downloaded"].as_u64().unwrap_or(0) > 0, "the bytes on the other disk are still told: {row}");
 }
+
+#[tokio::test]
+async fn a_download_whose_runner_on_another_host_stops_renewing_is_taken_over_when_its_lease_runs_out() {
+    let host = model_host().await;
+    slow(&host);
+    let s = Server::start(&host).await;
+    let admin = s.admin().await;
+    let id = id_of(&s.start_dl(&admin, ALPHA).await);
+    s.wait_dl(&admin, id, "some bytes", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 100_000).await;
+    s.ok(&admin, "downloads/pause", json!({ "id": id })).await;
+    // As a runner on another host would leave it when that host is lost: downloading, claimed
+    // by a process this host cannot look up, its lease running out in 4 s.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    s.execute(&format!(
+        "UPDATE model_downloads SET status = 'downloading', runner = 'another-host:4242:0badc0de', \
+         lease_until = {} WHERE id = {id}",
+        now + 4000
+    ))
+    .await;
+    let requests = host.requests(ALPHA_PATH).len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(host.requests(ALPHA_PATH).len(), requests, "taken over while the other host's lease still held");
+    let done = s.wait_dl(&admin, id, "complete after the lease ran out", WAIT, |r| status_of(r) == "complete").await;
+    let resumed = &host.requests(ALPHA_PATH)[requests..];
+    assert!(resumed[0].range.as_deref().is_some_and(|r| r != "bytes=0-"), "resumed from the partial: {resumed:?}");
+    assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
+    assert_eq!(sha256_hex(&std::fs::read(s.installed_path(ALPHA)).unwrap()), sha256_hex(&alpha_bytes()));
+}
