@@ -82,14 +82,18 @@ pub async fn serve(
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = stopping(stop) => {
-                    // Finish the request in flight, take no more.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+            let ended = {
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    () = stopping(stop) => {
+                        // Finish the request in flight, take no more.
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
                 }
+                // The connection, and its socket, are dropped here: before its slot is given
+                // back, so the cap counts open sockets, not tasks.
             };
             if let Err(e) = ended {
                 tracing::debug!(client = %client, error = %e, "connection ended");
