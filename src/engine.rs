@@ -18,7 +18,10 @@
 //!   process answers once the runner has let go. Another process's reader shows the row's bytes
 //!   and speed. A row whose runner died is paused at boot, or taken over by a running server that
 //!   shares its models folder ([`Engine::adopt_abandoned`]).
+//! - Two users downloading one model share one transfer and one partial (`carriers`): the later
+//!   download joins the running one, and the transfer goes on until the last of them stops.
 
+mod carriers;
 mod error;
 pub mod files;
 mod http;
@@ -125,6 +128,8 @@ pub struct Engine {
     instance: instance::Instance,
     /// The models folder's id (`instance::folder_id`).
     folder_id: String,
+    /// Set by [`Engine::pause_all`]: a shutting-down process hands no transfer on.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -144,7 +149,17 @@ impl Engine {
         let folder_id =
             instance::folder_id(&cfg.models_dir).map_err(EngineError::io("cannot read the models folder's id"))?;
         let instance = instance::Instance::new();
-        Ok(Arc::new(Engine { db, catalog, cfg, client, pacer, runners: Arc::default(), instance, folder_id }))
+        Ok(Arc::new(Engine {
+            db,
+            catalog,
+            cfg,
+            client,
+            pacer,
+            runners: Arc::default(),
+            instance,
+            folder_id,
+            stopping: Default::default(),
+        }))
     }
 
     /// The catalog downloads are checked against.
@@ -174,8 +189,11 @@ impl Engine {
             };
         }
         let target = files::target_path(&self.cfg.models_dir, &model.id);
-        // A model already on disk is only hashed, so it needs no room.
-        if files::len_or_zero(&target) != model.size_bytes {
+        // Another user's download of this model is running: this one joins its transfer.
+        let carrier = self.carrier_for(&model.id).await?;
+        // A model already on disk is only hashed, and a joined download writes nothing: neither
+        // needs room.
+        if carrier.is_none() && files::len_or_zero(&target) != model.size_bytes {
             self.check_disk(model.size_bytes)?;
         }
         let target_str = target.to_string_lossy();
@@ -185,17 +203,24 @@ impl Engine {
             total_bytes: model.size_bytes,
             sha256_expected: &model.sha256,
             target_path: &target_str,
-            claim: Some(self.claim()),
+            claim: carrier.is_none().then(|| self.claim()),
+            carrier_id: carrier.as_ref().map(|c| c.id),
         };
         let models_dir = self.cfg.models_dir.clone();
         let (row, created) = downloads::insert_or_get_open(&self.db, &new, |id| {
             files::partial_path(&models_dir, &model.id, id).to_string_lossy().into_owned()
         })
         .await?;
-        if created {
-            self.spawn_runner(row.id);
+        if !created {
+            return Ok(self.view(&row));
         }
-        Ok(self.view(&row))
+        match carrier {
+            Some(carrier) => Ok(self.view(&self.settle_join(row.id, carrier.id).await?)),
+            None => {
+                self.spawn_runner(row.id);
+                Ok(self.view(&row))
+            }
+        }
     }
 
     /// Hands a paused or failed download back to a runner.
@@ -205,6 +230,16 @@ impl Engine {
             return Err(EngineError::WrongState { action: "resume", status: row.status });
         }
         let on_disk = files::len_or_zero(std::path::Path::new(&row.partial_path));
+        // With nothing of its own on disk, it joins another user's running download of the model.
+        if on_disk == 0
+            && let Some(carrier) = self.carrier_for(&row.model_id).await?.filter(|c| c.id != id)
+        {
+            if crate::store::carriers::rejoin(&self.db, id, carrier.id).await?.is_none() {
+                let now = self.owned(user_id, id).await?;
+                return Err(EngineError::WrongState { action: "resume", status: now.status });
+            }
+            return Ok(self.view(&self.settle_join(id, carrier.id).await?));
+        }
         self.check_disk(row.total_bytes.saturating_sub(on_disk))?;
         let slot = self.runners.slot(id);
         let _critical = slot.critical.lock().await;
@@ -216,10 +251,12 @@ impl Engine {
         Ok(self.view(&row))
     }
 
-    /// Pauses a download in any state that has a runner; the partial is kept. When another
-    /// process runs it, the answer waits until that runner has stopped and recorded its bytes.
+    /// Pauses a download in any state that has a runner; the partial is kept. The answer waits
+    /// until the runner (here or in another process) has stopped, recorded its bytes and, if
+    /// other users share the transfer, handed it on: a resume right after finds it settled.
     pub async fn pause(&self, user_id: i64, id: i64) -> Result<DownloadView, EngineError> {
         let row = self.stop(user_id, id, DownloadStatus::Paused, "pause").await?;
+        self.runners.gone(id).await;
         Ok(self.view(&self.let_go_elsewhere(id).await?.unwrap_or(row)))
     }
 
@@ -254,6 +291,10 @@ impl Engine {
             let now = self.owned(user_id, id).await?;
             return Err(EngineError::WrongState { action, status: now.status });
         };
+        if row.carrier_id.is_some() {
+            // It had no runner: the transfer it shared goes on for the others.
+            return self.leave_shared(row).await;
+        }
         slot.token.lock().expect("token lock").cancel();
         if row.runner.as_deref().is_some_and(|r| r != self.instance.id)
             && let Err(e) = crate::store::control::announce(&self.db, id).await
@@ -278,6 +319,7 @@ impl Engine {
     /// to flush and let go of their files. Used on shutdown, so a stop never needs recovery.
     /// Returns the ids paused.
     pub async fn pause_all(&self, within: Duration) -> Vec<i64> {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         let running = self.runners.running();
         let mut paused = Vec::new();
         for (id, slot) in &running {
@@ -418,6 +460,8 @@ impl Engine {
         // A pause or cancel that landed before this runner started wins; the claim made for
         // this run is let go, so nobody waits for it.
         if row.status != DownloadStatus::Pending || token.is_cancelled() {
+            // Downloads that joined it go on without it.
+            self.after_transfer(id).await;
             if let Err(e) = leases::release(&self.db, id, &self.instance.id).await {
                 tracing::error!(id, error = %e, "cannot release the download's claim");
             }
@@ -439,6 +483,9 @@ impl Engine {
                     () = job.run() => {}
                     () = self.heartbeat(id, &slot, &token) => {}
                 }
+                // Before the claim is let go: a process waiting on it then finds the transfer
+                // handed on, or the downloads that shared it ended with it.
+                self.after_transfer(id).await;
             }
             None => self.fail(id, &TransferError::NotInCatalog(row.model_id.clone())).await,
         }

@@ -3,6 +3,7 @@
 //! placeholders, `RETURNING`, `ON CONFLICT`), and run through sqlx's `Any` driver; the test suite
 //! runs every query against both engines. Times are Unix milliseconds in BIGINT columns.
 
+pub mod carriers;
 pub mod control;
 pub mod downloads;
 pub mod installed;

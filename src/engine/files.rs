@@ -16,8 +16,10 @@ pub fn partial_dir(models_dir: &Path) -> PathBuf {
     models_dir.join(".partial")
 }
 
-/// `<models>/.partial/<model-id>.<download-id>.partial`: namespaced by download id, so two
-/// users' downloads of one model never share a file.
+/// `<models>/.partial/<model-id>.<download-id>.partial`: named by the download that carries the
+/// transfer. Downloads of one model share its carrier's file (`store::carriers`); when the
+/// transfer is handed on, the file is renamed to its new carrier's name, so a partial always
+/// names the row that owns it.
 pub fn partial_path(models_dir: &Path, model_id: &str, download_id: i64) -> PathBuf {
     partial_dir(models_dir).join(format!("{model_id}.{download_id}.partial"))
 }
@@ -183,6 +185,15 @@ pub fn install(partial: &Path, target: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Renames a file; whether it existed (a missing file is not an error).
+pub fn rename_if_exists(from: &Path, to: &Path) -> io::Result<bool> {
+    match fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes a file; a missing file is fine.

@@ -6,6 +6,7 @@
 //! Takeover: a running server adopts the active downloads whose runner died (another server on
 //! the same database, killed or lost) and resumes them from their partial, if it shares their
 //! models folder; if it does not, it pauses them with a note saying so.
+use super::carriers::is_joined;
 use super::{Engine, EngineError, files};
 use crate::status::DownloadStatus::{self, *};
 use crate::store::Db;
@@ -43,6 +44,7 @@ impl Engine {
                 out.paused.push(row.id);
             }
         }
+        self.settle_stranded().await?;
         let open: std::collections::HashSet<i64> =
             downloads::in_statuses_any_user(&self.db, &[Pending, Downloading, Paused, Verifying, Installing, Failed])
                 .await?
@@ -69,16 +71,28 @@ impl Engine {
     /// active. Leaves alone a download another live process is running.
     pub async fn recover_one(&self, user_id: i64, model_id: &str) -> Result<bool, EngineError> {
         match downloads::open_for(&self.db, user_id, model_id).await? {
+            // Joined to another's transfer: it is stale when that transfer's runner is gone.
+            Some(row) if is_joined(&row) => {
+                let carrier = downloads::get_any_user(&self.db, row.carrier_id.unwrap_or_default()).await?;
+                if let Some(carrier) = carrier.filter(|c| c.status.is_active()) {
+                    self.pause_stale(&carrier).await?;
+                }
+                self.settle_stranded().await?;
+                let now = downloads::get_any_user(&self.db, row.id).await?;
+                Ok(now.is_some_and(|r| r.status == Paused))
+            }
             Some(row) if row.status.is_active() => self.pause_stale(&row).await,
             _ => Ok(false),
         }
     }
 
     /// Pauses an active row no runner of this process owns, unless another process holds its
-    /// partial's lock. Bytes are set to what the partial really holds.
+    /// partial's lock. Bytes are set to what the partial really holds. A joined row has no
+    /// runner: it is settled with its carrier.
     async fn pause_stale(&self, row: &DownloadRow) -> Result<bool, EngineError> {
         let partial = Path::new(&row.partial_path);
-        if self.runners.is_running(row.id)
+        if is_joined(row)
+            || self.runners.is_running(row.id)
             || files::is_locked_elsewhere(partial)
             || !self.is_abandoned(row, crate::time::now_ms())
         {
@@ -104,7 +118,11 @@ impl Engine {
         let mut adopted = Vec::new();
         for row in downloads::in_statuses_any_user(&self.db, &ADOPTABLE).await? {
             let partial = Path::new(&row.partial_path);
-            if self.runners.is_running(row.id) || !self.is_abandoned(&row, now) || files::is_locked_elsewhere(partial) {
+            if is_joined(&row)
+                || self.runners.is_running(row.id)
+                || !self.is_abandoned(&row, now)
+                || files::is_locked_elsewhere(partial)
+            {
                 continue;
             }
             let seen = SeenClaim { runner: row.runner.clone(), lease_until: row.lease_until };
@@ -123,6 +141,7 @@ impl Engine {
                 leases::release(&self.db, row.id, &self.instance.id).await?;
             }
         }
+        self.settle_stranded().await?;
         Ok(adopted)
     }
 }

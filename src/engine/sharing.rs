@@ -69,8 +69,9 @@ impl Engine {
     /// The view of a row no runner of this process has: the bytes and speed its runner (in
     /// another process) last wrote, while that runner's claim holds.
     pub(super) fn view_from_row(&self, row: &DownloadRow) -> DownloadView {
+        // A joined row's speed and lease are its carrier's, copied by the carrier's heartbeat.
         let live = row.status == DownloadStatus::Downloading
-            && row.runner.as_deref().is_some_and(|r| r != self.instance.id)
+            && (row.runner.as_deref().is_some_and(|r| r != self.instance.id) || row.carrier_id.is_some())
             && row.lease_until.is_some_and(|until| until > crate::time::now_ms());
         let speed = if live { row.speed_bps.unwrap_or(0) } else { 0 };
         let eta = (speed > 0).then(|| row.total_bytes.saturating_sub(row.bytes_downloaded).div_ceil(speed));
@@ -90,9 +91,19 @@ impl Engine {
                 _ = every.tick() => {}
                 () = slot.nudge.notified() => {}
             }
-            let speed = slot.live.lock().expect("live lock").speed_bps(Instant::now());
+            let (speed, bytes) = {
+                let live = slot.live.lock().expect("live lock");
+                (live.speed_bps(Instant::now()), live.bytes)
+            };
             let stop = match leases::renew(&self.db, id, &self.instance.id, lease_ms, speed).await {
                 Ok(Some(status)) => {
+                    // The downloads that joined this transfer see its progress too; once it is
+                    // paused or cancelled they wait for the hand-off instead (`carriers`).
+                    if status.is_active()
+                        && let Err(e) = crate::store::carriers::mirror(&self.db, id, bytes).await
+                    {
+                        tracing::warn!(id, error = %e, "cannot bring the downloads sharing this transfer in step");
+                    }
                     matches!(status, DownloadStatus::Paused | DownloadStatus::Cancelled).then_some(status.as_str())
                 }
                 Ok(None) => Some("taken over"),

@@ -42,10 +42,13 @@ pub struct DownloadRow {
     pub speed_bps: Option<u64>,
     /// The models folder its partial is in (`engine::instance`).
     pub folder_id: Option<String>,
+    /// The download whose transfer this one shares (`store::carriers`); `None` when it carries
+    /// its own.
+    pub carrier_id: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
-struct SqlRow {
+pub(super) struct SqlRow {
     id: i64,
     user_id: i64,
     model_id: String,
@@ -68,10 +71,11 @@ struct SqlRow {
     lease_until: Option<i64>,
     speed_bps: Option<i64>,
     folder_id: Option<String>,
+    carrier_id: Option<i64>,
 }
 
 impl SqlRow {
-    fn into_row(self) -> Result<DownloadRow, StoreError> {
+    pub(super) fn into_row(self) -> Result<DownloadRow, StoreError> {
         let status = DownloadStatus::parse(&self.status)
             .ok_or_else(|| StoreError::CorruptRow(format!("download {} has status {:?}", self.id, self.status)))?;
         Ok(DownloadRow {
@@ -97,13 +101,14 @@ impl SqlRow {
             lease_until: self.lease_until,
             speed_bps: self.speed_bps.map(|s| s.max(0) as u64),
             folder_id: self.folder_id,
+            carrier_id: self.carrier_id,
         })
     }
 }
 
-const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
+pub(super) const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
     sha256_expected, validator, target_path, partial_path, error, error_detail, created_at, updated_at, \
-    paused_at, completed_at, segments, removed_at, runner, lease_until, speed_bps, folder_id";
+    paused_at, completed_at, segments, removed_at, runner, lease_until, speed_bps, folder_id, carrier_id";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
 #[derive(Clone, Debug)]
@@ -115,6 +120,8 @@ pub struct NewDownload<'a> {
     pub target_path: &'a str,
     /// The process that will run it, claiming it in the same write (`store::leases`).
     pub claim: Option<Claim<'a>>,
+    /// The running download of the same model it joins instead (`store::carriers`).
+    pub carrier_id: Option<i64>,
 }
 
 /// A claim written with the row's move to pending (a new download, a resume), so a pending
@@ -186,12 +193,14 @@ pub async fn insert_or_get_open(
         return Ok((open, false));
     };
     sqlx::query(
-        "UPDATE model_downloads SET partial_path = $1, runner = $2, folder_id = $3, lease_until = $4 WHERE id = $5",
+        "UPDATE model_downloads SET partial_path = $1, runner = $2, folder_id = $3, lease_until = $4, carrier_id = $5
+         WHERE id = $6",
     )
     .bind(partial_for(id))
     .bind(new.claim.map(|c| c.runner))
     .bind(new.claim.map(|c| c.folder_id))
     .bind(new.claim.map(|c| c.lease_until))
+    .bind(new.carrier_id)
     .bind(id)
     .execute(&mut *tx)
     .await?;

@@ -15,6 +15,7 @@ fn new_download(user_id: i64, model_id: &str) -> NewDownload<'_> {
         sha256_expected: HASH,
         target_path: "/models/m.gguf",
         claim: None,
+        carrier_id: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::harness::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use testkit::Seen;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -211,4 +212,62 @@ async fn a_download_whose_runner_on_another_host_stops_renewing_is_taken_over_wh
     assert!(resumed[0].range.as_deref().is_some_and(|r| r != "bytes=0-"), "resumed from the partial: {resumed:?}");
     assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
     assert_eq!(sha256_hex(&std::fs::read(s.installed_path(ALPHA)).unwrap()), sha256_hex(&alpha_bytes()));
+}
+
+/// Where a logged request's Range began (0 for none).
+fn range_start(seen: &Seen) -> u64 {
+    seen.range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_users_on_two_servers_share_one_transfer_until_the_last_lets_go() {
+    let host = model_host().await;
+    slow(&host);
+    let a = Server::start(&host).await;
+    let b = a.another().await;
+    let alice = a.admin().await;
+    let bob = a.add_user("bob").await;
+    let first = id_of(&a.start_dl(&alice, ALPHA).await);
+    a.wait_dl(&alice, first, "some bytes", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 300_000).await;
+
+    // Bob's download on B joins the transfer A runs: his own row, no second transfer.
+    let bobs = id_of(&b.start_dl(&bob, ALPHA).await);
+    assert_ne!(bobs, first);
+    b.wait_dl(&bob, bobs, "the shared transfer's progress", WAIT, |r| {
+        r["bytes_downloaded"].as_u64().unwrap_or(0) > 500_000 && r["speed_bps"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert_eq!(
+        host.requests(ALPHA_PATH).len(),
+        1,
+        "Bob's download fetched the model again: {:?}",
+        host.requests(ALPHA_PATH)
+    );
+
+    // Alice cancels through B: the transfer goes on for Bob from the partial, never from 0.
+    let cancelled = b.ok(&alice, "downloads/cancel", json!({ "id": first })).await;
+    assert_eq!(status_of(&cancelled), "cancelled");
+    let handed = wait_for("the transfer handed on", WAIT, || async { host.requests(ALPHA_PATH).get(1).cloned() }).await;
+    assert!(range_start(&handed) > 300_000, "handed on from {:?}", handed.range);
+    assert!(a.partial_path(ALPHA, bobs).exists() && !a.partial_path(ALPHA, first).exists());
+
+    // Alice changes her mind on B: she joins Bob's transfer.
+    let joined = b.start_dl(&alice, ALPHA).await;
+    let (again, at) = (id_of(&joined), joined["bytes_downloaded"].as_u64().unwrap_or(0));
+    assert!(at > 300_000, "she joins at the shared progress: {joined}");
+    b.wait_dl(&alice, again, "progress again", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > at + 200_000)
+        .await;
+    assert_eq!(host.requests(ALPHA_PATH).len(), 2, "Alice's second start fetched the model again");
+
+    // The server carrying it dies: B takes Bob's transfer over, and Alice's row follows it.
+    a.kill9();
+    let done = b.wait_dl(&bob, bobs, "complete", WAIT, |r| status_of(r) == "complete").await;
+    assert_eq!(done["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
+    let hers = b.wait_dl(&alice, again, "complete", WAIT, |r| status_of(r) == "complete").await;
+    assert_eq!(hers["bytes_downloaded"].as_u64(), Some(ALPHA_SIZE as u64));
+    let requests = host.requests(ALPHA_PATH);
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(range_start(&requests[2]) >= range_start(&requests[1]), "{requests:?}");
+    assert_eq!(sha256_hex(&std::fs::read(b.installed_path(ALPHA)).unwrap()), sha256_hex(&alpha_bytes()));
+    assert_eq!(b.model_files(), vec![format!("{ALPHA}.gguf")]);
 }
