@@ -16,7 +16,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
 use localbrain::chat::BrainView;
-use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
+use localbrain::hardware::HardwareProfile;
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend_with};
 use localbrain::status::DownloadStatus;
 use localbrain::units::{format_bytes, format_ram};
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
@@ -63,7 +64,7 @@ fn shown_download(downloads: &[DownloadView]) -> Option<DownloadView> {
 
 #[component]
 fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView) -> impl IntoView {
-    let CatalogView { models, hardware, recommendation: server_rec, models_dir: _ } = catalog;
+    let CatalogView { models, hardware, recommendation: server_rec, speed, models_dir: _ } = catalog;
     let models = StoredValue::new(models);
     let current = RwSignal::new(shown_download(&downloads));
     let busy = RwSignal::new(false);
@@ -130,7 +131,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
     let rec = Memo::new(move |_| {
         let mut hw = hw.clone();
         hw.device_memory_gb = device_memory.get();
-        models.with_value(|m| recommend(m, &hw))
+        models.with_value(|m| recommend_with(m, &hw, &speed))
     });
     let initial = current
         .get_untracked()
@@ -225,6 +226,18 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                 </dd>
             </div>
             <div>
+                <dt>"Processor"</dt>
+                <dd data-testid="cpu">{cpu_words(&hardware)}</dd>
+            </div>
+            <div>
+                <dt>"Memory speed"</dt>
+                <dd data-testid="bandwidth">{bandwidth_words(&hardware)}</dd>
+            </div>
+            <div>
+                <dt>"Graphics card"</dt>
+                <dd data-testid="gpu">{gpu_words(&hardware)}</dd>
+            </div>
+            <div>
                 <dt>"Free disk for models"</dt>
                 <dd data-testid="free-disk">{hardware.free_disk_bytes.map_or("unknown".to_string(), format_bytes)}</dd>
             </div>
@@ -269,19 +282,63 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
     }
 }
 
-/// "Qwen2.5 7B Instruct · 4.7 GB · needs 8 GB RAM · recommended" or "· too big: ...".
+/// "Qwen3 4B · 2.5 GB · needs 6 GB RAM · ~9 tokens/s here · recommended", "… · measured 12
+/// tokens/s", "… · ~2 tokens/s here · slow here" or "… · won't fit: ...".
 fn option_label(m: &ModelEntry, rec: &localbrain::recommend::Recommendation) -> String {
     let mut label =
         format!("{} · {} · needs {} RAM", m.name, format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)));
-    match rec.fits.iter().find(|f| f.model_id == m.id) {
+    let verdict = rec.fits.iter().find(|f| f.model_id == m.id);
+    if let Some(speed) = verdict.and_then(|f| f.speed.as_ref()) {
+        label.push_str(" · ");
+        label.push_str(&speed.words());
+    }
+    match verdict {
         Some(f) if f.fit != Fit::Fits => {
             label.push_str(" · won't fit: ");
             label.push_str(&f.reason);
         }
         _ if rec.model_id.as_deref() == Some(m.id.as_str()) => label.push_str(" · recommended"),
+        Some(f) if f.slow => label.push_str(" · slow here"),
         _ => {}
     }
     label
+}
+
+/// "Intel(R) Xeon(R) Processor · 2 cores · AVX-512".
+fn cpu_words(hw: &HardwareProfile) -> String {
+    let mut parts = vec![hw.cpu_model.clone().unwrap_or_else(|| "unknown".to_string())];
+    if let Some(cores) = hw.cpu_cores {
+        parts.push(if cores == 1 { "1 core".to_string() } else { format!("{cores} cores") });
+    }
+    if let Some(simd) = hw.simd {
+        parts.push(simd.label().to_string());
+    }
+    parts.join(" · ")
+}
+
+/// "14.2 GB/s (measured)": how fast memory reads, which bounds how fast a model writes.
+fn bandwidth_words(hw: &HardwareProfile) -> String {
+    hw.memory_bandwidth_gbps.map_or("not measured".to_string(), |g| format!("{g:.1} GB/s (measured)"))
+}
+
+/// "NVIDIA GeForce RTX 4090 · 24 GB", "… (not used: models run on the processor)", "none seen".
+fn gpu_words(hw: &HardwareProfile) -> String {
+    match &hw.gpu {
+        None => "none seen".to_string(),
+        Some(g) => {
+            let mut words = g.name.clone();
+            if let Some(bytes) = g.memory_bytes {
+                words.push_str(&format!(" · {}", format_ram(bytes)));
+                if g.unified {
+                    words.push_str(" shared");
+                }
+            }
+            if !g.used {
+                words.push_str(" (not used: models run on the processor)");
+            }
+            words
+        }
+    }
 }
 
 /// What a button asks the server to do.
