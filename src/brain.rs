@@ -95,10 +95,8 @@ impl BrainConfig {
     pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
         let mut hw = crate::hardware::detect(&self.models_dir);
         hw.threads = Some(self.threads);
-        hw.memory_bandwidth_gbps = self
-            .machine_file
-            .as_deref()
-            .map(|path| crate::machine::bandwidth(path, self.threads, measure_again).gbps);
+        hw.memory_bandwidth_gbps =
+            self.machine_file.as_deref().map(|path| crate::machine::bandwidth(path, self.threads, measure_again).gbps);
         hw
     }
 }
@@ -190,7 +188,6 @@ impl Brain {
     pub fn config(&self) -> &BrainConfig {
         &self.cfg
     }
-
 
     /// Reads (or recalls) the header of `model_id`'s installed file. `NotInstalled` when there
     /// is no file; `Unusable` when it is not a model this runtime can run.

@@ -49,7 +49,9 @@ impl MachineFacts {
     pub fn measured(&self) -> Vec<MeasuredSpeed> {
         self.speeds
             .iter()
-            .filter_map(|(id, runs)| median(runs).map(|tps| MeasuredSpeed { model_id: id.clone(), tokens_per_second: tps }))
+            .filter_map(|(id, runs)| {
+                median(runs).map(|tps| MeasuredSpeed { model_id: id.clone(), tokens_per_second: tps })
+            })
             .collect()
     }
 }
@@ -174,7 +176,8 @@ mod tests {
             ]
         );
         // No temporary file is left beside it.
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(names.len(), 2, "{names:?}"); // machine.json and its lock
 
         // A damaged file reads as empty and is replaced whole by the next write.

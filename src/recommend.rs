@@ -174,8 +174,12 @@ pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &Spee
     };
     if let Some(speed) = pick.and_then(|m| verdict(m).speed.as_ref()) {
         let here = match speed.source {
-            crate::speed::SpeedSource::Measured => format!("measured {} here", tokens_per_second(speed.tokens_per_second)),
-            crate::speed::SpeedSource::Predicted => format!("about {} here", tokens_per_second(speed.tokens_per_second)),
+            crate::speed::SpeedSource::Measured => {
+                format!("measured {} here", tokens_per_second(speed.tokens_per_second))
+            }
+            crate::speed::SpeedSource::Predicted => {
+                format!("about {} here", tokens_per_second(speed.tokens_per_second))
+            }
         };
         reason = if all_slow {
             format!(
@@ -216,7 +220,10 @@ fn passed_over<'a>(
 }
 
 /// The fastest candidate (ties: the better one).
-fn fastest<'a, 'f>(candidates: &[&'a ModelEntry], verdict: &impl Fn(&ModelEntry) -> &'f ModelFit) -> Option<&'a ModelEntry> {
+fn fastest<'a, 'f>(
+    candidates: &[&'a ModelEntry],
+    verdict: &impl Fn(&ModelEntry) -> &'f ModelFit,
+) -> Option<&'a ModelEntry> {
     let speed = |m: &ModelEntry| verdict(m).speed.as_ref().map_or(0.0, |s| s.tokens_per_second);
     candidates.iter().copied().max_by(|a, b| speed(a).total_cmp(&speed(b)).then(a.quality.cmp(&b.quality)))
 }
@@ -516,7 +523,8 @@ mod tests {
 
     #[test]
     fn speeds_read_as_plain_words() {
-        let words = |tps, source| SpeedEstimate { tokens_per_second: tps, prompt_tokens_per_second: None, source }.words();
+        let words =
+            |tps, source| SpeedEstimate { tokens_per_second: tps, prompt_tokens_per_second: None, source }.words();
         use crate::speed::SpeedSource::{Measured, Predicted};
         assert_eq!(words(9.4, Predicted), "~9 tokens/s here");
         assert_eq!(words(12.2, Measured), "measured 12 tokens/s");
