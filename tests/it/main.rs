@@ -7,5 +7,6 @@ mod engine;
 mod parallel;
 mod retry;
 mod sessions;
+mod speed;
 mod store;
 mod words;
