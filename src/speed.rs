@@ -65,15 +65,15 @@ pub fn decode_gflops_per_thread(simd: Simd) -> f64 {
     }
 }
 
-/// Prompt-reading GFLOPS one thread gets, by SIMD level. AVX2 is this machine kind's figure
-/// (SmolLM2-135M read ~280 tokens/s of prompt per thread: 2 x 0.135 GFLOP x 280 = 75, rounded
-/// down for bigger models' less cache-friendly matrices); the bundled llama.cpp is built for
-/// AVX2, so AVX-512 gains little; NEON and plain SSE are scaled by vector width.
+/// Prompt-reading GFLOPS one thread gets, by SIMD level. AVX2 is this machine kind's figure:
+/// `make bench-brain` (BENCHMARKS.md, issue 13) read a 553-token prompt of SmolLM2-135M at
+/// 100-124 tokens/s on one thread, and 2 x 0.135 GFLOP x 110 is 30. The bundled llama.cpp is
+/// built for AVX2, so AVX-512 gains nothing; NEON and plain SSE are scaled by vector width.
 pub fn prompt_gflops_per_thread(simd: Simd) -> f64 {
     match simd {
-        Simd::Avx512 | Simd::Avx2 => 60.0,
-        Simd::Neon => 40.0,
-        Simd::Basic => 15.0,
+        Simd::Avx512 | Simd::Avx2 => 30.0,
+        Simd::Neon => 22.0,
+        Simd::Basic => 8.0,
     }
 }
 
