@@ -122,7 +122,15 @@ impl SpeedEstimate {
     /// "~9 tokens/s here" or "measured 12 tokens/s".
     pub fn words(&self) -> String {
         match self.source {
-            SpeedSource::Predicted => format!("~{} here", tokens_per_second(self.tokens_per_second)),
+            SpeedSource::Predicted => format!("{} here", self.figure()),
+            SpeedSource::Measured => self.figure(),
+        }
+    }
+
+    /// "~9 tokens/s" or "measured 12 tokens/s", for a line that says "here" elsewhere.
+    pub fn figure(&self) -> String {
+        match self.source {
+            SpeedSource::Predicted => format!("~{}", tokens_per_second(self.tokens_per_second)),
             SpeedSource::Measured => format!("measured {}", tokens_per_second(self.tokens_per_second)),
         }
     }
