@@ -9,7 +9,7 @@ export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-In
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-instances load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -64,6 +64,12 @@ bench: bench-tools build
 ## bench-brain: the brain's tokens/s, time to first token and RSS vs llama.cpp's own tools
 bench-brain: bench-tools build
 	python3 scripts/bench_brain.py
+
+## bench-speed: the memory-speed measurement (figure and time, 3 runs each with the generation
+## threads and with every core), then the test model's predicted vs measured tokens/s (BENCHMARKS.md)
+bench-speed: test-tools
+	cargo test -p localbrain --lib bench_bandwidth -- --ignored --nocapture
+	cargo test --test it speed:: -- --nocapture
 
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build

@@ -57,6 +57,11 @@ pub struct BrainConfig {
     pub keep_alive: Duration,
     pub context_tokens: u32,
     pub queue_limit: usize,
+    /// Where each reply's measured speed is recorded (`<data-dir>/machine.json`, see
+    /// [`crate::machine`]); `None` records nothing.
+    pub machine_file: Option<PathBuf>,
+    /// Tokens/s below which the recommendation calls a model slow here.
+    pub usable_tokens_per_second: f64,
 }
 
 impl BrainConfig {
@@ -68,8 +73,38 @@ impl BrainConfig {
             keep_alive: DEFAULT_KEEP_ALIVE,
             context_tokens: DEFAULT_CONTEXT_TOKENS,
             queue_limit: DEFAULT_QUEUE_LIMIT,
+            machine_file: None,
+            usable_tokens_per_second: crate::speed::DEFAULT_USABLE_TOKENS_PER_SECOND,
         }
     }
+
+    /// The speeds measured on this machine and the usable speed: what the recommendation needs
+    /// besides the catalog and the hardware.
+    pub fn speed_inputs(&self) -> crate::speed::SpeedInputs {
+        let facts = self.machine_file.as_deref().map(crate::machine::load).unwrap_or_default();
+        crate::speed::SpeedInputs {
+            measured: facts.measured(),
+            usable_tokens_per_second: self.usable_tokens_per_second,
+        }
+    }
+
+    /// This machine's profile for the models folder: [`crate::hardware::detect`] plus the
+    /// generation threads and the memory bandwidth measured with them (measured now and stored
+    /// when the machine file has none for these threads, or when `measure_again`). Blocks for
+    /// up to about half a second: call it from a blocking thread in async code.
+    pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
+        let mut hw = crate::hardware::detect(&self.models_dir);
+        hw.threads = Some(self.threads);
+        hw.memory_bandwidth_gbps =
+            self.machine_file.as_deref().map(|path| crate::machine::bandwidth(path, self.threads, measure_again).gbps);
+        hw
+    }
+}
+
+/// Whether this build's llama.cpp can run models on a GPU (built with CUDA, Metal, Vulkan...).
+/// Starts the backend if it has not started.
+pub fn gpu_offload() -> bool {
+    runtime::backend().is_ok_and(|b| b.supports_gpu_offload())
 }
 
 /// Physical cores minus one, at least one. With every core generating, llama.cpp's threads
@@ -287,6 +322,8 @@ impl Brain {
             received,
         };
         let brain = Arc::downgrade(self);
+        let machine_file = self.cfg.machine_file.clone();
+        let model_id = entry.id.clone();
         self.tasks.lock().expect("task set").spawn_blocking(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 runtime::generate(&loaded.model, &prepared, &job, &cancel, |piece| {
@@ -294,7 +331,16 @@ impl Brain {
                 })
             }));
             let last = match outcome {
-                Ok(Ok(stats)) => ChatEvent::Done { stats },
+                Ok(Ok(stats)) => {
+                    // Every reply, whoever asked (the card, the terminal, the API), is a
+                    // measurement of this model on this machine: the recommendation shows it
+                    // instead of its prediction. Recorded before the last event goes out, so
+                    // whoever reads it finds the figure stored.
+                    if let Some(path) = &machine_file {
+                        crate::machine::record_speed(path, &model_id, stats.generated_tokens, stats.tokens_per_second);
+                    }
+                    ChatEvent::Done { stats }
+                }
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "generation failed");
                     ChatEvent::Error { error: e.to_string() }

@@ -1,12 +1,65 @@
-//! What the machine offers a model: RAM, CPU cores and free disk in the models folder.
+//! What the machine offers a model: RAM, CPU (model, cores, SIMD level), memory bandwidth, a
+//! GPU if one can be seen, and free disk in the models folder.
 //!
 //! The server fills the profile with [`detect`] (the model runs on the server's machine); the
 //! browser adds `navigator.deviceMemory` where it has one. Every figure is optional: a missing
 //! reading is `None`, never a guess, and the recommendation says when it had to do without.
 //! Bytes are `u64` (no `usize` on the wire). The proxy in use is shown with the machine's facts
 //! because it decides whether a download can reach its host at all.
+//!
+//! The memory bandwidth is measured ([`bandwidth`]), not read: [`detect`] leaves it `None` and
+//! the caller fills it from the data folder's `machine.json` ([`crate::machine`]), where one
+//! short measurement is kept per machine.
+
+#[cfg(feature = "ssr")]
+pub mod bandwidth;
+#[cfg(feature = "ssr")]
+mod cpu;
+#[cfg(feature = "ssr")]
+mod gpu;
 
 use serde::{Deserialize, Serialize};
+
+/// The widest vector instructions the CPU has: prompt reading is compute work, and these set
+/// how much of it one core does per cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Simd {
+    /// x86-64 with AVX-512 (also has AVX2).
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// 64-bit ARM (Apple silicon, Graviton, Raspberry Pi 4 and later).
+    Neon,
+    /// Nothing wider than SSE4 (old or low-power x86).
+    Basic,
+}
+
+impl Simd {
+    /// The name people look up: "AVX-512", "AVX2", "NEON", "basic".
+    pub fn label(self) -> &'static str {
+        match self {
+            Simd::Avx512 => "AVX-512",
+            Simd::Avx2 => "AVX2",
+            Simd::Neon => "NEON",
+            Simd::Basic => "basic",
+        }
+    }
+}
+
+/// A graphics card (or Apple's GPU) that could hold a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gpu {
+    /// The name the driver reports, e.g. "NVIDIA GeForce RTX 4090", "Apple M2 GPU".
+    pub name: String,
+    /// Its own memory in bytes; for unified memory, the machine's RAM. `None` when not reported.
+    pub memory_bytes: Option<u64>,
+    /// Shares the machine's RAM (Apple silicon) instead of having its own.
+    pub unified: bool,
+    /// Whether this build of localbrain runs models on it (llama.cpp built with a GPU backend).
+    /// A card that is seen but not used is shown, and the speeds stay the CPU's.
+    pub used: bool,
+}
 
 /// The machine as the recommendation sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -24,6 +77,21 @@ pub struct HardwareProfile {
     /// The browser's `navigator.deviceMemory` in GB (a power of two, rounded down and capped
     /// by the browser); `None` on the server and in browsers without it (Firefox, Safari).
     pub device_memory_gb: Option<f64>,
+    /// The CPU's model name, e.g. "Intel(R) Xeon(R) Processor".
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    /// The widest SIMD instructions the CPU has.
+    #[serde(default)]
+    pub simd: Option<Simd>,
+    /// CPU threads a reply is generated with (and the bandwidth was measured with).
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// Memory read bandwidth measured with `threads` threads, in GB/s (10^9 bytes per second).
+    #[serde(default)]
+    pub memory_bandwidth_gbps: Option<f64>,
+    /// A GPU, where one can be seen; `None` is "none seen" on the server.
+    #[serde(default)]
+    pub gpu: Option<Gpu>,
     /// The proxy downloads go through (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`),
     /// password hidden: `http://user:***@proxy:3128`; `None` when no proxy is set.
     pub proxy: Option<String>,
@@ -33,17 +101,24 @@ pub struct HardwareProfile {
 /// existing ancestor, since the folder may not exist before the first download).
 ///
 /// `device_memory_gb` is left `None`: only the browser can fill it; `proxy` comes from this
-/// process's environment. Does a few small blocking reads of kernel files; call it from
-/// `spawn_blocking` in async code.
+/// process's environment; `threads` and `memory_bandwidth_gbps` are the caller's to fill (the
+/// configured threads, the stored measurement). Does a few small blocking reads of kernel files
+/// (and runs `nvidia-smi` when it is installed); call it from `spawn_blocking` in async code.
 #[cfg(feature = "ssr")]
 pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
     let (total_ram_bytes, available_ram_bytes) = memory();
+    let cpu_model = cpu::model();
     HardwareProfile {
         total_ram_bytes,
         available_ram_bytes,
         cpu_cores: cpu_cores(),
         free_disk_bytes: crate::disk::free_space(models_dir).ok(),
         device_memory_gb: None,
+        gpu: gpu::detect(cpu_model.as_deref(), total_ram_bytes),
+        cpu_model,
+        simd: Some(cpu::simd()),
+        threads: None,
+        memory_bandwidth_gbps: None,
         proxy: crate::proxy::from_env(),
     }
 }
@@ -108,6 +183,8 @@ mod tests {
             assert!(hw.cpu_cores.expect("cores") >= 1);
             assert!(hw.free_disk_bytes.is_some(), "{}", models_dir.display());
             assert_eq!(hw.device_memory_gb, None);
+            assert!(hw.cpu_model.as_deref().is_some_and(|m| !m.is_empty()), "{:?}", hw.cpu_model);
+            assert!(hw.simd.is_some());
         }
     }
 
@@ -117,8 +194,13 @@ mod tests {
         let json = serde_json::to_string(&hw).unwrap();
         assert_eq!(
             json,
-            r#"{"total_ram_bytes":null,"available_ram_bytes":null,"cpu_cores":null,"free_disk_bytes":null,"device_memory_gb":8.0,"proxy":null}"#
+            r#"{"total_ram_bytes":null,"available_ram_bytes":null,"cpu_cores":null,"free_disk_bytes":null,"device_memory_gb":8.0,"cpu_model":null,"simd":null,"threads":null,"memory_bandwidth_gbps":null,"gpu":null,"proxy":null}"#
         );
         assert_eq!(serde_json::from_str::<HardwareProfile>(&json).unwrap(), hw);
+        // A profile from before the CPU, bandwidth and GPU fields still reads.
+        let old = r#"{"total_ram_bytes":1,"available_ram_bytes":null,"cpu_cores":2,"free_disk_bytes":null,"device_memory_gb":null,"proxy":null}"#;
+        let read = serde_json::from_str::<HardwareProfile>(old).unwrap();
+        assert_eq!((read.cpu_cores, read.simd, read.gpu), (Some(2), None, None));
+        assert_eq!(serde_json::to_string(&Simd::Avx512).unwrap(), r#""avx512""#);
     }
 }

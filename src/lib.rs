@@ -8,6 +8,7 @@ pub mod chat;
 pub mod hardware;
 pub mod installed;
 pub mod recommend;
+pub mod speed;
 pub mod status;
 pub mod units;
 pub mod view;
@@ -20,6 +21,8 @@ pub mod disk;
 pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod library;
+#[cfg(feature = "ssr")]
+pub mod machine;
 #[cfg(feature = "ssr")]
 pub mod proxy;
 #[cfg(feature = "ssr")]

@@ -1,9 +1,11 @@
-//! Which catalog model this machine should run: a pure function of the catalog and the
-//! [`HardwareProfile`], shared by the Settings card and `localbrain catalog` so both always
-//! agree. Sizes are shown through [`crate::units`].
+//! Which catalog model this machine should run: a pure function of the catalog, the
+//! [`HardwareProfile`] and the [`SpeedInputs`] (speeds measured here, what counts as usable),
+//! shared by the Settings card and `localbrain catalog` so both always agree. Sizes are shown
+//! through [`crate::units`], speeds come from [`crate::speed`].
 
 use crate::catalog::ModelEntry;
 use crate::hardware::HardwareProfile;
+use crate::speed::{SpeedEstimate, SpeedInputs, estimates, tokens_per_second};
 use crate::units::{GIB, disk_margin, format_bytes, format_ram};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +60,12 @@ pub struct ModelFit {
     pub fit: Fit,
     /// The verdict in plain words, e.g. "needs 8 GB RAM, this machine has 4 GB".
     pub reason: String,
+    /// Its speed here: measured, else predicted; `None` when neither is known.
+    #[serde(default)]
+    pub speed: Option<SpeedEstimate>,
+    /// Fits, but generates slower than the usable speed: shown as "slow here", not hidden.
+    #[serde(default)]
+    pub slow: bool,
 }
 
 /// The pick and every model's verdict.
@@ -109,32 +117,50 @@ pub fn disk_needed_bytes(m: &ModelEntry) -> u64 {
     m.size_bytes.saturating_add(disk_margin(m.size_bytes))
 }
 
-/// The highest-quality model that fits `hw`, with a one-line reason, and a verdict for every
-/// model (catalog order).
+/// [`recommend_with`] with nothing measured and the default usable speed.
+pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation {
+    recommend_with(models, hw, &SpeedInputs::default())
+}
+
+/// The highest-quality model that fits `hw` and runs at a usable speed, with a one-line reason,
+/// and a verdict for every model (catalog order).
 ///
 /// - RAM: the server's total RAM decides when known ([`RamSource::Server`]); else the browser's
 ///   `deviceMemory` ([`RamSource::Browser`]); else RAM rules nothing out
 ///   ([`RamSource::Unknown`]) and the pick is the best model for a typical
 ///   [`ASSUMED_RAM_BYTES`] machine, so an unknown machine is never handed a 14B model.
 /// - Disk: unknown free disk rules nothing out (the engine checks again before starting).
+/// - Speed: a fitting model whose speed here (measured, else predicted) is below
+///   `inputs.usable_tokens_per_second` is `slow`; the pick is among the others. When every
+///   fitting model is slow, the fastest is picked and the reason says so. Unknown speed (no
+///   bandwidth figure) rules nothing out.
 /// - Best: highest `quality`, then higher `params_b`, then the alphabetically first id.
 /// - Nothing fits: `model_id` is `None` and the reason names the model needing the least RAM.
-pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation {
+pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &SpeedInputs) -> Recommendation {
     let (ram, ram_source) = ram_reading(hw);
-    let fits: Vec<ModelFit> = models.iter().map(|m| judge(m, ram, ram_source, hw.free_disk_bytes)).collect();
+    let usable = inputs.usable_tokens_per_second;
+    let mut fits: Vec<ModelFit> = models.iter().map(|m| judge(m, ram, ram_source, hw.free_disk_bytes)).collect();
+    for (f, speed) in fits.iter_mut().zip(estimates(models, hw, inputs)) {
+        f.slow = f.fit == Fit::Fits && speed.as_ref().is_some_and(|s| s.tokens_per_second < usable);
+        f.speed = speed;
+    }
     let fitting: Vec<&ModelEntry> =
         models.iter().zip(&fits).filter(|(_, f)| f.fit == Fit::Fits).map(|(m, _)| m).collect();
-
-    let pick = match ram_source {
+    // An unknown machine is picked for as if it were a typical one.
+    let candidates: Vec<&ModelEntry> = match ram_source {
         RamSource::Unknown => {
             let typical: Vec<&ModelEntry> =
                 fitting.iter().copied().filter(|m| ram_fits(ram_needed_bytes(m), ASSUMED_RAM_BYTES)).collect();
-            best(&typical).or_else(|| smallest(&fitting))
+            if typical.is_empty() { smallest(&fitting).into_iter().collect() } else { typical }
         }
-        RamSource::Server | RamSource::Browser => best(&fitting),
+        RamSource::Server | RamSource::Browser => fitting.clone(),
     };
+    let verdict = |m: &ModelEntry| &fits[models.iter().position(|x| x.id == m.id).unwrap_or(0)];
+    let quick: Vec<&ModelEntry> = candidates.iter().copied().filter(|m| !verdict(m).slow).collect();
+    let all_slow = quick.is_empty() && !candidates.is_empty();
+    let pick = if all_slow { fastest(&candidates, &verdict) } else { best(&quick) };
 
-    let reason = match (pick, ram) {
+    let mut reason = match (pick, ram) {
         (Some(m), Some(ram)) => {
             let estimate = if ram_source == RamSource::Browser { " (browser estimate)" } else { "" };
             format!("fits {} RAM{estimate}, {} on disk", format_ram(ram), format_bytes(m.size_bytes))
@@ -146,8 +172,60 @@ pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation 
         ),
         (None, _) => nothing_fits(models, ram, hw.free_disk_bytes),
     };
+    if let Some(speed) = pick.and_then(|m| verdict(m).speed.as_ref()) {
+        let here = match speed.source {
+            crate::speed::SpeedSource::Measured => {
+                format!("measured {} here", tokens_per_second(speed.tokens_per_second))
+            }
+            crate::speed::SpeedSource::Predicted => {
+                format!("about {} here", tokens_per_second(speed.tokens_per_second))
+            }
+        };
+        reason = if all_slow {
+            format!(
+                "nothing that fits runs at {} here; this is the fastest, {here}; {reason}",
+                tokens_per_second(usable)
+            )
+        } else {
+            format!("{here}; {reason}")
+        };
+    }
+    if let Some(pick) = pick.filter(|_| !all_slow) {
+        reason.push_str(&passed_over(pick, &candidates, &verdict, usable));
+    }
 
     Recommendation { model_id: pick.map(|m| m.id.clone()), reason, ram_source, fits }
+}
+
+/// ". Qwen3 14B fits but would run at about 2 tokens/s (and 5 more under 8 tokens/s)": why the
+/// better models that fit were passed over; empty when none was.
+fn passed_over<'a>(
+    pick: &ModelEntry,
+    candidates: &[&'a ModelEntry],
+    verdict: &impl Fn(&ModelEntry) -> &'a ModelFit,
+    usable: f64,
+) -> String {
+    let better_slow: Vec<&ModelEntry> = candidates
+        .iter()
+        .copied()
+        .filter(|m| verdict(m).slow && (m.quality, m.params_b) > (pick.quality, pick.params_b))
+        .collect();
+    let Some(top) = best(&better_slow) else { return String::new() };
+    let speed = verdict(top).speed.as_ref().map_or(0.0, |s| s.tokens_per_second);
+    let mut words = format!(". {} fits but would run at about {}", top.name, tokens_per_second(speed));
+    if better_slow.len() > 1 {
+        words.push_str(&format!(" ({} more under {})", better_slow.len() - 1, tokens_per_second(usable)));
+    }
+    words
+}
+
+/// The fastest candidate (ties: the better one).
+fn fastest<'a, 'f>(
+    candidates: &[&'a ModelEntry],
+    verdict: &impl Fn(&ModelEntry) -> &'f ModelFit,
+) -> Option<&'a ModelEntry> {
+    let speed = |m: &ModelEntry| verdict(m).speed.as_ref().map_or(0.0, |s| s.tokens_per_second);
+    candidates.iter().copied().max_by(|a, b| speed(a).total_cmp(&speed(b)).then(a.quality.cmp(&b.quality)))
 }
 
 /// The RAM that decides, and where it came from.
@@ -202,7 +280,7 @@ fn judge(m: &ModelEntry, ram: Option<u64>, source: RamSource, free_disk: Option<
             )
         }
     };
-    ModelFit { model_id: m.id.clone(), fit, reason }
+    ModelFit { model_id: m.id.clone(), fit, reason, speed: None, slow: false }
 }
 
 /// Highest quality, then more parameters, then the alphabetically first id (deterministic).
@@ -244,6 +322,10 @@ fn nothing_fits(models: &[ModelEntry], ram: Option<u64>, free_disk: Option<u64>)
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::hardware::{Gpu, Simd};
+    use crate::speed::{
+        DEFAULT_EFFICIENCY, EFFICIENCY_RANGE, MeasuredSpeed, SpeedInputs, efficiency, estimates, predict_generation,
+    };
 
     const TB: u64 = 1_000_000_000_000;
 
@@ -271,6 +353,199 @@ mod tests {
             license: "mit".into(),
             quality,
         }
+    }
+
+    /// A machine as the server measures it: RAM (GiB), cores, SIMD, generation threads, memory
+    /// bandwidth (GB/s) and a GPU.
+    fn machine(ram_gib: f64, cores: u32, simd: Simd, threads: u32, gbps: f64, gpu: Option<Gpu>) -> HardwareProfile {
+        HardwareProfile {
+            cpu_cores: Some(cores),
+            simd: Some(simd),
+            threads: Some(threads),
+            memory_bandwidth_gbps: Some(gbps),
+            gpu,
+            ..server(ram_gib, Some(TB))
+        }
+    }
+
+    fn card(name: &str, gib: u64, unified: bool, used: bool) -> Option<Gpu> {
+        Some(Gpu { name: name.into(), memory_bytes: Some(gib * GIB), unified, used })
+    }
+
+    fn measured(id: &str, tps: f64) -> MeasuredSpeed {
+        MeasuredSpeed { model_id: id.into(), tokens_per_second: tps }
+    }
+
+    /// The predictor on fixed machines against the shipped catalog: what fits memory AND writes
+    /// at a usable speed. Expected picks follow from speed.rs's formula and constants.
+    #[test]
+    fn picks_what_runs_well_on_common_machines() {
+        let catalog = Catalog::embedded();
+        let default = SpeedInputs::default();
+        let at = |usable: f64, measured: Vec<MeasuredSpeed>| SpeedInputs { measured, usable_tokens_per_second: usable };
+        // (what, machine, inputs, pick, the start of the reason)
+        let table: Vec<(&str, HardwareProfile, SpeedInputs, &str, &str)> = vec![
+            (
+                "laptop, 8 GB, 4 cores, 30 GB/s: the 8B fits but is slow",
+                machine(8.0, 4, Simd::Avx2, 3, 30.0, None),
+                default.clone(),
+                "llama-3.2-3b-instruct-q4_k_m",
+                "about 8 tokens/s here; fits 8 GB RAM, 2.0 GB on disk. Llama 3.1 8B Instruct fits but would \
+                 run at about 3 tokens/s (5 more under 8 tokens/s)",
+            ),
+            (
+                "2-core server, 24 GB, 1 thread at 14 GB/s: not the 14B",
+                machine(24.0, 2, Simd::Avx512, 1, 14.0, None),
+                default.clone(),
+                "gemma-3-1b-it-q4_k_m",
+                "about 9 tokens/s here; fits 24 GB RAM, 806 MB on disk. Qwen3 14B fits but would run at \
+                 about 0.6 tokens/s (13 more under 8 tokens/s)",
+            ),
+            (
+                "the same server, content with 4 tokens/s",
+                machine(24.0, 2, Simd::Avx512, 1, 14.0, None),
+                at(4.0, vec![]),
+                "smollm2-1.7b-instruct-q4_k_m",
+                "about 5 tokens/s here; fits 24 GB RAM, 1.1 GB on disk. Qwen3 14B fits",
+            ),
+            (
+                "the same server after Llama 3.2 3B ran at 9 tokens/s: measured beats predicted",
+                machine(24.0, 2, Simd::Avx512, 1, 14.0, None),
+                at(8.0, vec![measured("llama-3.2-3b-instruct-q4_k_m", 9.0)]),
+                "llama-3.2-3b-instruct-q4_k_m",
+                "measured 9 tokens/s here; fits 24 GB RAM, 2.0 GB on disk. Qwen3 14B fits",
+            ),
+            (
+                "16-core desktop, 64 GB, 60 GB/s, a 24 GB GPU that runs the model",
+                machine(64.0, 16, Simd::Avx2, 15, 60.0, card("NVIDIA GeForce RTX 4090", 24, false, true)),
+                default.clone(),
+                "qwen3-14b-q4_k_m",
+                "about 26 tokens/s here; fits 64 GB RAM, 9.0 GB on disk",
+            ),
+            (
+                "the same desktop, GPU seen but not used by this build",
+                machine(64.0, 16, Simd::Avx2, 15, 60.0, card("NVIDIA GeForce RTX 4090", 24, false, false)),
+                default.clone(),
+                "gemma-2-9b-it-q4_k_m",
+                "about 8 tokens/s here; fits 64 GB RAM, 5.8 GB on disk. Qwen3 14B fits but would run at about \
+                 5 tokens/s (1 more under 8 tokens/s)",
+            ),
+            (
+                "Apple M2, 16 GB unified at 100 GB/s",
+                machine(16.0, 8, Simd::Neon, 7, 100.0, card("Apple M2 GPU", 16, true, true)),
+                default.clone(),
+                "qwen3-14b-q4_k_m",
+                "about 8 tokens/s here; fits 16 GB RAM, 9.0 GB on disk",
+            ),
+            (
+                "single-board computer, 4 GB at 5 GB/s",
+                machine(4.0, 4, Simd::Neon, 3, 5.0, None),
+                default.clone(),
+                "qwen2.5-0.5b-instruct-q4_k_m",
+                "about 9 tokens/s here; fits 4 GB RAM, 398 MB on disk. Llama 3.2 3B Instruct fits but would \
+                 run at about 1 token/s (4 more under 8 tokens/s)",
+            ),
+            (
+                "4 GB at 2 GB/s: nothing is quick, the fastest is picked",
+                machine(4.0, 4, Simd::Basic, 3, 2.0, None),
+                default.clone(),
+                "smollm2-360m-instruct-q8_0",
+                "nothing that fits runs at 8 tokens/s here; this is the fastest, about 4 tokens/s here; \
+                 fits 4 GB RAM, 386 MB on disk",
+            ),
+        ];
+        for (what, hw, inputs, want, reason) in table {
+            let r = recommend_with(&catalog.models, &hw, &inputs);
+            assert_eq!(r.model_id.as_deref(), Some(want), "{what}: {}", r.reason);
+            assert!(r.reason.starts_with(reason), "{what}:\n{}\nwanted it to start\n{reason}", r.reason);
+            for (m, f) in catalog.models.iter().zip(&r.fits) {
+                let speed = f.speed.as_ref().expect("a speed for every model when the bandwidth is known");
+                assert!(speed.tokens_per_second > 0.0, "{what}: {}", m.id);
+                assert!(speed.prompt_tokens_per_second.is_some_and(|p| p > 0.0), "{what}: {}", m.id);
+                // Slow is exactly "fits, and below the usable speed"; the pick is never slow
+                // unless nothing is quick.
+                assert_eq!(
+                    f.slow,
+                    f.fit == Fit::Fits && speed.tokens_per_second < inputs.usable_tokens_per_second,
+                    "{what}: {}",
+                    m.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn speeds_fall_with_size_and_rise_with_bandwidth() {
+        let catalog = Catalog::embedded();
+        // 16 threads: reading the weights, not the arithmetic, is the limit for every model.
+        let slow = machine(24.0, 16, Simd::Avx512, 16, 14.0, None);
+        let fast = machine(24.0, 16, Simd::Avx512, 16, 28.0, None);
+        let inputs = SpeedInputs::default();
+        let (a, b) = (estimates(&catalog.models, &slow, &inputs), estimates(&catalog.models, &fast, &inputs));
+        for ((m, x), y) in catalog.models.iter().zip(&a).zip(&b) {
+            let (x, y) = (x.as_ref().unwrap(), y.as_ref().unwrap());
+            assert!(y.tokens_per_second > x.tokens_per_second, "{}", m.id);
+            // Less than twice: the per-token overhead does not shrink with the bandwidth.
+            assert!(y.tokens_per_second < 2.0 * x.tokens_per_second, "{}", m.id);
+            for (n, z) in catalog.models.iter().zip(&a) {
+                if n.size_bytes > m.size_bytes {
+                    assert!(z.as_ref().unwrap().tokens_per_second < x.tokens_per_second, "{} vs {}", n.id, m.id);
+                }
+            }
+        }
+        // One thread: the arithmetic is the limit for big models, so more bandwidth does not
+        // help them and more threads do.
+        let one = machine(24.0, 2, Simd::Avx512, 1, 14.0, None);
+        let one_fast = machine(24.0, 2, Simd::Avx512, 1, 28.0, None);
+        let two = machine(24.0, 2, Simd::Avx512, 2, 14.0, None);
+        let speed = |hw: &HardwareProfile| {
+            estimates(&catalog.models, hw, &inputs).last().cloned().flatten().unwrap().tokens_per_second
+        };
+        assert_eq!(speed(&one), speed(&one_fast));
+        assert!(speed(&two) > 1.9 * speed(&one), "{} vs {}", speed(&two), speed(&one));
+        // No bandwidth figure (the browser before the server answers): no speed, no verdicts.
+        let r = recommend_with(&catalog.models, &server(24.0, Some(TB)), &inputs);
+        assert!(r.fits.iter().all(|f| f.speed.is_none() && !f.slow));
+        assert_eq!(r.model_id.as_deref(), Some("qwen3-14b-q4_k_m"));
+    }
+
+    #[test]
+    fn a_measured_run_recalibrates_only_from_a_big_enough_model() {
+        let catalog = Catalog::embedded();
+        let hw = machine(24.0, 2, Simd::Avx512, 1, 14.0, None);
+        assert_eq!(efficiency(&catalog.models, &hw, &[]), DEFAULT_EFFICIENCY);
+        // A 3B model at 5 tokens/s: solved so that its prediction equals its measurement.
+        let eff = efficiency(&catalog.models, &hw, &[measured("llama-3.2-3b-instruct-q4_k_m", 5.0)]);
+        let m = catalog.get("llama-3.2-3b-instruct-q4_k_m").unwrap();
+        let predicted = predict_generation(m, &hw, eff).unwrap();
+        assert!((predicted - 5.0).abs() < 1e-9, "{predicted}");
+        assert!(eff > DEFAULT_EFFICIENCY, "{eff}");
+        // The biggest measured model decides; a small one (partly cached, overhead-bound) does not.
+        let both = [measured("smollm2-360m-instruct-q8_0", 500.0), measured("llama-3.2-3b-instruct-q4_k_m", 5.0)];
+        assert_eq!(efficiency(&catalog.models, &hw, &both), eff);
+        let tiny = ModelEntry { size_bytes: 98_362_432, ..model("tiny", 1, 0.135, 98_362_432, 1) };
+        assert_eq!(efficiency(&[tiny], &hw, &[measured("tiny", 170.0)]), DEFAULT_EFFICIENCY);
+        // An absurd run is held inside the range.
+        let (lo, hi) = EFFICIENCY_RANGE;
+        assert_eq!(efficiency(&catalog.models, &hw, &[measured("qwen3-14b-q4_k_m", 0.01)]), lo);
+        assert_eq!(efficiency(&catalog.models, &hw, &[measured("qwen3-14b-q4_k_m", 5000.0)]), hi);
+        // A run on the GPU says nothing about the CPU's efficiency.
+        let gpu = machine(64.0, 16, Simd::Avx2, 15, 60.0, card("RTX", 24, false, true));
+        assert_eq!(efficiency(&catalog.models, &gpu, &[measured("qwen3-14b-q4_k_m", 40.0)]), DEFAULT_EFFICIENCY);
+    }
+
+    #[test]
+    fn speeds_read_as_plain_words() {
+        let words =
+            |tps, source| SpeedEstimate { tokens_per_second: tps, prompt_tokens_per_second: None, source }.words();
+        use crate::speed::SpeedSource::{Measured, Predicted};
+        assert_eq!(words(9.4, Predicted), "~9 tokens/s here");
+        assert_eq!(words(7.9, Predicted), "~7 tokens/s here");
+        assert_eq!(words(10.6, Predicted), "~11 tokens/s here");
+        assert_eq!(words(12.2, Measured), "measured 12 tokens/s");
+        assert_eq!(words(1.2, Predicted), "~1 token/s here");
+        assert_eq!(words(0.44, Predicted), "~0.4 tokens/s here");
+        assert_eq!(words(181.3, Measured), "measured 181 tokens/s");
     }
 
     fn fit_of<'a>(r: &'a Recommendation, id: &str) -> &'a ModelFit {
@@ -510,12 +785,22 @@ mod tests {
             model_id: None,
             reason: "r".into(),
             ram_source: RamSource::Browser,
-            fits: vec![ModelFit { model_id: "m".into(), fit: Fit::TooBigForRam, reason: "x".into() }],
+            fits: vec![ModelFit {
+                model_id: "m".into(),
+                fit: Fit::TooBigForRam,
+                reason: "x".into(),
+                speed: Some(SpeedEstimate {
+                    tokens_per_second: 2.5,
+                    prompt_tokens_per_second: None,
+                    source: crate::speed::SpeedSource::Measured,
+                }),
+                slow: false,
+            }],
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(
             json,
-            r#"{"model_id":null,"reason":"r","ram_source":"browser","fits":[{"model_id":"m","fit":"too_big_for_ram","reason":"x"}]}"#
+            r#"{"model_id":null,"reason":"r","ram_source":"browser","fits":[{"model_id":"m","fit":"too_big_for_ram","reason":"x","speed":{"tokens_per_second":2.5,"prompt_tokens_per_second":null,"source":"measured"},"slow":false}]}"#
         );
         assert_eq!(serde_json::from_str::<Recommendation>(&json).unwrap(), r);
         assert_eq!(serde_json::to_string(&Fit::NotEnoughDisk).unwrap(), r#""not_enough_disk""#);

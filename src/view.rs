@@ -78,6 +78,9 @@ pub struct CatalogView {
     pub models: Vec<crate::catalog::ModelEntry>,
     pub hardware: crate::hardware::HardwareProfile,
     pub recommendation: crate::recommend::Recommendation,
+    /// The speeds measured here and the usable speed, so the card can recompute the
+    /// recommendation with the browser's memory reading and get the server's answer.
+    pub speed: crate::speed::SpeedInputs,
     /// Where models are installed.
     pub models_dir: String,
 }

@@ -119,17 +119,21 @@ impl FromServerFnError for ApiError {
     }
 }
 
-/// The models, this machine, and the recommended pick.
+/// The models, this machine (with its measured memory speed), the speeds measured here, and
+/// the recommended pick.
 #[server(prefix = "/api", endpoint = "catalog", input = server_fn::codec::Json, output = server_fn::codec::Json)]
 pub async fn catalog() -> Result<CatalogView, ApiError> {
     let (engine, _user) = ssr::caller().await?;
     let models_dir = engine.models_dir().to_path_buf();
-    let dir = models_dir.clone();
-    let hardware =
-        tokio::task::spawn_blocking(move || localbrain::hardware::detect(&dir)).await.map_err(ssr::internal)?;
+    // The brain's settings know the generation threads and the machine file: the memory speed
+    // is read from there (measured the first time), the speeds replies recorded too.
+    let brain = ssr::brain()?.config().clone();
+    let (hardware, speed) = tokio::task::spawn_blocking(move || (brain.hardware(false), brain.speed_inputs()))
+        .await
+        .map_err(ssr::internal)?;
     let models = engine.catalog().models.clone();
-    let recommendation = localbrain::recommend::recommend(&models, &hardware);
-    Ok(CatalogView { models, hardware, recommendation, models_dir: models_dir.display().to_string() })
+    let recommendation = localbrain::recommend::recommend_with(&models, &hardware, &speed);
+    Ok(CatalogView { models, hardware, recommendation, speed, models_dir: models_dir.display().to_string() })
 }
 
 /// Starts a download of a catalog model, or returns the caller's open one for it.

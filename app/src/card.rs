@@ -16,7 +16,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
 use localbrain::chat::BrainView;
-use localbrain::recommend::{Fit, ram_needed_bytes, recommend};
+use localbrain::hardware::HardwareProfile;
+use localbrain::recommend::{Fit, ram_needed_bytes, recommend_with};
 use localbrain::status::DownloadStatus;
 use localbrain::units::{format_bytes, format_ram};
 use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
@@ -63,7 +64,7 @@ fn shown_download(downloads: &[DownloadView]) -> Option<DownloadView> {
 
 #[component]
 fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView) -> impl IntoView {
-    let CatalogView { models, hardware, recommendation: server_rec, models_dir: _ } = catalog;
+    let CatalogView { models, hardware, recommendation: server_rec, speed, models_dir: _ } = catalog;
     let models = StoredValue::new(models);
     let current = RwSignal::new(shown_download(&downloads));
     let busy = RwSignal::new(false);
@@ -130,7 +131,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
     let rec = Memo::new(move |_| {
         let mut hw = hw.clone();
         hw.device_memory_gb = device_memory.get();
-        models.with_value(|m| recommend(m, &hw))
+        models.with_value(|m| recommend_with(m, &hw, &speed))
     });
     let initial = current
         .get_untracked()
@@ -225,6 +226,27 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
                 </dd>
             </div>
             <div>
+                <dt>"Processor"</dt>
+                <dd data-testid="cpu">
+                    {
+                        let (model, facts) = cpu_words(&hardware);
+                        let facts = facts
+                            .into_iter()
+                            .map(|f| view! { " · " <span class="nowrap">{f}</span> })
+                            .collect_view();
+                        view! { {model} {facts} }
+                    }
+                </dd>
+            </div>
+            <div>
+                <dt>"Memory speed"</dt>
+                <dd data-testid="bandwidth">{bandwidth_words(&hardware)}</dd>
+            </div>
+            <div>
+                <dt>"Graphics card"</dt>
+                <dd data-testid="gpu">{gpu_words(&hardware)}</dd>
+            </div>
+            <div>
                 <dt>"Free disk for models"</dt>
                 <dd data-testid="free-disk">{hardware.free_disk_bytes.map_or("unknown".to_string(), format_bytes)}</dd>
             </div>
@@ -269,19 +291,66 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
     }
 }
 
-/// "Qwen2.5 7B Instruct · 4.7 GB · needs 8 GB RAM · recommended" or "· too big: ...".
+/// "Qwen3 4B · 2.5 GB · needs 6 GB RAM · ~9 tokens/s here · recommended", "… · measured 12
+/// tokens/s", "… · ~2 tokens/s · slow here" or "… · won't fit: ...".
 fn option_label(m: &ModelEntry, rec: &localbrain::recommend::Recommendation) -> String {
     let mut label =
         format!("{} · {} · needs {} RAM", m.name, format_bytes(m.size_bytes), format_ram(ram_needed_bytes(m)));
-    match rec.fits.iter().find(|f| f.model_id == m.id) {
+    let verdict = rec.fits.iter().find(|f| f.model_id == m.id);
+    if let Some((speed, slow)) = verdict.and_then(|f| f.speed.as_ref().map(|s| (s, f.slow))) {
+        label.push_str(" · ");
+        // "slow here" follows a slow one's figure: one "here" is enough.
+        label.push_str(&if slow { speed.figure() } else { speed.words() });
+    }
+    match verdict {
         Some(f) if f.fit != Fit::Fits => {
             label.push_str(" · won't fit: ");
             label.push_str(&f.reason);
         }
         _ if rec.model_id.as_deref() == Some(m.id.as_str()) => label.push_str(" · recommended"),
+        Some(f) if f.slow => label.push_str(" · slow here"),
         _ => {}
     }
     label
+}
+
+/// ("Intel(R) Xeon(R) Processor", ["2 cores", "AVX-512"]): the model, then the short facts
+/// the card keeps whole on a line (so "AVX-512" never breaks at its hyphen).
+fn cpu_words(hw: &HardwareProfile) -> (String, Vec<String>) {
+    let model = hw.cpu_model.clone().unwrap_or_else(|| "unknown".to_string());
+    let mut facts = Vec::new();
+    if let Some(cores) = hw.cpu_cores {
+        facts.push(if cores == 1 { "1 core".to_string() } else { format!("{cores} cores") });
+    }
+    if let Some(simd) = hw.simd {
+        facts.push(simd.label().to_string());
+    }
+    (model, facts)
+}
+
+/// "14.2 GB/s (measured)": how fast memory reads, which bounds how fast a model writes.
+fn bandwidth_words(hw: &HardwareProfile) -> String {
+    hw.memory_bandwidth_gbps.map_or("not measured".to_string(), |g| format!("{g:.1} GB/s (measured)"))
+}
+
+/// "NVIDIA GeForce RTX 4090 · 24 GB", "… (not used: models run on the processor)", "none seen".
+fn gpu_words(hw: &HardwareProfile) -> String {
+    match &hw.gpu {
+        None => "none seen".to_string(),
+        Some(g) => {
+            let mut words = g.name.clone();
+            if let Some(bytes) = g.memory_bytes {
+                words.push_str(&format!(" · {}", format_ram(bytes)));
+                if g.unified {
+                    words.push_str(" shared");
+                }
+            }
+            if !g.used {
+                words.push_str(" (not used: models run on the processor)");
+            }
+            words
+        }
+    }
 }
 
 /// What a button asks the server to do.
@@ -293,4 +362,44 @@ pub enum Op {
     Cancel(i64),
     /// End the wait before the next try.
     TryNow(i64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use localbrain::catalog::Catalog;
+    use localbrain::hardware::Simd;
+    use localbrain::speed::{MeasuredSpeed, SpeedInputs};
+
+    /// The select's words on this machine kind (2 cores, 24 GB, one generation thread at 14 GB/s),
+    /// after Qwen2.5 0.5B ran at 19 tokens/s (about its prediction, so the others barely move).
+    #[test]
+    fn options_say_how_fast_each_model_would_write() {
+        let catalog = Catalog::embedded();
+        let hw = HardwareProfile {
+            total_ram_bytes: Some(24 << 30),
+            free_disk_bytes: Some(1 << 40),
+            cpu_cores: Some(2),
+            simd: Some(Simd::Avx512),
+            threads: Some(1),
+            memory_bandwidth_gbps: Some(14.0),
+            ..Default::default()
+        };
+        let measured = vec![MeasuredSpeed { model_id: "qwen2.5-0.5b-instruct-q4_k_m".into(), tokens_per_second: 19.0 }];
+        let rec = recommend_with(&catalog.models, &hw, &SpeedInputs { measured, ..Default::default() });
+        let label = |id: &str| option_label(catalog.get(id).unwrap(), &rec);
+        assert_eq!(
+            label("gemma-3-1b-it-q4_k_m"),
+            "Gemma 3 1B Instruct · 806 MB · needs 2 GB RAM · ~9 tokens/s here · recommended"
+        );
+        assert_eq!(label("qwen3-14b-q4_k_m"), "Qwen3 14B · 9.0 GB · needs 16 GB RAM · ~0.6 tokens/s · slow here");
+        assert_eq!(
+            label("qwen2.5-0.5b-instruct-q4_k_m"),
+            "Qwen2.5 0.5B Instruct · 398 MB · needs 1 GB RAM · measured 19 tokens/s"
+        );
+        let (model, facts) = cpu_words(&hw);
+        assert_eq!((model.as_str(), facts), ("unknown", vec!["2 cores".to_string(), "AVX-512".to_string()]));
+        assert_eq!(bandwidth_words(&hw), "14.0 GB/s (measured)");
+        assert_eq!(gpu_words(&hw), "none seen");
+    }
 }

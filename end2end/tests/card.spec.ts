@@ -37,6 +37,13 @@ test("/ redirects to /settings, which shows the machine and the recommendation",
   await expect(page.getByTestId("recommendation")).toContainText("Tiny Good Model");
   await expect(page.getByTestId("server-ram")).toHaveText(/\d+(\.\d)? GB/);
   await expect(page.getByTestId("device-memory")).toHaveText(/\d+ GB/); // Chromium reports it
+  // The machine's facts behind the speeds, and a speed in each option (issue 18).
+  await expect(page.getByTestId("cpu")).toHaveText(/\d+ cores? · (AVX-512|AVX2|NEON|basic)$/);
+  await expect(page.getByTestId("bandwidth")).toHaveText(/^\d+\.\d GB\/s \(measured\)$/);
+  await expect(page.getByTestId("gpu")).toHaveText(/none seen|GB/);
+  const option = (id: string) => page.getByLabel("Model", { exact: true }).locator(`option[value=${id}]`);
+  await expect(option("tiny-good")).toContainText(/ · ~\d+ tokens\/s here · recommended$/);
+  await expect(page.getByTestId("recommendation")).toContainText(/about \d+ tokens\/s here; fits /);
   await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
   await shot(page, "idle-desktop");
   await page.setViewportSize({ width: 360, height: 800 });

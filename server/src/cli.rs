@@ -83,6 +83,11 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
     pub context: u32,
 
+    /// Tokens/s below which a model counts as too slow to recommend ("slow here")
+    #[arg(long, env = "LOCALBRAIN_USABLE_SPEED", global = true, default_value_t = localbrain::speed::DEFAULT_USABLE_TOKENS_PER_SECOND,
+          value_parser = parse_speed)]
+    pub usable_speed: f64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -121,12 +126,20 @@ pub enum Command {
     },
     /// List the models, how each fits this machine, and the one recommended
     ///
-    /// Shows this machine's memory and free disk, every model localbrain can download (size,
-    /// memory needed, whether it fits), and marks the best one that fits with `*`.
+    /// Shows this machine (memory, CPU, memory speed, GPU, free disk), every model localbrain
+    /// can download (size, memory needed, whether it fits, how fast it would write here), and
+    /// marks with `*` the best one that fits and writes at a usable speed. The memory speed is
+    /// measured once (under half a second) and kept in the data folder's machine.json.
     #[command(after_help = "Examples:
   localbrain catalog
+  localbrain catalog --measure                        measure the memory speed again
+  localbrain --usable-speed 4 catalog                 accept slower models
   localbrain --catalog my-models.toml catalog")]
-    Catalog,
+    Catalog {
+        /// Measure this machine's memory speed again instead of using the stored figure
+        #[arg(long)]
+        measure: bool,
+    },
     /// Chat with an installed model: one reply to PROMPT, or a conversation without one
     ///
     /// The reply is written to stdout as the model writes it, and its speed (N tokens, X
@@ -263,6 +276,7 @@ pub struct Config {
     pub threads: u32,
     pub keep_alive: std::time::Duration,
     pub context: u32,
+    pub usable_speed: f64,
 }
 
 impl Cli {
@@ -296,6 +310,7 @@ impl Cli {
             threads: self.threads.unwrap_or_else(localbrain::brain::default_threads),
             keep_alive: self.keep_alive,
             context: self.context,
+            usable_speed: self.usable_speed,
         })
     }
 
@@ -306,7 +321,7 @@ impl Cli {
             Some(Command::Download { model_id, verbose }) => {
                 Command::Download { model_id: model_id.clone(), verbose: *verbose }
             }
-            Some(Command::Catalog) => Command::Catalog,
+            Some(Command::Catalog { measure }) => Command::Catalog { measure: *measure },
             Some(Command::Models) => Command::Models,
             Some(Command::Rm { model_id, yes }) => Command::Rm { model_id: model_id.clone(), yes: *yes },
             Some(Command::Run { model_id, prompt, max_tokens, temperature, verbose }) => Command::Run {
@@ -358,6 +373,14 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         _ => return Err(format!("{text:?} is not a duration: use 300, 30s, 5m, 1h or 7d")),
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// A speed in tokens/s: more than 0, at most 10,000.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 10_000.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a speed: give tokens per second, e.g. 8 or 4.5")),
+    }
 }
 
 /// A duration that is more than zero (a timeout of 0 would refuse everything).

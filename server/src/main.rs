@@ -53,7 +53,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     match cli.command() {
         Command::Serve(args) => serve(config, args).await,
         Command::Download { model_id, verbose } => download(config, &model_id, verbose).await,
-        Command::Catalog => catalog_cmd::run(&config),
+        Command::Catalog { measure } => catalog_cmd::run(&config, &brain_config(&config), measure),
         Command::Models => {
             let (db, engine) = open(&config).await?;
             models_cmd::list(&library(&db, &engine)).await
@@ -93,13 +93,21 @@ fn plain_words(e: &anyhow::Error) -> String {
     line
 }
 
-/// The brain over the models folder, with the configured threads, keep-alive and context.
-fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
+/// The brain's settings: the configured threads, keep-alive and context, the usable speed, and
+/// the data folder's machine file, where replies record their speed.
+fn brain_config(config: &Config) -> BrainConfig {
     let mut cfg = BrainConfig::new(config.models_dir.clone());
     cfg.threads = config.threads;
     cfg.keep_alive = config.keep_alive;
     cfg.context_tokens = config.context;
-    Brain::new(catalog, cfg)
+    cfg.machine_file = Some(localbrain::machine::path_in(&config.data_dir));
+    cfg.usable_tokens_per_second = config.usable_speed;
+    cfg
+}
+
+/// The brain over the models folder, with [`brain_config`]'s settings.
+fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
+    Brain::new(catalog, brain_config(config))
 }
 
 /// The models folder as the terminal sees it: no brain runs in this process.
@@ -151,6 +159,11 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let link = user_cmd::login_link(&db, admin.id, &base).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
     let brain = brain(&config, Arc::new(engine.catalog().clone()));
+    // The memory speed is measured once per machine (and thread setting), before anyone asks
+    // for the catalog, so the first page does not wait for it.
+    let cfg = brain.config().clone();
+    let hw = tokio::task::spawn_blocking(move || cfg.hardware(false)).await.context("cannot look at this machine")?;
+    tracing::info!(bandwidth_gbps = ?hw.memory_bandwidth_gbps, threads = ?hw.threads, "machine measured");
     // Installed files are checked at boot, so a damaged one is in the log before anyone asks.
     let installed = brain.installed().await;
     tracing::info!(

@@ -138,6 +138,31 @@ fn the_catalog_command_marks_the_recommended_model() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("qwen2.5-0.5b-instruct-q4_k_m"), "{stdout}");
     assert!(stdout.contains("* Recommended: "), "{stdout}");
+    // The machine's facts, and a predicted speed per model from its measured memory speed.
+    for line in ["CPU: ", "Memory speed: ", "GPU: ", "tokens/s here"] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    // Measured once, kept in the data folder; --measure measures again.
+    let stored = || {
+        let facts: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("machine.json")).unwrap()).unwrap();
+        facts["bandwidth"]["measured_at"].as_i64().unwrap()
+    };
+    let first = stored();
+    let again = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env_remove("LOCALBRAIN_CATALOG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    again(&["catalog"]);
+    assert_eq!(stored(), first);
+    again(&["catalog", "--measure"]);
+    assert!(stored() > first);
 }
 
 #[test]

@@ -87,6 +87,30 @@ fn a_prompt_streams_the_reply_to_stdout_and_its_speed_to_stderr() {
     assert!(!stdout.contains("tokens/s"), "stdout holds just the reply");
 }
 
+/// Measured beats predicted: a run's speed is kept in the data folder's machine.json, and
+/// `localbrain catalog` then shows it for that model instead of a prediction.
+#[test]
+fn a_run_records_its_speed_and_the_catalog_shows_it_measured() {
+    let s = Setup::new(true);
+    let out = s.run(&["--max-tokens", "32", SMOL, "Write", "a", "very", "long", "story", "about", "a", "dragon."], "");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (n, speed) = stats_lines(&stderr)[0];
+    assert!(n >= 16, "a reply long enough to be recorded: {stderr}");
+    let facts: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.path().join("data/machine.json")).unwrap()).unwrap();
+    let runs = facts["speeds"][SMOL].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{facts}");
+    assert!((runs[0].as_f64().unwrap() - speed).abs() < 0.06, "{facts} vs {speed}");
+
+    let out = s.command().arg("catalog").output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let row = stdout.lines().find(|l| l.contains(SMOL)).unwrap();
+    assert!(row.contains("measured "), "{row}");
+    assert!(!row.contains("here"), "a measured speed, not a prediction: {row}");
+}
+
 #[test]
 fn without_a_prompt_it_is_a_conversation_until_bye() {
     let s = Setup::new(true);

@@ -21,7 +21,7 @@ use testkit::{Fixture, SMOL, SMOL_SHA256, TestDb, hex, test_model_path};
 
 /// A brain over `models`, answering for the catalog in `toml`, with a short keep-alive unless
 /// `tune` says otherwise.
-fn brain(models: &Path, toml: &str, tune: impl FnOnce(&mut BrainConfig)) -> Arc<Brain> {
+pub(crate) fn brain(models: &Path, toml: &str, tune: impl FnOnce(&mut BrainConfig)) -> Arc<Brain> {
     let mut cfg = BrainConfig::new(models.to_path_buf());
     cfg.threads = 1;
     cfg.context_tokens = 1024;
@@ -29,7 +29,7 @@ fn brain(models: &Path, toml: &str, tune: impl FnOnce(&mut BrainConfig)) -> Arc<
     Brain::new(Arc::new(Catalog::parse(toml).unwrap()), cfg)
 }
 
-fn ask(text: &str, max_tokens: u32) -> ChatRequest {
+pub(crate) fn ask(text: &str, max_tokens: u32) -> ChatRequest {
     ChatRequest {
         model_id: SMOL.into(),
         messages: vec![ChatMessage::new(Role::User, text)],
@@ -40,7 +40,7 @@ fn ask(text: &str, max_tokens: u32) -> ChatRequest {
 }
 
 /// Reads a reply to its end: (the pieces, the final stats).
-async fn collect(mut reply: Reply) -> (Vec<String>, ChatStats) {
+pub(crate) async fn collect(mut reply: Reply) -> (Vec<String>, ChatStats) {
     let mut pieces = Vec::new();
     match reply.events.recv().await {
         Some(ChatEvent::Started { id, model_id }) => {
@@ -79,7 +79,7 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// The model installed in a fresh models folder by copying the cached file (the download
 /// path has its own test below).
-fn installed_copy() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn installed_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -90,7 +90,7 @@ fn installed_copy() -> (tempfile::TempDir, PathBuf) {
 /// The model, listed at a URL nothing answers (it is installed by copying).
 const UNUSED: &str = "http://127.0.0.1:9/unused";
 
-fn smol_catalog() -> String {
+pub(crate) fn smol_catalog() -> String {
     to_toml([smol_entry(UNUSED)])
 }
 

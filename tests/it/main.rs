@@ -8,5 +8,6 @@ mod parallel;
 mod retry;
 mod sessions;
 mod shared;
+mod speed;
 mod store;
 mod words;

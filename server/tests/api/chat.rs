@@ -197,3 +197,49 @@ async fn refusals_come_with_their_status_and_plain_words() {
     assert!(brain["models"][0]["problem"].as_str().unwrap().contains("not a GGUF"), "{brain}");
     assert!(brain["models"][0]["facts"].is_null(), "{brain}");
 }
+
+/// `POST /api/catalog` carries the machine's measured facts and a speed per model; after a
+/// chat, that model's speed is the measured one (measured beats predicted).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_catalog_shows_predicted_speeds_then_a_chats_measured_one() {
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    s.install_smol();
+    let alice = s.admin().await;
+    let speed_of = |catalog: &Value, id: &str| {
+        catalog["recommendation"]["fits"].as_array().unwrap().iter().find(|f| f["model_id"] == id).unwrap()["speed"]
+            .clone()
+    };
+
+    let catalog = s.ok(&alice, "catalog", json!({})).await;
+    let hw = &catalog["hardware"];
+    assert!(hw["memory_bandwidth_gbps"].as_f64().unwrap() > 0.0, "{hw}");
+    assert_eq!(hw["threads"], 1);
+    assert!(hw["cpu_model"].is_string() && hw["simd"].is_string(), "{hw}");
+    assert_eq!(catalog["speed"]["usable_tokens_per_second"], 8.0);
+    assert_eq!(speed_of(&catalog, SMOL)["source"], "predicted", "{catalog}");
+
+    let resp = open_chat(&s, &alice, ask("Write a very long story about a dragon.", 32)).await;
+    let mut events = Events::new(resp);
+    assert_eq!(events.next().await.unwrap()["type"], "started");
+    let (_, done) = events.finish().await;
+    assert!(done["stats"]["generated_tokens"].as_u64().unwrap() >= 16, "long enough to be recorded: {done}");
+
+    let catalog = s.ok(&alice, "catalog", json!({})).await;
+    let speed = speed_of(&catalog, SMOL);
+    assert_eq!(speed["source"], "measured", "{catalog}");
+    assert_eq!(speed["tokens_per_second"], done["stats"]["tokens_per_second"], "{catalog}");
+}
+
+/// `--usable-speed` (here through its environment variable) decides what counts as slow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_usable_speed_is_a_setting() {
+    let host = model_host().await;
+    let s = Server::start_with(&host, &[("LOCALBRAIN_USABLE_SPEED", "10000")]).await;
+    let alice = s.admin().await;
+    let catalog = s.ok(&alice, "catalog", json!({})).await;
+    let reason = catalog["recommendation"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("nothing that fits runs at 10000 tokens/s here"), "{reason}");
+    let fits = catalog["recommendation"]["fits"].as_array().unwrap();
+    assert!(fits.iter().filter(|f| f["fit"] == "fits").all(|f| f["slow"] == true), "{catalog}");
+}
