@@ -134,6 +134,37 @@ pub fn bandwidth(path: &Path, threads: u32, again: bool) -> BandwidthReading {
     reading
 }
 
+/// Measures the bandwidth for `threads` again and keeps the higher of the new and the stored
+/// figure: the memory's speed does not change, while anything else running during a
+/// measurement only lowers it, so the best reading seen is the machine's. Run by `serve` at
+/// boot when the stored reading is an old one; `localbrain catalog --measure` replaces it
+/// instead (the data folder may have moved to another machine). What is now stored.
+pub fn keep_best_bandwidth(path: &Path, threads: u32) -> Option<BandwidthReading> {
+    let m = bandwidth::measure(threads);
+    let fresh = BandwidthReading {
+        gbps: (m.gbps * 100.0).round() / 100.0,
+        threads: m.threads,
+        millis: m.elapsed.as_millis() as u64,
+        measured_at: crate::time::now_ms(),
+    };
+    let kept = update(path, |f| {
+        let better = f.bandwidth.as_ref().is_none_or(|b| b.threads != threads || b.gbps < fresh.gbps);
+        if better {
+            f.bandwidth = Some(fresh.clone());
+        }
+    });
+    match kept {
+        Ok(facts) => {
+            tracing::info!(gbps = fresh.gbps, kept = ?facts.bandwidth.as_ref().map(|b| b.gbps), "measured memory bandwidth again");
+            facts.bandwidth
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot store the measured bandwidth");
+            None
+        }
+    }
+}
+
 /// Records a run of `model_id` that generated `tokens` at `tokens_per_second` (skipped when too
 /// short to say much, see [`MIN_TOKENS_TO_RECORD`]). Failures are logged: a speed not kept is
 /// measured again on the next run.
@@ -199,5 +230,21 @@ mod tests {
         assert_ne!(again.measured_at, 0);
         assert_eq!(load(&path).bandwidth, Some(again));
         assert_eq!(bandwidth(&path, 2, false).threads, 2);
+    }
+
+    #[test]
+    fn measuring_again_at_boot_keeps_the_best_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        // A reading taken while the machine was busy, far below anything real.
+        let busy = BandwidthReading { gbps: 0.01, threads: 1, millis: 300, measured_at: 1 };
+        update(&path, |f| f.bandwidth = Some(busy.clone())).unwrap();
+        let kept = keep_best_bandwidth(&path, 1).unwrap();
+        assert!(kept.gbps > busy.gbps, "{kept:?}");
+        assert_eq!(load(&path).bandwidth, Some(kept.clone()));
+        // A reading far above anything real stays: a new, lower one does not replace it.
+        let high = BandwidthReading { gbps: 1.0e6, ..kept };
+        update(&path, |f| f.bandwidth = Some(high.clone())).unwrap();
+        assert_eq!(keep_best_bandwidth(&path, 1), Some(high));
     }
 }

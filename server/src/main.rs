@@ -162,8 +162,18 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     // The memory speed is measured once per machine (and thread setting), before anyone asks
     // for the catalog, so the first page does not wait for it.
     let cfg = brain.config().clone();
+    let booted = localbrain::time::now_ms();
     let hw = tokio::task::spawn_blocking(move || cfg.hardware(false)).await.context("cannot look at this machine")?;
     tracing::info!(bandwidth_gbps = ?hw.memory_bandwidth_gbps, threads = ?hw.threads, "machine measured");
+    // A reading from an earlier boot may have been taken while the machine was busy: each boot
+    // measures once more, in the background, and the best reading is kept.
+    if let Some(path) = brain.config().machine_file.clone() {
+        let threads = brain.config().threads;
+        let earlier = localbrain::machine::load(&path).bandwidth.is_some_and(|b| b.measured_at < booted);
+        if earlier {
+            tokio::task::spawn_blocking(move || localbrain::machine::keep_best_bandwidth(&path, threads));
+        }
+    }
     // Installed files are checked at boot, so a damaged one is in the log before anyone asks.
     let installed = brain.installed().await;
     tracing::info!(
