@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod chat;
 pub mod hardware;
 pub mod installed;
+pub mod keys;
 pub mod recommend;
 pub mod speed;
 pub mod status;

@@ -3,11 +3,13 @@
 //! placeholders, `RETURNING`, `ON CONFLICT`), and run through sqlx's `Any` driver; the test suite
 //! runs every query against both engines. Times are Unix milliseconds in BIGINT columns.
 
+pub mod api_keys;
 pub mod carriers;
 pub mod control;
 pub mod downloads;
 pub mod installed;
 pub mod leases;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 

@@ -7,8 +7,10 @@
 //! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
+mod keys;
 mod models;
 pub use chat::*;
+pub use keys::*;
 pub use models::*;
 
 use leptos::prelude::*;

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod card;
+pub mod keys;
 pub mod models;
 #[cfg(feature = "ssr")]
 pub mod policy;

@@ -1,12 +1,14 @@
-//! The Settings page, which holds the Local AI brain card and "Models on this machine", and a
-//! small About page.
+//! The Settings page, which holds the Local AI brain card, "Models on this machine" and
+//! "API keys", and a small About page.
 
 use crate::card::LocalBrainCard;
+use crate::keys::ApiKeys;
 use crate::models::{ModelsBus, ModelsOnDisk};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// `/settings`: the page that holds the Local AI brain card and the models on this machine.
+/// `/settings`: the page that holds the Local AI brain card, the models on this machine and the
+/// user's API keys.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     ModelsBus::provide();
@@ -24,6 +26,7 @@ pub fn SettingsPage() -> impl IntoView {
         </header>
         <LocalBrainCard/>
         <ModelsOnDisk/>
+        <ApiKeys/>
     }
 }
 

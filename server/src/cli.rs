@@ -193,6 +193,52 @@ pub enum Command {
   localbrain user login alice"
     )]
     User(UserCommand),
+    /// Make, list and revoke a user's API keys (for programs that use localbrain's API)
+    ///
+    /// A key's secret is shown once, by `key add`, and stored only as a hash. Programs send it
+    /// as `Authorization: Bearer <key>`. A revoked key stops working at once. The Settings page
+    /// has the same keys in its "API keys" card.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  localbrain key add alice editor
+  KEY=$(localbrain key add alice scripts | tail -1)
+  localbrain key list alice
+  localbrain key revoke alice editor"
+    )]
+    Key(KeyCommand),
+}
+
+/// `localbrain key ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyCommand {
+    /// Make an API key for a user: the secret alone on the last line of stdout
+    #[command(after_help = "Examples:
+  localbrain key add alice editor
+  localbrain key add alice \"my laptop\"
+  KEY=$(localbrain key add alice scripts | tail -1)")]
+    Add {
+        /// The user's name, as given to `localbrain user add`
+        user: String,
+        /// What the key is for, unique among the user's keys (1 to 64 characters)
+        name: String,
+    },
+    /// List a user's API keys: name, the start of the key, when made and last used
+    #[command(after_help = "Example:
+  localbrain key list alice")]
+    List {
+        /// The user's name
+        user: String,
+    },
+    /// Revoke a user's API key: it stops working at once
+    #[command(after_help = "Example:
+  localbrain key revoke alice editor")]
+    Revoke {
+        /// The user's name
+        user: String,
+        /// The key's name, as `localbrain key list` shows it
+        name: String,
+    },
 }
 
 /// `localbrain user ...`
@@ -332,6 +378,7 @@ impl Cli {
                 verbose: *verbose,
             },
             Some(Command::User(u)) => Command::User(u.clone()),
+            Some(Command::Key(k)) => Command::Key(k.clone()),
             None => {
                 let defaults = ServeArgs::parse_from_env_or_default();
                 Command::Serve(defaults)

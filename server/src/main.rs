@@ -6,6 +6,7 @@ mod cli;
 mod download_cmd;
 mod guesses;
 mod headers;
+mod key_cmd;
 mod listen;
 mod models_cmd;
 mod run_cmd;
@@ -71,6 +72,10 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             let serve_args = cli::ServeArgs::from_env();
             let base = user_cmd::link_base(&config.data_dir, serve_args.public_url.as_deref(), &serve_args.addr);
             user_cmd::run(&db, cmd, &base).await
+        }
+        Command::Key(cmd) => {
+            let (db, _) = open(&config).await?;
+            key_cmd::run(&db, cmd).await
         }
     }
 }

@@ -553,3 +553,67 @@ fn help_speaks_to_the_user_with_an_example_for_every_command() {
     }
     assert!(read >= 7, "read {read} help pages");
 }
+
+/// `localbrain ARGS` on a data folder: (success, stdout, stderr).
+fn run_on(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("DATABASE_URL", "")
+        .env_remove("LOCALBRAIN_CATALOG")
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn key_add_prints_the_secret_alone_on_the_last_line_and_list_and_revoke_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(run_on(data, &["user", "add", "alice"]).0);
+    let (ok, out, err) = run_on(data, &["key", "add", "alice", "my editor"]);
+    assert!(ok, "{err}");
+    let secret = out.lines().last().unwrap_or_default();
+    let hex = secret.strip_prefix("lb-").unwrap_or_default();
+    assert!(hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "last line: {out:?}");
+    assert!(err.contains("Made API key \"my editor\" for alice") && err.contains("not be shown again"), "{err}");
+    assert!(!err.contains(secret), "the secret goes to stdout only");
+
+    let (ok, out, _) = run_on(data, &["key", "list", "alice"]);
+    assert!(ok);
+    let row = out.lines().find(|l| l.starts_with("my editor")).unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(&format!("{}…", &secret[..11])) && row.contains("just now") && row.ends_with("never"),
+        "{out}"
+    );
+    assert!(out.starts_with("NAME") && out.contains("LAST USED"), "{out}");
+    assert!(!out.contains(secret), "list never shows a secret: {out}");
+
+    let (ok, out, err) = run_on(data, &["key", "revoke", "alice", "my editor"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Revoked alice's API key \"my editor\""), "{out}");
+    let (ok, out, _) = run_on(data, &["key", "list", "alice"]);
+    assert!(ok && out.contains("alice has no API keys"), "{out}");
+}
+
+#[test]
+fn key_commands_refuse_unknown_users_unknown_keys_and_bad_or_taken_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(run_on(data, &["user", "add", "bob"]).0);
+    for args in [&["key", "add", "nobody", "k"][..], &["key", "list", "nobody"], &["key", "revoke", "nobody", "k"]] {
+        let (ok, out, err) = run_on(data, args);
+        assert!(!ok && out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains("there is no user called \"nobody\""), "{args:?}: {err}");
+    }
+    let (ok, _, err) = run_on(data, &["key", "revoke", "bob", "ci"]);
+    assert!(!ok && err.contains("bob has no API key called \"ci\""), "{err}");
+    assert!(run_on(data, &["key", "add", "bob", "ci"]).0);
+    let (ok, out, err) = run_on(data, &["key", "add", "bob", " ci "]);
+    assert!(!ok && out.is_empty() && err.contains("already have a key called \"ci\""), "{err}");
+    let (ok, out, err) = run_on(data, &["key", "add", "bob", "  "]);
+    assert!(!ok && out.is_empty() && err.contains("give the key a name"), "{err}");
+    let (ok, _, err) = run_on(data, &["key", "add", "bob", &"x".repeat(65)]);
+    assert!(!ok && err.contains("at most 64 characters"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Sign-in: one-time login links and browser sessions. Only SHA-256 digests of the secrets are
-//! stored, so a leaked database opens no session. Secrets are 256 random bits, hex encoded.
+//! stored, so a leaked database opens no session. Secrets are 256 random bits, hex encoded
+//! ([`super::secrets`]).
 //!
 //! A session ends when it has not been used for [`SessionRules::idle`], when
 //! [`SessionRules::max`] has passed since sign-in (however much it is used), at sign-out, and
@@ -11,10 +12,11 @@
 //! table holds only digests; they keep a serialized record per session where all we need is a
 //! user id; and nothing in them finds a user's sessions, which `localbrain user logout` needs.
 
+pub use super::secrets::Secret;
+use super::secrets::digest;
 use super::users::User;
 use super::{Db, StoreError};
 use crate::time::now_ms;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// How long a login link works.
@@ -60,39 +62,6 @@ impl SessionRules {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A secret handed to the user once (a login token or a session cookie value). Its `Debug`
-/// never shows the value and it is never serialized.
-pub struct Secret(String);
-
-impl Secret {
-    fn new() -> Result<Secret, StoreError> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::CorruptRow(format!("no randomness: {e}")))?;
-        Ok(Secret(hex(&bytes)))
-    }
-
-    /// The value, for the URL or the cookie.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// What the database keeps of a secret: its SHA-256, hex encoded.
-fn digest(secret: &str) -> String {
-    format!("{:x}", Sha256::digest(secret.as_bytes()))
-}
-
-/// Lowercase hex of `bytes`, two digits each.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Makes a one-time login token for a user, valid for 15 minutes.
