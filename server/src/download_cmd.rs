@@ -4,6 +4,7 @@
 //! terminal, a line per try otherwise); a failure ends with the words table's sentences, and
 //! `--verbose` adds the technical details.
 
+use crate::ctrl_c::CtrlC;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use localbrain::engine::{Engine, News};
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 
 /// Runs one download to its end. `Ok` only when the verified file is installed.
 pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: bool) -> anyhow::Result<()> {
+    let mut ctrl_c = CtrlC::listen()?;
     let model = engine
         .catalog()
         .get(model_id)
@@ -41,7 +43,7 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: boo
     let done = loop {
         tokio::select! {
             res = &mut settled => break res.context("lost track of the download")?,
-            _ = tokio::signal::ctrl_c(), if !paused_by_user => {
+            _ = ctrl_c.pressed(), if !paused_by_user => {
                 paused_by_user = true;
                 bar.set_message("pausing...");
                 if let Err(e) = engine.pause(user_id, id).await {

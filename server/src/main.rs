@@ -3,6 +3,7 @@
 mod auth;
 mod catalog_cmd;
 mod cli;
+mod ctrl_c;
 mod download_cmd;
 mod guesses;
 mod headers;

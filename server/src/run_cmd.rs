@@ -3,6 +3,7 @@
 //! just the reply); without one, a conversation: `/bye` or Ctrl-D leaves, Ctrl-C stops the
 //! reply being written.
 
+use crate::ctrl_c::CtrlC;
 use anyhow::{Context, anyhow, bail};
 use localbrain::brain::{Brain, BrainError};
 use localbrain::chat::{ChatEvent, ChatMessage, ChatRequest, ChatStats, Role};
@@ -24,13 +25,14 @@ pub struct Options {
 
 /// Runs one reply, or a conversation until the person leaves.
 pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options: Options) -> anyhow::Result<()> {
+    let mut ctrl_c = CtrlC::listen()?;
     let header = brain.check(model_id).await.map_err(|e| match e {
         BrainError::NotInstalled(id) => anyhow!("{id} is not installed: run `localbrain download {id}` first"),
         other => other.into(),
     })?;
     if !prompt.is_empty() {
         let messages = vec![ChatMessage::new(Role::User, prompt.join(" "))];
-        return reply(&brain, model_id, messages, options).await.map(|_| ());
+        return reply(&brain, model_id, messages, options, &mut ctrl_c).await.map(|_| ());
     }
     let interactive = std::io::stdin().is_terminal();
     if interactive {
@@ -47,7 +49,7 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
         }
         let line = tokio::select! {
             line = lines.next_line() => line.context("cannot read the terminal")?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = ctrl_c.pressed() => {
                 eprintln!("\n(Type /bye or press Ctrl-D to leave.)");
                 continue;
             }
@@ -65,7 +67,7 @@ pub async fn run(brain: Arc<Brain>, model_id: &str, prompt: Vec<String>, options
             _ => {}
         }
         history.push(ChatMessage::new(Role::User, text));
-        match reply(&brain, model_id, history.clone(), options).await {
+        match reply(&brain, model_id, history.clone(), options, &mut ctrl_c).await {
             Ok(answer) => history.push(ChatMessage::new(Role::Assistant, answer)),
             Err(e) => {
                 // The conversation goes on without the message that failed.
@@ -82,6 +84,7 @@ async fn reply(
     model_id: &str,
     messages: Vec<ChatMessage>,
     options: Options,
+    ctrl_c: &mut CtrlC,
 ) -> anyhow::Result<String> {
     let request = ChatRequest {
         model_id: model_id.to_string(),
@@ -97,7 +100,7 @@ async fn reply(
     loop {
         let event = tokio::select! {
             e = reply.events.recv() => e,
-            _ = tokio::signal::ctrl_c(), if !stopping => {
+            _ = ctrl_c.pressed(), if !stopping => {
                 stopping = true;
                 brain.stop(TERMINAL, reply.id);
                 continue;
