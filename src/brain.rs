@@ -19,6 +19,7 @@ mod admission;
 mod error;
 pub mod gguf;
 mod runtime;
+pub mod stops;
 pub mod template;
 
 pub use error::BrainError;
@@ -47,6 +48,8 @@ pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
 pub const DEFAULT_QUEUE_LIMIT: usize = 8;
 /// Sampling temperature unless the request says otherwise.
 pub const DEFAULT_TEMPERATURE: f32 = 0.7;
+/// Nucleus sampling's share unless the request says otherwise.
+pub const DEFAULT_TOP_P: f32 = 0.95;
 
 /// How the brain behaves.
 #[derive(Clone, Debug)]
@@ -317,6 +320,8 @@ impl Brain {
         let job = runtime::Job {
             max_tokens: req.max_tokens,
             temperature: req.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+            top_p: req.top_p.unwrap_or(DEFAULT_TOP_P),
+            stop: req.stop.clone(),
             seed: req.seed.unwrap_or_else(rand_seed),
             threads: self.cfg.threads,
             received,

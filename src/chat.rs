@@ -47,7 +47,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_MESSAGES: usize = 256;
 
 /// A conversation to continue with an installed model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// A catalog id of an installed model.
     pub model_id: String,
@@ -62,6 +62,13 @@ pub struct ChatRequest {
     /// Seed for sampling; random when `None`.
     #[serde(default)]
     pub seed: Option<u32>,
+    /// Nucleus sampling: only the likeliest tokens whose chances add up to this are drawn
+    /// from. Default 0.95.
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// The reply ends where one of these first appears (none of it is sent); at most four.
+    #[serde(default)]
+    pub stop: Vec<String>,
 }
 
 /// Why a reply ended.

@@ -91,7 +91,7 @@ async fn reply(
         messages,
         max_tokens: options.max_tokens,
         temperature: options.temperature,
-        seed: None,
+        ..Default::default()
     };
     let mut reply = brain.chat(TERMINAL, request).await?;
     let mut out = std::io::stdout();

@@ -2,6 +2,7 @@
 //! the memory rule.
 
 use super::BrainError;
+use super::stops::{MAX_STOP_BYTES, MAX_STOPS};
 use crate::catalog::ModelEntry;
 use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
 use crate::recommend::{kv_cache_bytes, ram_fits, ram_needed_bytes};
@@ -71,6 +72,17 @@ pub(super) fn validate(req: &ChatRequest) -> Result<(), BrainError> {
     }
     if let Some(t) = req.temperature.filter(|t| !t.is_finite() || !(0.0..=2.0).contains(t)) {
         return Err(BrainError::BadRequest(format!("temperature must be between 0 and 2, not {t}")));
+    }
+    if let Some(p) = req.top_p.filter(|p| !p.is_finite() || *p <= 0.0 || *p > 1.0) {
+        return Err(BrainError::BadRequest(format!("top_p must be more than 0 and at most 1, not {p}")));
+    }
+    if req.stop.len() > MAX_STOPS {
+        return Err(BrainError::BadRequest(format!("at most {MAX_STOPS} stop sequences")));
+    }
+    if req.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES || s.contains('\0')) {
+        return Err(BrainError::BadRequest(format!(
+            "a stop sequence must be 1 to {MAX_STOP_BYTES} bytes, without NUL characters"
+        )));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! generating one reply. Everything here blocks (loading reads the file, generating keeps a
 //! core busy): callers run it on a blocking thread.
 
+use super::stops::StopScan;
 use super::template::{self, TemplateError};
 use crate::chat::{ChatMessage, ChatStats, Finish};
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -87,6 +88,9 @@ pub struct Job {
     pub max_tokens: Option<u32>,
     /// 0 or less: greedy.
     pub temperature: f32,
+    pub top_p: f32,
+    /// Stop sequences: see [`StopScan`].
+    pub stop: Vec<String>,
     pub seed: u32,
     pub threads: u32,
     /// When the request reached the runtime, for the time to first token.
@@ -188,13 +192,15 @@ pub fn generate(
     } else {
         LlamaSampler::chain_simple([
             LlamaSampler::top_k(40),
-            LlamaSampler::top_p(0.95, 1),
+            LlamaSampler::top_p(job.top_p, 1),
             LlamaSampler::min_p(0.05, 1),
             LlamaSampler::temp(job.temperature),
             LlamaSampler::dist(job.seed),
         ])
     };
     let mut text = Utf8Pieces::default();
+    let mut stops = StopScan::new(&job.stop);
+    let mut cut_at_stop = false;
     let mut generated = 0u32;
     let mut pos = tokens.len() as i32;
     let finish = loop {
@@ -209,19 +215,30 @@ pub fn generate(
             break Finish::Stop;
         }
         generated += 1;
-        let piece = text.push(&vocab.token_to_piece(token, false, None));
-        if !piece.is_empty() {
+        let scanned = stops.push(&text.push(&vocab.token_to_piece(token, false, None)));
+        if !scanned.text.is_empty() {
             clock.first_piece.get_or_insert_with(Instant::now);
-            if !emit(&piece) {
+            if !emit(&scanned.text) {
                 break Finish::Cancelled;
             }
+        }
+        if scanned.stopped {
+            cut_at_stop = true;
+            break Finish::Stop;
         }
         batch.clear();
         batch.add(token, pos, &[0], true).map_err(|_| too_long())?;
         pos += 1;
         ctx.decode(&mut batch).map_err(RuntimeError::Decode)?;
     };
-    let rest = text.finish();
+    // What was held back belongs to the reply, unless a stop sequence ended it (what followed
+    // the stop is not part of it).
+    let rest = if cut_at_stop {
+        String::new()
+    } else {
+        let tail = stops.push(&text.finish());
+        if tail.stopped { tail.text } else { tail.text + &stops.finish() }
+    };
     if !rest.is_empty() && finish != Finish::Cancelled {
         clock.first_piece.get_or_insert_with(Instant::now);
         emit(&rest);

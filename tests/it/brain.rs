@@ -36,6 +36,7 @@ pub(crate) fn ask(text: &str, max_tokens: u32) -> ChatRequest {
         max_tokens: Some(max_tokens),
         temperature: Some(0.0),
         seed: Some(1),
+        ..Default::default()
     }
 }
 
@@ -152,6 +153,29 @@ async fn a_conversation_keeps_its_turns() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_stop_sequence_ends_the_reply_before_it() {
+    let (_dir, models) = installed_copy();
+    let brain = brain(&models, &smol_catalog(), |_| {});
+    let question = "Name three colours, one per line.";
+    // Greedy, so the same prompt gives the same reply: the second run stops at a word the
+    // first one wrote after its start.
+    let (pieces, _) = collect(brain.chat(1, ask(question, 24)).await.unwrap()).await;
+    let full = pieces.concat();
+    let word = full.split_whitespace().nth(2).unwrap_or_else(|| panic!("a reply of three words or more: {full:?}"));
+    let at = full.find(word).unwrap();
+    let (pieces, stats) =
+        collect(brain.chat(1, ChatRequest { stop: vec![word.to_string()], ..ask(question, 24) }).await.unwrap()).await;
+    assert_eq!(pieces.concat(), full[..at], "the reply up to {word:?}, without it");
+    assert_eq!(stats.finish, Finish::Stop, "{stats:?}");
+    // A sampled reply with top_p runs too.
+    let (pieces, _) = collect(
+        brain.chat(1, ChatRequest { temperature: Some(0.8), top_p: Some(0.5), ..ask(question, 8) }).await.unwrap(),
+    )
+    .await;
+    assert!(!pieces.concat().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn stop_ends_a_reply_between_tokens_and_frees_the_brain() {
     let (_dir, models) = installed_copy();
     let brain = brain(&models, &smol_catalog(), |_| {});
@@ -252,6 +276,10 @@ async fn requests_the_brain_cannot_serve_say_why() {
         (ChatRequest { messages: vec![ChatMessage::new(Role::Assistant, "Hi")], ..ask("", 4) }, "must be the user's"),
         (ChatRequest { max_tokens: Some(0), ..ask("Hi", 4) }, "max_tokens"),
         (ChatRequest { temperature: Some(f32::NAN), ..ask("Hi", 4) }, "temperature"),
+        (ChatRequest { top_p: Some(0.0), ..ask("Hi", 4) }, "top_p"),
+        (ChatRequest { top_p: Some(1.5), ..ask("Hi", 4) }, "top_p"),
+        (ChatRequest { stop: vec!["a".into(); 5], ..ask("Hi", 4) }, "at most 4 stop"),
+        (ChatRequest { stop: vec![String::new()], ..ask("Hi", 4) }, "stop sequence must be"),
         (ask("nul \0 here", 4), "NUL"),
         (ChatRequest { model_id: "../etc/passwd".into(), ..ask("Hi", 4) }, "catalog model id"),
     ] {

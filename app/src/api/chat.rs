@@ -33,7 +33,7 @@ pub async fn chat(
     use localbrain::chat::ChatRequest;
 
     let (brain, user) = ssr::brain_caller().await?;
-    let request = ChatRequest { model_id, messages, max_tokens, temperature, seed };
+    let request = ChatRequest { model_id, messages, max_tokens, temperature, seed, ..Default::default() };
     let reply = brain.chat(user.id, request).await.map_err(ssr::brain_error)?;
     // The stream owns the reply: when the connection closes, the stream and the reply are
     // dropped, and the generation stops at its next token.
