@@ -119,7 +119,7 @@ fn KeysBody(initial: KeysView) -> impl IntoView {
                 <label class="field" for="key-name">"Name of a new key"</label>
                 <div class="key-form-row">
                     <input id="key-name" class="text-input" type="text" autocomplete="off" maxlength=MAX_NAME_CHARS
-                        placeholder="my editor" data-testid="key-name" bind:value=name/>
+                        placeholder="e.g. laptop" data-testid="key-name" bind:value=name/>
                     <button type="submit" class="btn btn-primary" disabled=move || busy.with(|b| b.as_deref() == Some(""))>
                         {move || if busy.with(|b| b.as_deref() == Some("")) { "Making…" } else { "Make key" }}
                     </button>
@@ -160,7 +160,7 @@ fn NewKeyBox(made: NewKey, copy: RwSignal<CopyState>, fresh: RwSignal<Option<New
             })}
             <p class="key-note">
                 "Copy it now: it will not be shown again. Programs send it as "
-                <code>"Authorization: Bearer …"</code>" to "<code class="nowrap">{api_base()}</code>
+                <code class="nowrap">"Authorization: Bearer …"</code>" to "<code class="nowrap">{api_base()}</code>
             </p>
             <button type="button" class="btn btn-quiet" on:click=move |_| fresh.set(None)>"Done"</button>
         </div>
