@@ -9,7 +9,7 @@ export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-In
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-instances load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-api bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -70,6 +70,11 @@ bench-brain: bench-tools build
 bench-speed: test-tools
 	cargo test -p localbrain --lib bench_bandwidth -- --ignored --nocapture
 	cargo test --test it speed:: -- --nocapture
+
+## bench-api: 20 programs streaming from /v1/chat/completions at once: completed or 429, time to
+## first token p50/p99, tokens/s, and the card's poll latency meanwhile (BENCHMARKS.md)
+bench-api: test-tools build
+	python3 scripts/bench_api.py
 
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build

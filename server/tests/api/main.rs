@@ -18,6 +18,7 @@ mod headers;
 mod instances;
 mod instances_bench;
 mod models;
+mod openai;
 mod public_url;
 mod retrying;
 mod signout;

@@ -1,0 +1,192 @@
+//! The OpenAI-compatible API under `/v1`, for other programs (editors, notebooks, scripts):
+//! `GET /v1/models` and `POST /v1/chat/completions`, streamed or not. It runs on the same brain
+//! as the card and the terminal (one loaded model, one queue, the same Stop), for the user whose
+//! API key (`Authorization: Bearer`) the request carries. Keys reach `/v1` only and sessions
+//! never do: a page in a browser cannot spend a signed-in person's cookie here. Browsers are let
+//! in only from the origins `--cors-origin` lists.
+
+mod error;
+mod stream;
+mod wire;
+
+use crate::auth::Site;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+pub use error::OpenAiError;
+use localbrain::brain::Brain;
+use localbrain::chat::ChatEvent;
+use localbrain::engine::files::target_path;
+use localbrain::store::{Db, api_keys};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use wire::{AnswerMessage, Choice, Completion, CompletionRequest, Model, ModelList, Usage, finish_reason};
+
+/// The user whose key a request carries.
+#[derive(Clone, Copy, Debug)]
+struct KeyUser(i64);
+
+/// The `/v1` routes, to nest under `/v1`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/models", get(models))
+        .route("/chat/completions", post(completions))
+        .fallback(unknown)
+        .layer(middleware::from_fn_with_state(state.db.clone(), bearer))
+        .layer(middleware::from_fn_with_state(state.site.clone(), cors))
+}
+
+/// The key in `Authorization: Bearer KEY`.
+fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty())
+}
+
+/// Lets a request with a valid API key through, as its user; 401 otherwise. The key itself is
+/// never logged.
+async fn bearer(State(db): State<Db>, mut req: Request, next: Next) -> Response {
+    let Some(key) = bearer_key(req.headers()) else {
+        return OpenAiError::unauthorized(
+            "no API key: send it as `Authorization: Bearer KEY` (make one in the Settings page's API keys card, \
+             or on the server with `localbrain key add USER NAME`)",
+        )
+        .into_response();
+    };
+    match api_keys::user_for_key(&db, key).await {
+        Ok(Some(user)) => {
+            req.extensions_mut().insert(KeyUser(user.id));
+            next.run(req).await
+        }
+        Ok(None) => {
+            let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+            tracing::warn!(client = client.as_deref().unwrap_or("?"), "API request with an unknown or revoked key");
+            OpenAiError::unauthorized("this API key is not valid here: it was revoked, or never made on this server")
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "API key lookup failed");
+            OpenAiError::internal("could not check the API key; see the server log").into_response()
+        }
+    }
+}
+
+/// CORS for the origins `--cors-origin` lists; none by default. A preflight from a listed
+/// origin is answered here (it carries no key); every other origin gets no CORS headers, so
+/// browsers keep its pages out (and the hygiene layer refuses its POSTs).
+async fn cors(State(site): State<Site>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).filter(|o| o.to_str().is_ok_and(|o| site.cors_allows(o))).cloned();
+    let mut response = match (&origin, req.method()) {
+        (Some(_), &Method::OPTIONS) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            r
+        }
+        _ => next.run(req).await,
+    };
+    let h = response.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+/// Any other `/v1` path.
+async fn unknown(req: Request) -> OpenAiError {
+    OpenAiError::not_found(
+        format!(
+            "{} {} is not an endpoint here; localbrain serves GET /v1/models and POST /v1/chat/completions",
+            req.method(),
+            req.uri().path()
+        ),
+        "unknown_url",
+    )
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `GET /v1/models`: the installed models this server can run.
+async fn models(State(brain): State<Arc<Brain>>, Extension(_user): Extension<KeyUser>) -> Json<ModelList> {
+    let dir = brain.config().models_dir.clone();
+    let data = brain
+        .installed()
+        .await
+        .into_iter()
+        .filter(|m| m.problem.is_none())
+        .map(|m| {
+            let installed = std::fs::metadata(target_path(&dir, &m.model_id)).and_then(|f| f.modified());
+            Model {
+                created: installed.map_or(0, unix_seconds),
+                id: m.model_id,
+                object: "model",
+                owned_by: "localbrain",
+            }
+        })
+        .collect();
+    Json(ModelList { object: "list", data })
+}
+
+/// `POST /v1/chat/completions`.
+async fn completions(
+    State(brain): State<Arc<Brain>>,
+    Extension(user): Extension<KeyUser>,
+    body: Bytes,
+) -> Result<Response, OpenAiError> {
+    let request: CompletionRequest = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+        .map_err(|e| {
+            let at = e.path().to_string();
+            let field = if at == "." { String::new() } else { format!("{at}: ") };
+            OpenAiError::bad_request(format!("the body is not a chat completion request: {field}{}", e.inner()))
+        })?;
+    let reply = brain.chat(user.0, request.to_chat()?).await.map_err(OpenAiError::from_brain)?;
+    let created = SystemTime::now();
+    let answer = stream::Answer {
+        // Reply ids count from 1 in each process: the start time keeps them apart across restarts.
+        id: format!("chatcmpl-{}-{}", created.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()), reply.id),
+        created: unix_seconds(created),
+        model: request.model.clone(),
+        include_usage: request.include_usage(),
+    };
+    if request.streams() {
+        return Ok(stream::respond(answer, reply));
+    }
+    let mut reply = reply;
+    let mut content = String::new();
+    loop {
+        match reply.events.recv().await {
+            Some(ChatEvent::Started { .. }) => {}
+            Some(ChatEvent::Piece { text }) => content.push_str(&text),
+            Some(ChatEvent::Done { stats }) => {
+                let finish = finish_reason(stats.finish).ok_or_else(stream::stopped)?;
+                let completion = Completion {
+                    id: answer.id,
+                    object: "chat.completion",
+                    created: answer.created,
+                    model: answer.model,
+                    choices: [Choice {
+                        index: 0,
+                        message: AnswerMessage { role: "assistant", content },
+                        finish_reason: finish,
+                        logprobs: None,
+                    }],
+                    usage: Usage::from(&stats),
+                };
+                return Ok(Json(completion).into_response());
+            }
+            Some(ChatEvent::Error { error }) => return Err(OpenAiError::internal(error)),
+            None => return Err(OpenAiError::internal("the answer ended without a word from the brain")),
+        }
+    }
+}

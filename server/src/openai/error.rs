@@ -1,0 +1,135 @@
+//! Errors in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, with the status
+//! codes its clients turn into their exception classes (401 `AuthenticationError`, 404
+//! `NotFoundError`, 429 `RateLimitError`...).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use localbrain::brain::{BrainError, RuntimeError};
+use serde::Serialize;
+
+/// How long a client told "the queue is full" should wait before asking again, in seconds: a
+/// short reply on a small model takes about this long.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// A refused request, as an OpenAI client expects it.
+#[derive(Debug)]
+pub struct OpenAiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub kind: &'static str,
+    pub code: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+/// The `error` object. Also the payload of an `error` event mid-stream.
+#[derive(Serialize)]
+pub struct Detail<'a> {
+    pub message: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub param: Option<&'a str>,
+    pub code: Option<&'a str>,
+}
+
+impl OpenAiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message, "invalid_request_error", None)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message, "invalid_request_error", Some("invalid_api_key"))
+    }
+
+    pub fn not_found(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message, "invalid_request_error", Some(code))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message, "server_error", None)
+    }
+
+    pub fn new(status: StatusCode, message: impl Into<String>, kind: &'static str, code: Option<&'static str>) -> Self {
+        OpenAiError { status, message: message.into(), kind, code }
+    }
+
+    /// The `error` object alone.
+    pub fn detail(&self) -> Detail<'_> {
+        Detail { message: &self.message, kind: self.kind, param: None, code: self.code }
+    }
+
+    /// What the brain refused, with the status that says why.
+    pub fn from_brain(e: BrainError) -> Self {
+        let message = e.to_string();
+        match e {
+            BrainError::BadRequest(_)
+            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
+                Self::bad_request(message)
+            }
+            BrainError::UnknownModel(id) | BrainError::NotInstalled(id) => Self::not_found(
+                format!(
+                    "the model {id:?} is not installed here: download it in the Settings card or run \
+                     `localbrain download {id}` on the server (GET /v1/models lists what is installed)"
+                ),
+                "model_not_found",
+            ),
+            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => {
+                Self::new(StatusCode::CONFLICT, message, "invalid_request_error", Some("model_unusable"))
+            }
+            BrainError::Busy => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, message, "rate_limit_error", Some("queue_full"))
+            }
+            BrainError::TooBig { .. } | BrainError::LowMemory { .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", Some("insufficient_memory"))
+            }
+            BrainError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", None),
+            BrainError::Io(_) | BrainError::Runtime(_) => {
+                tracing::error!(error = %e, "a chat completion failed");
+                Self::internal(message)
+            }
+        }
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(Body { error: self.detail() })).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brains_refusals_get_openais_statuses() {
+        let too_big = BrainError::TooBig { name: "Big".into(), needed: "90 GB".into(), ram: "24 GB".into() };
+        let low = BrainError::LowMemory { name: "Big".into(), needed: "9 GB".into(), available: "2 GB".into() };
+        for (e, status, code) in [
+            (BrainError::Busy, 429, Some("queue_full")),
+            (too_big, 503, Some("insufficient_memory")),
+            (low, 503, Some("insufficient_memory")),
+            (BrainError::NotInstalled("m".into()), 404, Some("model_not_found")),
+            (BrainError::UnknownModel("m".into()), 404, Some("model_not_found")),
+            (BrainError::BadRequest("no".into()), 400, None),
+        ] {
+            let e = OpenAiError::from_brain(e);
+            assert_eq!((e.status.as_u16(), e.code), (status, code), "{}", e.message);
+        }
+        let r = OpenAiError::from_brain(BrainError::Busy).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let r = OpenAiError::unauthorized("no").into_response();
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

@@ -1,0 +1,119 @@
+//! A streamed answer as server-sent events: a first chunk with the role, one
+//! `chat.completion.chunk` per piece as the model writes it, a last one with `finish_reason`
+//! (then the usage when asked), and `data: [DONE]`. A failure part-way is an `error` event in
+//! OpenAI's shape before the end. The stream owns the [`Reply`]: when the client goes away the
+//! body is dropped, and with it the reply, which stops the generation at its next token.
+
+use super::error::OpenAiError;
+use super::wire::{Chunk, ChunkChoice, Delta, Usage, finish_reason};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use localbrain::brain::Reply;
+use localbrain::chat::ChatEvent;
+
+/// What every chunk of one answer repeats.
+pub struct Answer {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub include_usage: bool,
+}
+
+impl Answer {
+    fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>) -> Bytes {
+        let choice = ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None };
+        self.event(&Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: vec![choice],
+            usage: None,
+        })
+    }
+
+    fn usage(&self, usage: Usage) -> Bytes {
+        self.event(&Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: Vec::new(),
+            usage: Some(usage),
+        })
+    }
+
+    fn event(&self, value: &impl serde::Serialize) -> Bytes {
+        let json = serde_json::to_string(value).unwrap_or_default();
+        Bytes::from(format!("data: {json}\n\n"))
+    }
+
+    /// The events for one event of the brain; the last batch ends the stream.
+    fn events_for(&self, event: ChatEvent) -> (Vec<Bytes>, bool) {
+        match event {
+            ChatEvent::Started { .. } => {
+                (vec![self.chunk(Delta { role: Some("assistant"), content: Some("") }, None)], false)
+            }
+            ChatEvent::Piece { text } => {
+                (vec![self.chunk(Delta { content: Some(&text), ..Delta::default() }, None)], false)
+            }
+            ChatEvent::Done { stats } => match finish_reason(stats.finish) {
+                Some(finish) => {
+                    let mut out = vec![self.chunk(Delta::default(), Some(finish))];
+                    if self.include_usage {
+                        out.push(self.usage(Usage::from(&stats)));
+                    }
+                    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+                    (out, true)
+                }
+                None => (vec![self.error(&stopped())], true),
+            },
+            ChatEvent::Error { error } => (vec![self.error(&OpenAiError::internal(error))], true),
+        }
+    }
+
+    fn error(&self, e: &OpenAiError) -> Bytes {
+        #[derive(serde::Serialize)]
+        struct Wrapped<'a> {
+            error: super::error::Detail<'a>,
+        }
+        self.event(&Wrapped { error: e.detail() })
+    }
+}
+
+/// A reply that ended before its end: stopped from the card, or the server shutting down.
+pub fn stopped() -> OpenAiError {
+    OpenAiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "the answer was stopped before its end (its user pressed Stop, or the server is shutting down)",
+        "server_error",
+        Some("stopped"),
+    )
+}
+
+/// The streamed response for `reply`.
+pub fn respond(answer: Answer, reply: Reply) -> Response {
+    let events = futures::stream::unfold(Some((answer, reply)), |state| async move {
+        let (answer, mut reply) = state?;
+        let (bytes, last) = match reply.events.recv().await {
+            Some(event) => answer.events_for(event),
+            None => {
+                (vec![answer.error(&OpenAiError::internal("the answer ended without a word from the brain"))], true)
+            }
+        };
+        Some((
+            futures::stream::iter(bytes.into_iter().map(Ok::<_, std::convert::Infallible>)),
+            (!last).then_some((answer, reply)),
+        ))
+    })
+    .flatten();
+    let mut response = Body::from_stream(events).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx buffers a proxied response unless told not to: the pieces must arrive as written.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
