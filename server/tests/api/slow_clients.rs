@@ -60,7 +60,9 @@ fn held_connections(pid: u32, port: u16) -> usize {
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
         .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_string))
         .collect();
-    let mut held = 0;
+    // A set, not a count: /proc/net/tcp is read a page at a time while sockets come and go, and
+    // a socket can be listed twice when one before it in its hash bucket closes between reads.
+    let mut held = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let text = std::fs::read_to_string(table).unwrap_or_default();
         for line in text.lines().skip(1) {
@@ -70,13 +72,13 @@ fn held_connections(pid: u32, port: u16) -> usize {
             // State 0A is LISTEN: the listening socket itself.
             if local_port == Some(port)
                 && cols.get(3) != Some(&"0A")
-                && cols.get(9).is_some_and(|i| inodes.contains(*i))
+                && let Some(inode) = cols.get(9).filter(|i| inodes.contains(**i))
             {
-                held += 1;
+                held.insert(inode.to_string());
             }
         }
     }
-    held
+    held.len()
 }
 
 #[tokio::test]
