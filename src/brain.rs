@@ -22,7 +22,7 @@ mod runtime;
 pub mod stops;
 pub mod template;
 
-pub use error::BrainError;
+pub use error::{BrainError, ErrorKind};
 pub use runtime::RuntimeError;
 
 use crate::catalog::{Catalog, ModelEntry};
@@ -230,8 +230,8 @@ impl Brain {
         let loaded = self.loaded_model();
         let mut out = Vec::new();
         for entry in &self.catalog.models {
-            let size = match std::fs::metadata(target_path(&self.cfg.models_dir, &entry.id)) {
-                Ok(m) if m.is_file() => m.len(),
+            let (size, installed_at) = match std::fs::metadata(target_path(&self.cfg.models_dir, &entry.id)) {
+                Ok(m) if m.is_file() => (m.len(), m.modified().map_or(0, crate::time::unix_seconds)),
                 _ => continue,
             };
             let (facts, problem) = match self.check(&entry.id).await {
@@ -244,6 +244,7 @@ impl Brain {
                 model_id: entry.id.clone(),
                 name: entry.name.clone(),
                 size_bytes: size,
+                installed_at,
                 facts,
                 problem,
                 loaded: is_loaded,

@@ -167,6 +167,8 @@ pub struct InstalledModel {
     /// The catalog's name.
     pub name: String,
     pub size_bytes: u64,
+    /// When the file was installed (its modification time), in seconds since 1970.
+    pub installed_at: u64,
     /// The header's facts when the file is a model this runtime can run.
     pub facts: Option<ModelFacts>,
     /// Why the file cannot run, in plain words, when it cannot.

@@ -121,6 +121,13 @@ impl FromServerFnError for ApiError {
     }
 }
 
+/// The signed-in person's name; `None` when signed out (not an error: the page asks before it
+/// knows, to show "Signed in as" and Sign out only to someone who is).
+#[server(prefix = "/api", endpoint = "me", input = server_fn::codec::Json, output = server_fn::codec::Json)]
+pub async fn whoami() -> Result<Option<String>, ApiError> {
+    Ok(ssr::current_user().await.map(|u| u.name))
+}
+
 /// The models, this machine (with its measured memory speed), the speeds measured here, and
 /// the recommended pick.
 #[server(prefix = "/api", endpoint = "catalog", input = server_fn::codec::Json, output = server_fn::codec::Json)]
@@ -197,7 +204,7 @@ pub async fn try_download_now(id: i64) -> Result<DownloadView, ApiError> {
 pub mod ssr {
     use super::ApiError;
     use leptos::prelude::*;
-    use localbrain::brain::{Brain, BrainError, RuntimeError};
+    use localbrain::brain::{Brain, BrainError, ErrorKind};
     use localbrain::engine::{Engine, EngineError};
     use std::sync::Arc;
 
@@ -262,20 +269,13 @@ pub mod ssr {
     /// A brain error as the API tells it: the brain's words, the variant chosen here.
     pub fn brain_error(e: BrainError) -> ApiError {
         let error = e.to_string();
-        match e {
-            BrainError::BadRequest(_)
-            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
-                ApiError::BadRequest { error }
-            }
-            BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ApiError::NotFound { error },
-            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => {
-                ApiError::Conflict { error }
-            }
-            BrainError::Busy => ApiError::Busy { error },
-            BrainError::TooBig { .. } | BrainError::LowMemory { .. } | BrainError::ShuttingDown => {
-                ApiError::Unavailable { error }
-            }
-            BrainError::Io(_) | BrainError::Runtime(_) => internal(e),
+        match e.kind() {
+            ErrorKind::BadRequest => ApiError::BadRequest { error },
+            ErrorKind::NotFound => ApiError::NotFound { error },
+            ErrorKind::Unusable => ApiError::Conflict { error },
+            ErrorKind::Busy => ApiError::Busy { error },
+            ErrorKind::NoMemory | ErrorKind::ShuttingDown => ApiError::Unavailable { error },
+            ErrorKind::Internal => internal(e),
         }
     }
 

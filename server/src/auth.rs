@@ -7,6 +7,7 @@
 //! - a Host header that is not this server's is refused (DNS rebinding, 421).
 
 use crate::guesses::Guesses;
+use crate::openai::OpenAiError;
 use app::api::ApiError;
 use app::api::ssr::CurrentUser;
 use axum::extract::{ConnectInfo, Query, Request, State};
@@ -214,16 +215,31 @@ impl Site {
 pub async fn hygiene_layer(State(site): State<Site>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    // The /v1 API's clients parse errors in OpenAI's shape.
+    let openai = req.uri().path().starts_with("/v1/");
     if !site.host_allowed(host) {
-        return (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response();
+        return if openai {
+            OpenAiError::new(StatusCode::MISDIRECTED_REQUEST, "unknown Host", "invalid_request_error", None)
+                .into_response()
+        } else {
+            (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response()
+        };
     }
     if req.method() != Method::GET
         && req.method() != Method::HEAD
         && let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
         && !site.origin_allowed(origin, host, headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()))
-        && !(req.uri().path().starts_with("/v1/") && site.cors_allows(origin))
+        && !(openai && site.cors_allows(origin))
     {
-        return ApiError::Forbidden { error: "cross-site request refused".into() }.into_response();
+        let error = "cross-site request refused";
+        return if openai {
+            let hint =
+                format!("{error}: start the server with --cors-origin {origin} to let pages from it call the API");
+            OpenAiError::new(StatusCode::FORBIDDEN, hint, "invalid_request_error", Some("origin_not_allowed"))
+                .into_response()
+        } else {
+            ApiError::Forbidden { error: error.into() }.into_response()
+        };
     }
     next.run(req).await
 }

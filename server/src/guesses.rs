@@ -1,4 +1,4 @@
-//! Failed login-link attempts, counted per client address: after [`MAX_FAILURES`] within
+//! Failed credential attempts (login links; API keys, counted apart), per client address: after [`MAX_FAILURES`] within
 //! [`WINDOW`] an address is refused (429 with Retry-After) until its oldest failure leaves the
 //! window. A 256-bit token cannot be guessed anyway; this keeps a scanner from trying at full
 //! speed and puts it in the log. Memory stays bounded: at most [`MAX_ADDRESSES`] addresses are

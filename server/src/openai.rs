@@ -10,6 +10,7 @@ mod stream;
 mod wire;
 
 use crate::auth::Site;
+use crate::guesses::{Guesses, MAX_FAILURES};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Extension, Request, State};
@@ -21,11 +22,11 @@ use axum::{Json, Router};
 pub use error::OpenAiError;
 use localbrain::brain::Brain;
 use localbrain::chat::ChatEvent;
-use localbrain::engine::files::target_path;
 use localbrain::store::{Db, api_keys};
+use localbrain::time::unix_seconds;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wire::{AnswerMessage, Choice, Completion, CompletionRequest, Model, ModelList, Usage, finish_reason};
 
 /// The user whose key a request carries.
@@ -38,7 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/models", get(models))
         .route("/chat/completions", post(completions))
         .fallback(unknown)
-        .layer(middleware::from_fn_with_state(state.db.clone(), bearer))
+        .layer(middleware::from_fn_with_state(KeyCheck { db: state.db.clone(), guesses: Arc::default() }, bearer))
         .layer(middleware::from_fn_with_state(state.site.clone(), cors))
 }
 
@@ -49,9 +50,18 @@ fn bearer_key(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty())
 }
 
+/// What the key check needs: the keys, and the wrong ones each address has sent.
+#[derive(Clone)]
+struct KeyCheck {
+    db: Db,
+    guesses: Arc<Guesses>,
+}
+
 /// Lets a request with a valid API key through, as its user; 401 otherwise. The key itself is
-/// never logged.
-async fn bearer(State(db): State<Db>, mut req: Request, next: Next) -> Response {
+/// never logged. An address that sends [`MAX_FAILURES`] wrong keys within the guess window gets
+/// 429 for its next wrong ones, unlogged, so a scanner or a client retrying a revoked key cannot
+/// flood the log; a valid key from it still gets in.
+async fn bearer(State(check): State<KeyCheck>, mut req: Request, next: Next) -> Response {
     let Some(key) = bearer_key(req.headers()) else {
         return OpenAiError::unauthorized(
             "no API key: send it as `Authorization: Bearer KEY` (make one in the Settings page's API keys card, \
@@ -59,14 +69,28 @@ async fn bearer(State(db): State<Db>, mut req: Request, next: Next) -> Response 
         )
         .into_response();
     };
-    match api_keys::user_for_key(&db, key).await {
+    match api_keys::user_for_key(&check.db, key).await {
         Ok(Some(user)) => {
             req.extensions_mut().insert(KeyUser(user.id));
             next.run(req).await
         }
         Ok(None) => {
-            let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-            tracing::warn!(client = client.as_deref().unwrap_or("?"), "API request with an unknown or revoked key");
+            if let Some(ConnectInfo(client)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                let ip = client.ip();
+                if let Err(wait) = check.guesses.check(ip, Instant::now()) {
+                    return OpenAiError::too_many_bad_keys(wait).into_response();
+                }
+                let failures = check.guesses.failed(ip, Instant::now());
+                if failures < MAX_FAILURES {
+                    tracing::warn!(client = %ip, failures, "API request with an unknown or revoked key");
+                } else {
+                    tracing::warn!(
+                        client = %ip,
+                        failures,
+                        "API request with an unknown or revoked key; this address's next wrong keys get 429, unlogged"
+                    );
+                }
+            }
             OpenAiError::unauthorized("this API key is not valid here: it was revoked, or never made on this server")
                 .into_response()
         }
@@ -113,27 +137,14 @@ async fn unknown(req: Request) -> OpenAiError {
     )
 }
 
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// `GET /v1/models`: the installed models this server can run.
 async fn models(State(brain): State<Arc<Brain>>, Extension(_user): Extension<KeyUser>) -> Json<ModelList> {
-    let dir = brain.config().models_dir.clone();
     let data = brain
         .installed()
         .await
         .into_iter()
         .filter(|m| m.problem.is_none())
-        .map(|m| {
-            let installed = std::fs::metadata(target_path(&dir, &m.model_id)).and_then(|f| f.modified());
-            Model {
-                created: installed.map_or(0, unix_seconds),
-                id: m.model_id,
-                object: "model",
-                owned_by: "localbrain",
-            }
-        })
+        .map(|m| Model { created: m.installed_at, id: m.model_id, object: "model", owned_by: "localbrain" })
         .collect();
     Json(ModelList { object: "list", data })
 }

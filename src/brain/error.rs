@@ -31,3 +31,48 @@ pub enum BrainError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
+
+/// What sort of refusal a [`BrainError`] is: each HTTP edge (the card's API, the OpenAI API)
+/// turns this into its own status and shape, so the two can never disagree on a class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong (a bad field, a prompt too long for the model).
+    BadRequest,
+    /// The model is not in the catalog or not installed.
+    NotFound,
+    /// The model is installed but its file cannot be run.
+    Unusable,
+    /// The queue is full.
+    Busy,
+    /// The model does not fit in memory, now or ever.
+    NoMemory,
+    /// The server is stopping.
+    ShuttingDown,
+    /// Our fault: the disk or the runtime failed.
+    Internal,
+}
+
+impl BrainError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BrainError::BadRequest(_)
+            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
+                ErrorKind::BadRequest
+            }
+            BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ErrorKind::NotFound,
+            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => ErrorKind::Unusable,
+            BrainError::Busy => ErrorKind::Busy,
+            BrainError::TooBig { .. } | BrainError::LowMemory { .. } => ErrorKind::NoMemory,
+            BrainError::ShuttingDown => ErrorKind::ShuttingDown,
+            BrainError::Io(_) | BrainError::Runtime(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The id of the model asked for, when the model is what was not found.
+    pub fn missing_model(&self) -> Option<&str> {
+        match self {
+            BrainError::UnknownModel(id) | BrainError::NotInstalled(id) => Some(id),
+            _ => None,
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use localbrain::brain::{BrainError, RuntimeError};
+use localbrain::brain::{BrainError, ErrorKind};
 use serde::Serialize;
 
 /// How long a client told "the queue is full" should wait before asking again, in seconds: a
@@ -18,6 +18,8 @@ pub struct OpenAiError {
     pub message: String,
     pub kind: &'static str,
     pub code: Option<&'static str>,
+    /// Seconds for `Retry-After` on a 429; [`RETRY_AFTER_SECONDS`] when not set.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -53,7 +55,23 @@ impl OpenAiError {
     }
 
     pub fn new(status: StatusCode, message: impl Into<String>, kind: &'static str, code: Option<&'static str>) -> Self {
-        OpenAiError { status, message: message.into(), kind, code }
+        OpenAiError { status, message: message.into(), kind, code, retry_after: None }
+    }
+
+    /// Too many wrong API keys from one address: refused for `wait`.
+    pub fn too_many_bad_keys(wait: std::time::Duration) -> Self {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many requests with API keys that are not valid here came from this address: \
+                 try again in {minutes} min with a valid key"
+            ),
+            "rate_limit_error",
+            Some("too_many_bad_keys"),
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
     }
 
     /// The `error` object alone.
@@ -64,29 +82,29 @@ impl OpenAiError {
     /// What the brain refused, with the status that says why.
     pub fn from_brain(e: BrainError) -> Self {
         let message = e.to_string();
-        match e {
-            BrainError::BadRequest(_)
-            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
-                Self::bad_request(message)
+        match e.kind() {
+            ErrorKind::BadRequest => Self::bad_request(message),
+            ErrorKind::NotFound => {
+                let id = e.missing_model().unwrap_or_default();
+                Self::not_found(
+                    format!(
+                        "the model {id:?} is not installed here: download it in the Settings card or run \
+                         `localbrain download {id}` on the server (GET /v1/models lists what is installed)"
+                    ),
+                    "model_not_found",
+                )
             }
-            BrainError::UnknownModel(id) | BrainError::NotInstalled(id) => Self::not_found(
-                format!(
-                    "the model {id:?} is not installed here: download it in the Settings card or run \
-                     `localbrain download {id}` on the server (GET /v1/models lists what is installed)"
-                ),
-                "model_not_found",
-            ),
-            BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => {
+            ErrorKind::Unusable => {
                 Self::new(StatusCode::CONFLICT, message, "invalid_request_error", Some("model_unusable"))
             }
-            BrainError::Busy => {
+            ErrorKind::Busy => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, message, "rate_limit_error", Some("queue_full"))
             }
-            BrainError::TooBig { .. } | BrainError::LowMemory { .. } => {
+            ErrorKind::NoMemory => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", Some("insufficient_memory"))
             }
-            BrainError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", None),
-            BrainError::Io(_) | BrainError::Runtime(_) => {
+            ErrorKind::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", None),
+            ErrorKind::Internal => {
                 tracing::error!(error = %e, "a chat completion failed");
                 Self::internal(message)
             }
@@ -99,7 +117,8 @@ impl IntoResponse for OpenAiError {
         let mut response = (self.status, axum::Json(Body { error: self.detail() })).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            let seconds = self.retry_after.unwrap_or(u64::from(RETRY_AFTER_SECONDS));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

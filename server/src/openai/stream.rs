@@ -22,27 +22,20 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>) -> Bytes {
-        let choice = ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None };
+    /// One chunk with the choice it carries, or (the last, when usage was asked for) none.
+    fn chunk_of(&self, choice: Option<ChunkChoice<'_>>, usage: Option<Usage>) -> Bytes {
         self.event(&Chunk {
             id: &self.id,
             object: "chat.completion.chunk",
             created: self.created,
             model: &self.model,
-            choices: vec![choice],
-            usage: None,
+            choices: choice.into_iter().collect(),
+            usage,
         })
     }
 
-    fn usage(&self, usage: Usage) -> Bytes {
-        self.event(&Chunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: Vec::new(),
-            usage: Some(usage),
-        })
+    fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>) -> Bytes {
+        self.chunk_of(Some(ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None }), None)
     }
 
     fn event(&self, value: &impl serde::Serialize) -> Bytes {
@@ -63,7 +56,7 @@ impl Answer {
                 Some(finish) => {
                     let mut out = vec![self.chunk(Delta::default(), Some(finish))];
                     if self.include_usage {
-                        out.push(self.usage(Usage::from(&stats)));
+                        out.push(self.chunk_of(None, Some(Usage::from(&stats))));
                     }
                     out.push(Bytes::from_static(b"data: [DONE]\n\n"));
                     (out, true)

@@ -209,6 +209,33 @@ async fn only_a_live_key_gets_in_and_only_to_v1() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_address_sending_wrong_keys_is_slowed_and_not_logged_but_a_valid_key_gets_in() {
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    s.admin().await;
+    let key = make_key(&s, "admin", "editor");
+    let wrong = format!("lb-{}", "7".repeat(64));
+    // The revoked key a client keeps retrying: 10 401s, each logged, then 429s.
+    for attempt in 1..=10 {
+        let (status, _, body) = v1(&s, Some(&wrong), "GET", "models", None).await;
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    let logged = s.log_text().matches("unknown or revoked key").count();
+    assert_eq!(logged, 10, "each of the first wrong keys is logged");
+    for _ in 0..20 {
+        let (status, headers, body) = v1(&s, Some(&wrong), "GET", "models", None).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["error"]["code"], "too_many_bad_keys", "{body}");
+        let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((500..=600).contains(&wait), "Retry-After counts down the 10-minute window: {wait}");
+    }
+    assert_eq!(s.log_text().matches("unknown or revoked key").count(), logged, "the refused ones are not logged");
+    // The same address with a valid key is not locked out.
+    let (status, _, body) = v1(&s, Some(&key), "GET", "models", None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_say_what_is_wrong_with_honest_statuses() {
     let host = model_host().await;
     let s = Server::start(&host).await;
@@ -317,6 +344,34 @@ async fn a_client_that_goes_away_mid_stream_frees_the_brain_within_a_token() {
     assert_eq!(status, 200, "{c}");
 }
 
+/// The same for a whole (non-streamed) answer: nothing has been sent when the client goes, and
+/// the server notices the closed connection all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_away_before_a_whole_answer_frees_the_brain() {
+    let host = model_host().await;
+    let s = std::sync::Arc::new(Server::start(&host).await);
+    s.install_smol();
+    let admin = s.admin().await;
+    let key = make_key(&s, "admin", "impatient");
+    let asking = {
+        let (s, key) = (s.clone(), key.clone());
+        tokio::spawn(async move {
+            let long = ask("Write a very long story about a dragon.", 900);
+            v1(&s, Some(&key), "POST", "chat/completions", Some(long)).await
+        })
+    };
+    wait_for("the answer to be written", Duration::from_secs(30), || async { busy(&s, &admin).await.then_some(()) })
+        .await;
+    let left = Instant::now();
+    asking.abort();
+    assert!(asking.await.unwrap_err().is_cancelled());
+    wait_for("the brain to be free", Duration::from_secs(5), || async { (!busy(&s, &admin).await).then_some(()) })
+        .await;
+    println!("freed {} ms after the client left", left.elapsed().as_millis());
+    let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(ask("Hi", 4))).await;
+    assert_eq!(status, 200, "{c}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn browsers_get_in_only_from_the_origins_listed() {
     const APP: &str = "http://notebook.example:8888";
@@ -356,6 +411,21 @@ async fn browsers_get_in_only_from_the_origins_listed() {
             .unwrap();
         assert_eq!(post.status().as_u16(), 403, "an unlisted origin's POST");
         assert!(post.headers().get("access-control-allow-origin").is_none());
+        let refused: Value = post.json().await.unwrap();
+        assert_eq!(refused["error"]["code"], "origin_not_allowed", "in OpenAI's shape: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("--cors-origin http://elsewhere.example"));
+        // A page on another name that resolves here (DNS rebinding) is refused, also in that shape.
+        let rebound = server
+            .http
+            .get(format!("{}/v1/models", server.base))
+            .header("host", "rebound.example")
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rebound.status().as_u16(), 421);
+        let refused: Value = rebound.json().await.unwrap();
+        assert_eq!(refused["error"]["message"], "unknown Host");
         if listed {
             assert_eq!(preflight.status().as_u16(), 204);
             assert_eq!(preflight.headers()["access-control-allow-origin"], APP);
