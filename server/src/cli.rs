@@ -303,6 +303,12 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", env = "LOCALBRAIN_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_public_url)]
     pub cors_origins: Vec<String>,
 
+    /// A reverse proxy in front of the server (an address, or a network like 10.0.0.0/8):
+    /// requests from it are counted and logged by the client address it puts in
+    /// X-Forwarded-For. Repeat it for more. None by default: the header is ignored
+    #[arg(long = "trusted-proxy", env = "LOCALBRAIN_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<crate::proxies::IpNet>,
+
     /// A browser session not used for this long ends: 30m, 12h, 7d
     #[arg(long, env = "LOCALBRAIN_SESSION_IDLE", default_value = "7d", value_parser = parse_positive_duration)]
     pub session_idle: std::time::Duration,
@@ -310,6 +316,10 @@ pub struct ServeArgs {
     /// A browser session ends this long after sign-in, however much it is used: 12h, 30d
     #[arg(long, env = "LOCALBRAIN_SESSION_MAX", default_value = "30d", value_parser = parse_positive_duration)]
     pub session_max: std::time::Duration,
+}
+
+fn parse_trusted_proxy(s: &str) -> Result<crate::proxies::IpNet, String> {
+    s.parse()
 }
 
 /// Resolved configuration, every path absolute-or-as-given and every default filled in.

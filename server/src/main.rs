@@ -11,6 +11,7 @@ mod key_cmd;
 mod listen;
 mod models_cmd;
 mod openai;
+mod proxies;
 mod run_cmd;
 mod state;
 mod user_cmd;
@@ -41,6 +42,13 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)
         .init();
+    if !matches!(cli.command, None | Some(Command::Serve(_) | Command::Download { .. })) {
+        // A listing piped into `head` ends quietly once head has read enough, as Unix tools do,
+        // instead of panicking on the closed pipe. The server and a download keep Rust's
+        // default (the write fails, and that is handled) so a closed pipe never cuts them short.
+        // SAFETY: called before any thread of ours writes, setting a signal's disposition only.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match dispatch(&cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -208,6 +216,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         session_rules,
         body_timeout: args.body_timeout,
         guesses: Default::default(),
+        proxies: proxies::TrustedProxies::new(args.trusted_proxies.clone()),
     };
     let ceiling = listen::connection_ceiling();
     let limits = listen::Limits {

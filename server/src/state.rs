@@ -24,4 +24,6 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Failed login-link attempts per client address.
     pub guesses: Arc<crate::guesses::Guesses>,
+    /// Reverse proxies whose X-Forwarded-For names the client (`--trusted-proxy`).
+    pub proxies: crate::proxies::TrustedProxies,
 }

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT))
         .layer(middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
+        // Outermost: every layer and handler inside reads the client's address from here.
+        .layer(middleware::from_fn_with_state(state.proxies.clone(), crate::proxies::client_address))
         .with_state(state)
 }
 

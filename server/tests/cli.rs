@@ -165,6 +165,28 @@ fn the_catalog_command_marks_the_recommended_model() {
     assert!(stored() > first);
 }
 
+/// `localbrain catalog | head -1`: the listing stops where the reader stops, with no panic.
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The reader has gone before the first line is written.
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_localbrain"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("catalog")
+        .env_remove("LOCALBRAIN_CATALOG")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by the closed pipe, as `ls | head` is: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn out_of_range_settings_are_refused_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();

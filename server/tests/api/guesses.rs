@@ -34,6 +34,36 @@ async fn failed_login_attempts_are_logged_and_limited_per_address() {
     assert!(!log.contains("guess-number-"), "tokens are never logged");
 }
 
+/// Behind a listed proxy each client has its own count, by the address the proxy forwards; a
+/// client talking to the server directly cannot pick an address with the same header.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_count() {
+    let host = model_host().await;
+    let behind = Server::start_with(&host, &[("LOCALBRAIN_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let direct = Server::start(&host).await;
+    let login = |s: &Server, client: &str, i: usize| {
+        let request = s.http.get(format!("{}/login?token=guess-{i}", s.base)).header("x-forwarded-for", client);
+        async move { request.send().await.expect("GET /login").status().as_u16() }
+    };
+    for i in 0..10 {
+        assert_eq!(login(&behind, "198.51.100.1, 203.0.113.5", i).await, 400);
+    }
+    assert_eq!(login(&behind, "203.0.113.5", 10).await, 429, "this client used up its tries");
+    // Only the rightmost address counts: what the client wrote to its left is not believed.
+    assert_eq!(login(&behind, "203.0.113.5, 203.0.113.5", 11).await, 429);
+    assert_eq!(login(&behind, "203.0.113.6", 12).await, 400, "the next client has its own");
+    let log = plain(&behind.log_text());
+    assert!(log.contains("client=203.0.113.5"), "the log names the client, not the proxy:\n{log}");
+    assert!(!log.contains("client=198.51.100.1"), "{log}");
+
+    // Not a listed proxy: the header is ignored, and every try counts against the real address.
+    for i in 0..10 {
+        assert_eq!(login(&direct, &format!("203.0.113.{i}"), i).await, 400);
+    }
+    assert_eq!(login(&direct, "203.0.113.99", 10).await, 429);
+    assert!(!plain(&direct.log_text()).contains("client=203.0.113."));
+}
+
 /// The log without its terminal colours (escape sequences `ESC [ ... m`).
 fn plain(log: &str) -> String {
     let mut out = String::with_capacity(log.len());
