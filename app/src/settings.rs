@@ -12,21 +12,33 @@ use leptos_meta::Title;
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     ModelsBus::provide();
+    let me = Resource::new(|| (), |_| crate::api::whoami());
     view! {
         <Title text="Settings"/>
         <header class="page-header">
             <h1>"Settings"</h1>
             <nav>
                 <a href="/about">"About localbrain"</a>
-                // A plain form: it works before the page hydrates, and the server sends it back here.
-                <form class="signout" method="post" action="/api/logout">
-                    <button type="submit" class="btn btn-quiet">"Sign out"</button>
-                </form>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move { me.await.ok().flatten().map(|name| view! { <SignedIn name/> }) })}
+                </Suspense>
             </nav>
         </header>
         <LocalBrainCard/>
         <ModelsOnDisk/>
         <ApiKeys/>
+    }
+}
+
+/// Who is signed in, and Sign out: shown only to someone signed in.
+#[component]
+fn SignedIn(name: String) -> impl IntoView {
+    view! {
+        <span class="whoami" data-testid="whoami">"Signed in as " <strong>{name}</strong></span>
+        // A plain form: it works before the page hydrates, and the server sends it back here.
+        <form class="signout" method="post" action="/api/logout">
+            <button type="submit" class="btn btn-quiet">"Sign out"</button>
+        </form>
     }
 }
 

@@ -2,33 +2,16 @@
 import { expect, type Page } from "@playwright/test";
 import { mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIG_LOCAL_SIZE, Localbrain, MODEL_SIZE, ModelServer, percent, sha256, shot, signIn, test, waitHydrated } from "./support";
+import { BIG_LOCAL_SIZE, MODEL_SIZE, percent, sha256, shot, signIn, test, useLocalbrain, waitHydrated } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-
-test.beforeEach(async () => {
-  files.bytesPerSecond = 1_500_000;
-  files.requests = [];
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain({ bytesPerSecond: 1_500_000 });
 
 const card = (page: Page) => page.locator("section.card");
 const status = (page: Page) => page.getByTestId("status");
 
 test("/ redirects to /settings, which shows the machine and the recommendation", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
-  await page.goto(`${lb.base}/`);
+  await signIn(page, rig.lb.loginUrl);
+  await page.goto(`${rig.lb.base}/`);
   await expect(page).toHaveURL(/\/settings$/);
   await waitHydrated(page);
   await expect(page).toHaveTitle("Settings");
@@ -55,7 +38,7 @@ test("/ redirects to /settings, which shows the machine and the recommendation",
 test("the first load is server-rendered: the recommendation shows without JavaScript", async ({ browser }) => {
   const ctx = await browser.newContext({ javaScriptEnabled: false });
   const page = await ctx.newPage();
-  await page.goto(lb.loginUrl); // the redirect sets the cookie; no script involved
+  await page.goto(rig.lb.loginUrl); // the redirect sets the cookie; no script involved
   await expect(page).toHaveURL(/\/settings$/);
   await expect(page.getByTestId("recommendation")).toContainText("Tiny Good Model");
   await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
@@ -64,13 +47,13 @@ test("the first load is server-rendered: the recommendation shows without JavaSc
 });
 
 test("signed out, the card says how to sign in", async ({ page }) => {
-  const response = await page.goto(`${lb.base}/settings`);
+  const response = await page.goto(`${rig.lb.base}/settings`);
   expect(response!.status()).toBe(200);
   await expect(card(page)).toContainText("not signed in");
 });
 
 test("download -> progress moves -> complete, with the right file on disk", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await page.getByRole("button", { name: "Download" }).click();
   const bar = page.getByRole("progressbar");
   await expect(bar).toBeVisible();
@@ -88,15 +71,15 @@ test("download -> progress moves -> complete, with the right file on disk", asyn
   await shot(page, "complete-desktop");
   await page.setViewportSize({ width: 360, height: 800 });
   await shot(page, "complete-360");
-  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
-  expect(lb.partials()).toEqual([]);
+  expect(sha256(rig.lb.installed("tiny-good")!)).toBe(sha256(rig.files.good));
+  expect(rig.lb.partials()).toEqual([]);
   await page.getByRole("button", { name: "Download another" }).click();
   await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
 });
 
 test("pause stops the bytes, resume completes; cancel removes the partial", async ({ page }) => {
-  files.bytesPerSecond = 1_000_000;
-  await signIn(page, lb.loginUrl);
+  rig.files.bytesPerSecond = 1_000_000;
+  await signIn(page, rig.lb.loginUrl);
   await page.getByRole("button", { name: "Download" }).click();
   await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(5);
   await page.getByRole("button", { name: "Pause" }).click();
@@ -114,63 +97,63 @@ test("pause stops the bytes, resume completes; cancel removes the partial", asyn
   await page.setViewportSize({ width: 360, height: 800 });
   await shot(page, "paused-360");
   await page.setViewportSize({ width: 1280, height: 800 });
-  files.bytesPerSecond = 20_000_000;
+  rig.files.bytesPerSecond = 20_000_000;
   await page.getByRole("button", { name: "Resume" }).click();
   await expect(status(page)).toContainText("is installed and ready", { timeout: 20_000 });
-  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+  expect(sha256(rig.lb.installed("tiny-good")!)).toBe(sha256(rig.files.good));
 
   // Cancel: a second model, cancelled mid-way.
-  files.bytesPerSecond = 1_000_000;
+  rig.files.bytesPerSecond = 1_000_000;
   await page.getByRole("button", { name: "Download another" }).click();
   await page.getByLabel("Model", { exact: true }).selectOption("tiny-corrupt");
   await page.getByRole("button", { name: "Download" }).click();
   await expect.poll(() => percent(page), { timeout: 10_000 }).toBeGreaterThan(5);
-  expect(lb.partials().length).toBe(1);
+  expect(rig.lb.partials().length).toBe(1);
   await page.getByRole("button", { name: "Cancel" }).click();
   await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
-  expect(lb.partials()).toEqual([]);
-  expect(lb.installed("tiny-corrupt")).toBeUndefined();
+  expect(rig.lb.partials()).toEqual([]);
+  expect(rig.lb.installed("tiny-corrupt")).toBeUndefined();
 });
 
 test("a server killed mid-download comes back paused, announced, and resume completes", async ({ page }) => {
-  files.bytesPerSecond = 1_000_000;
-  await signIn(page, lb.loginUrl);
+  rig.files.bytesPerSecond = 1_000_000;
+  await signIn(page, rig.lb.loginUrl);
   await page.getByRole("button", { name: "Download" }).click();
   // Kill once more than 10% is in the file itself (received bytes are flushed about once a second).
-  await expect.poll(() => lb.partialBytes(), { timeout: 15_000 }).toBeGreaterThan(MODEL_SIZE / 10);
-  await lb.kill("SIGKILL");
-  await lb.start();
-  await signIn(page, lb.loginUrl); // a fresh session is not needed, but the old page polls a dead server
+  await expect.poll(() => rig.lb.partialBytes(), { timeout: 15_000 }).toBeGreaterThan(MODEL_SIZE / 10);
+  await rig.lb.kill("SIGKILL");
+  await rig.lb.start();
+  await signIn(page, rig.lb.loginUrl); // a fresh session is not needed, but the old page polls a dead server
   await expect(page.getByText("was paused when localbrain restarted")).toBeVisible();
   await expect(status(page)).toContainText("Paused");
   expect(await percent(page)).toBeGreaterThan(10);
   await shot(page, "restart-banner-desktop");
-  files.bytesPerSecond = 20_000_000;
+  rig.files.bytesPerSecond = 20_000_000;
   await page.locator(".banner").getByRole("button", { name: "Resume" }).click();
   await expect(status(page)).toContainText("is installed and ready", { timeout: 20_000 });
   await expect(page.getByText("was paused when localbrain restarted")).toHaveCount(0);
-  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+  expect(sha256(rig.lb.installed("tiny-good")!)).toBe(sha256(rig.files.good));
 });
 
 test("two users in two browsers: B never sees A's download", async ({ browser }) => {
-  files.bytesPerSecond = 1_000_000;
+  rig.files.bytesPerSecond = 1_000_000;
   const a = await (await browser.newContext()).newPage();
-  await signIn(a, lb.loginUrl);
+  await signIn(a, rig.lb.loginUrl);
   await a.getByRole("button", { name: "Download" }).click();
   await expect.poll(() => percent(a), { timeout: 10_000 }).toBeGreaterThan(5);
 
   const b = await (await browser.newContext()).newPage();
-  await signIn(b, lb.addUser("bob"));
+  await signIn(b, rig.lb.addUser("bob"));
   await expect(b.getByRole("button", { name: "Download" })).toBeVisible();
   await expect(b.getByRole("progressbar")).toHaveCount(0);
-  const listed = await b.request.post(`${lb.base}/api/downloads/list`, { data: {} });
+  const listed = await b.request.post(`${rig.lb.base}/api/downloads/list`, { data: {} });
   expect(await listed.json()).toEqual([]);
   await a.getByRole("button", { name: "Pause" }).click();
 });
 
 test("leaving the page stops the polling", async ({ page }) => {
-  files.bytesPerSecond = 500_000;
-  await signIn(page, lb.loginUrl);
+  rig.files.bytesPerSecond = 500_000;
+  await signIn(page, rig.lb.loginUrl);
   let polls = 0;
   page.on("request", (r) => {
     if (r.url().endsWith("/api/downloads/get")) polls++;
@@ -185,8 +168,8 @@ test("leaving the page stops the polling", async ({ page }) => {
 });
 
 test("a corrupt file fails with a clear message and installs nothing", async ({ page }) => {
-  files.bytesPerSecond = 20_000_000;
-  await signIn(page, lb.loginUrl);
+  rig.files.bytesPerSecond = 20_000_000;
+  await signIn(page, rig.lb.loginUrl);
   await page.getByLabel("Model", { exact: true }).selectOption("tiny-corrupt");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(status(page)).toContainText("The download failed", { timeout: 20_000 });
@@ -196,31 +179,31 @@ test("a corrupt file fails with a clear message and installs nothing", async ({ 
   await shot(page, "failed-desktop");
   await page.setViewportSize({ width: 360, height: 800 });
   await shot(page, "failed-360");
-  expect(lb.installed("tiny-corrupt")).toBeUndefined();
-  expect(lb.partials()).toEqual([]);
+  expect(rig.lb.installed("tiny-corrupt")).toBeUndefined();
+  expect(rig.lb.partials()).toEqual([]);
   await page.getByRole("button", { name: "Dismiss" }).click();
   await expect(page.getByRole("button", { name: "Download" })).toBeVisible();
 });
 
 test("a refused request shows the server's words in a toast", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await expect(page.getByLabel("Model", { exact: true }).locator("option[value=huge-model]")).toContainText("won't fit");
   await page.getByLabel("Model", { exact: true }).selectOption("huge-model");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(page.getByRole("alert")).toContainText("not enough disk space: needs");
   await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
   await shot(page, "toast-desktop");
-  expect(lb.partials()).toEqual([]);
-  expect(files.requests.filter((r) => r.startsWith("/good.gguf"))).toEqual([]);
+  expect(rig.lb.partials()).toEqual([]);
+  expect(rig.files.requests.filter((r) => r.startsWith("/good.gguf"))).toEqual([]);
 });
 
 test("a model file already on disk is verified first, and a wrong one is not kept as installed", async ({ page }) => {
   // A sparse file of the catalog's size: hashing it takes long enough to watch, and it is wrong.
-  mkdirSync(lb.modelsDir, { recursive: true });
-  const local = join(lb.modelsDir, "big-local.gguf");
+  mkdirSync(rig.lb.modelsDir, { recursive: true });
+  const local = join(rig.lb.modelsDir, "big-local.gguf");
   writeFileSync(local, "");
   truncateSync(local, BIG_LOCAL_SIZE);
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await page.getByLabel("Model", { exact: true }).selectOption("big-local");
   await page.getByRole("button", { name: "Download" }).click();
   await expect(status(page)).toContainText("Checking the file's SHA-256 fingerprint");

@@ -1,33 +1,17 @@
 // "Try it" in Chromium: the real model (SmolLM2-135M) downloaded from the loopback host by the
 // real server, then asked. What the model says is checked by shape, never by its words.
 import { expect, type Page } from "@playwright/test";
-import { Localbrain, ModelServer, shot, signIn, SMOL, test } from "./support";
+import { shot, signIn, SMOL, test, useLocalbrain } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-
-test.beforeEach(async () => {
-  files.bytesPerSecond = 400_000_000;
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain({ bytesPerSecond: 400_000_000 });
 
 const chat = (page: Page) => page.getByTestId("chat");
 const lastReply = async (page: Page) => (await page.locator(".msg-assistant p").last().textContent()) ?? "";
-const busy = async (page: Page) => (await (await page.request.post(`${lb.base}/api/brain`, { data: {} })).json()).busy as boolean;
+const busy = async (page: Page) => (await (await page.request.post(`${rig.lb.base}/api/brain`, { data: {} })).json()).busy as boolean;
 
 /** Downloads the real model through the card and waits for Try it. */
 async function installThroughTheCard(page: Page) {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await page.getByLabel("Model", { exact: true }).selectOption(SMOL);
   await page.getByRole("button", { name: "Download" }).click();
   await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 60_000 });
@@ -111,7 +95,7 @@ test("the first load is server-rendered with the chat, and a damaged model file 
   await installThroughTheCard(page);
   const ctx = await browser.newContext({ javaScriptEnabled: false });
   const noJs = await ctx.newPage();
-  await noJs.goto(lb.addUser("carol"));
+  await noJs.goto(rig.lb.addUser("carol"));
   await expect(noJs.getByTestId("facts")).toHaveText("llama · 135M parameters · 8K context · Q4_1");
   await expect(noJs.getByRole("button", { name: "Send" })).toBeVisible();
   await ctx.close();

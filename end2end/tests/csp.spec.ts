@@ -4,23 +4,9 @@
 // support's guard, so the app hydrates and works under the policy; this one shows what the
 // policy refuses and that a violation is seen, which is why it uses Playwright's plain `test`.
 import { test, expect, type ConsoleMessage } from "@playwright/test";
-import { Localbrain, ModelServer, signIn } from "./support";
+import { signIn, useLocalbrain } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-test.beforeEach(async () => {
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain();
 
 const isViolation = (m: ConsoleMessage) => /Content Security Policy/i.test(m.text());
 
@@ -29,7 +15,7 @@ test("the page refuses an injected script and being framed", async ({ page, cont
   page.on("console", (m) => {
     if (isViolation(m)) logged.push(m.text());
   });
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   expect(logged, "the page itself keeps to its policy").toEqual([]);
 
   // A script slipped into the page without the nonce does not run, and says so.
@@ -48,8 +34,8 @@ test("the page refuses an injected script and being framed", async ({ page, cont
   framer.on("console", (m) => {
     if (isViolation(m)) refused.push(m.text());
   });
-  await framer.setContent(`<iframe src="${lb.base}/settings" width="800" height="600"></iframe>`);
+  await framer.setContent(`<iframe src="${rig.lb.base}/settings" width="800" height="600"></iframe>`);
   await expect.poll(() => refused.join("\n")).toContain("frame-ancestors");
-  const framed = framer.frames().find((f) => f.url().startsWith(lb.base));
+  const framed = framer.frames().find((f) => f.url().startsWith(rig.lb.base));
   expect(await framed?.locator("text=Local AI brain").count().catch(() => 0) ?? 0).toBe(0);
 });

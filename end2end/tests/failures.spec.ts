@@ -2,26 +2,12 @@
 // why and counts down to the next try; the failure that ends it reads in plain words, with the
 // technical account behind "Details".
 import { expect } from "@playwright/test";
-import { Localbrain, ModelServer, shot, signIn, test } from "./support";
+import { shot, signIn, test, useLocalbrain } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-test.beforeEach(async () => {
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain();
 
 test("a host that refuses connections: a countdown while retrying, then plain words with Details", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await page.getByLabel("Model", { exact: true }).selectOption("offline-model");
   await page.getByRole("button", { name: "Download" }).click();
 

@@ -4,24 +4,9 @@
 // keys seen from the terminal.
 import { expect, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
-import { BIN, Localbrain, ModelServer, shot, signIn, test } from "./support";
+import { BIN, shot, signIn, test, useLocalbrain } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-
-test.beforeEach(async () => {
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain();
 
 const card = (page: Page) => page.getByTestId("api-keys");
 const row = (page: Page, name: string) => page.locator(`[data-testid=key-row][data-key="${name}"]`);
@@ -33,8 +18,8 @@ async function makeKey(page: Page, name: string) {
 }
 
 test("a key is made, its secret shown once and copied, listed as never used, and revoked", async ({ page, context }) => {
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: lb.base });
-  await signIn(page, lb.loginUrl);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: rig.lb.base });
+  await signIn(page, rig.lb.loginUrl);
   await expect(card(page)).toContainText("No keys yet.");
 
   await makeKey(page, "my editor");
@@ -42,7 +27,7 @@ test("a key is made, its secret shown once and copied, listed as never used, and
   await expect(secretField).toHaveValue(KEY);
   const secret = await secretField.inputValue();
   await expect(card(page).getByTestId("new-key")).toContainText(
-    `Copy it now: it will not be shown again. Programs send it as Authorization: Bearer … to ${lb.base}/v1`,
+    `Copy it now: it will not be shown again. Programs send it as Authorization: Bearer … to ${rig.lb.base}/v1`,
   );
   await expect(card(page).getByTestId("key-name")).toHaveValue("");
   await expect(row(page, "my editor")).toContainText(secret.slice(0, 11) + "…");
@@ -61,7 +46,7 @@ test("a key is made, its secret shown once and copied, listed as never used, and
   await page.setViewportSize({ width: 1280, height: 800 });
 
   // The terminal sees the same key, never its secret.
-  const listed = execFileSync(BIN, ["--data-dir", lb.dataDir, "key", "list", "admin"], { env: { ...process.env, DATABASE_URL: "" } }).toString();
+  const listed = execFileSync(BIN, ["--data-dir", rig.lb.dataDir, "key", "list", "admin"], { env: { ...process.env, DATABASE_URL: "" } }).toString();
   expect(listed).toContain("my editor");
   expect(listed).toContain("never");
   expect(listed).not.toContain(secret);
@@ -87,7 +72,7 @@ test("a key is made, its secret shown once and copied, listed as never used, and
 });
 
 test("an empty or duplicate name is refused in words next to the form", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await makeKey(page, "   ");
   await expect(card(page).getByTestId("key-error")).toHaveText("give the key a name, such as the program that will use it");
   await expect(card(page).getByTestId("new-key")).toHaveCount(0);

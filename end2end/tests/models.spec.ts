@@ -4,25 +4,9 @@
 import { expect, type Page } from "@playwright/test";
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Localbrain, ModelServer, sha256, shot, signIn, SMOL, SMOL_PATH, test } from "./support";
+import { sha256, shot, signIn, SMOL, SMOL_PATH, test, useLocalbrain } from "./support";
 
-let files: ModelServer;
-let lb: Localbrain;
-
-test.beforeAll(async () => {
-  files = new ModelServer();
-  await files.start();
-});
-test.afterAll(() => files.stop());
-
-test.beforeEach(async () => {
-  files.bytesPerSecond = 20_000_000;
-  lb = new Localbrain(files);
-  await lb.start();
-});
-test.afterEach(async () => {
-  await lb.stop();
-});
+const rig = useLocalbrain({ bytesPerSecond: 20_000_000 });
 
 const models = (page: Page) => page.getByTestId("models");
 const row = (page: Page, id: string) => page.locator(`[data-testid=model-row][data-model="${id}"]`);
@@ -37,13 +21,13 @@ async function shots(page: Page, name: string) {
 
 /** Downloads the recommended test model through the card. */
 async function installThroughTheCard(page: Page) {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await page.getByRole("button", { name: "Download", exact: true }).click();
   await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 30_000 });
 }
 
 test("the list shows an installed model with its size, date, check and the disk line", async ({ page }) => {
-  await signIn(page, lb.loginUrl);
+  await signIn(page, rig.lb.loginUrl);
   await expect(models(page)).toContainText("No models yet");
   await page.getByRole("button", { name: "Download", exact: true }).click();
   await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 30_000 });
@@ -66,13 +50,13 @@ test("delete asks in the page first, then removes the file; the card offers Down
   await shots(page, "models-confirm-delete");
   await confirm.getByRole("button", { name: "Keep it" }).click();
   await expect(confirm).toHaveCount(0);
-  expect(lb.installed("tiny-good")).toBeDefined();
+  expect(rig.lb.installed("tiny-good")).toBeDefined();
 
   await row(page, "tiny-good").getByRole("button", { name: "Delete" }).click();
   await row(page, "tiny-good").getByRole("button", { name: "Yes, delete" }).click();
   await expect(row(page, "tiny-good")).toHaveCount(0);
   await expect(models(page)).toContainText("No models yet");
-  expect(lb.installed("tiny-good")).toBeUndefined();
+  expect(rig.lb.installed("tiny-good")).toBeUndefined();
   await expect(page.getByTestId("status")).toContainText("Tiny Good Model was removed from this machine.");
   await expect(page.getByTestId("removed")).toBeVisible();
   await shots(page, "models-deleted");
@@ -85,9 +69,9 @@ test("delete asks in the page first, then removes the file; the card offers Down
 });
 
 test("delete is refused while the model is answering a chat", async ({ page }) => {
-  mkdirSync(lb.modelsDir, { recursive: true });
-  copyFileSync(SMOL_PATH, join(lb.modelsDir, `${SMOL}.gguf`));
-  await signIn(page, lb.loginUrl);
+  mkdirSync(rig.lb.modelsDir, { recursive: true });
+  copyFileSync(SMOL_PATH, join(rig.lb.modelsDir, `${SMOL}.gguf`));
+  await signIn(page, rig.lb.loginUrl);
   await expect(row(page, SMOL).getByTestId("model-check")).toHaveText("not checked yet");
   await expect(row(page, SMOL)).toContainText("llama · 135M parameters · 8K context · Q4_1");
   const chat = page.getByTestId("chat");
@@ -100,16 +84,16 @@ test("delete is refused while the model is answering a chat", async ({ page }) =
   await expect(row(page, SMOL).getByTestId("model-note")).toContainText("is answering a chat right now");
   await expect(row(page, SMOL)).toBeVisible();
   await shots(page, "models-delete-refused");
-  expect(existsSync(join(lb.modelsDir, `${SMOL}.gguf`))).toBe(true);
+  expect(existsSync(join(rig.lb.modelsDir, `${SMOL}.gguf`))).toBe(true);
   await chat.getByRole("button", { name: "Stop" }).click();
 });
 
 test("check again finds a damaged file and offers a fresh download", async ({ page }) => {
-  mkdirSync(lb.modelsDir, { recursive: true });
-  const damaged = Buffer.from(files.good);
+  mkdirSync(rig.lb.modelsDir, { recursive: true });
+  const damaged = Buffer.from(rig.files.good);
   damaged[damaged.length >> 1] ^= 0xff;
-  writeFileSync(join(lb.modelsDir, "tiny-good.gguf"), damaged);
-  await signIn(page, lb.loginUrl);
+  writeFileSync(join(rig.lb.modelsDir, "tiny-good.gguf"), damaged);
+  await signIn(page, rig.lb.loginUrl);
   await expect(row(page, "tiny-good").getByTestId("model-check")).toHaveText("not checked yet");
   await row(page, "tiny-good").getByRole("button", { name: "Check again" }).click();
   await expect(row(page, "tiny-good").getByTestId("model-check")).toHaveText("damaged");
@@ -117,6 +101,6 @@ test("check again finds a damaged file and offers a fresh download", async ({ pa
   await shots(page, "models-damaged");
   await row(page, "tiny-good").getByRole("button", { name: "Download again" }).click();
   await expect(page.getByTestId("status")).toContainText("is installed and ready", { timeout: 30_000 });
-  expect(sha256(lb.installed("tiny-good")!)).toBe(sha256(files.good));
+  expect(sha256(rig.lb.installed("tiny-good")!)).toBe(sha256(rig.files.good));
   await expect(row(page, "tiny-good").getByTestId("model-check")).toHaveText("verified");
 });

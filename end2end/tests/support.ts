@@ -274,6 +274,30 @@ export class Localbrain {
   }
 }
 
+/**
+ * What every spec sets up: one model file server for the file (started before its first test,
+ * stopped after its last) and a fresh `localbrain serve`, with its own data folder, for each test.
+ * Each test starts with the file server at `bytesPerSecond` (its default when not given) and an
+ * empty request log. The fields are filled in by the hooks: read them inside tests. The hooks are
+ * Playwright's plain ones, which use no fixture, so a spec on the plain `test` (csp) gets no guard.
+ */
+export function useLocalbrain(opts: { bytesPerSecond?: number } = {}): { files: ModelServer; lb: Localbrain } {
+  const ctx = {} as { files: ModelServer; lb: Localbrain };
+  base.beforeAll(async () => {
+    ctx.files = new ModelServer();
+    await ctx.files.start();
+  });
+  base.afterAll(() => ctx.files.stop());
+  base.beforeEach(async () => {
+    ctx.files.bytesPerSecond = opts.bytesPerSecond ?? new ModelServer().bytesPerSecond;
+    ctx.files.requests = [];
+    ctx.lb = new Localbrain(ctx.files);
+    await ctx.lb.start();
+  });
+  base.afterEach(() => ctx.lb.stop());
+  return ctx;
+}
+
 export async function waitHydrated(page: Page) {
   await expect(page.locator("main[data-hydrated=true]")).toBeAttached({ timeout: 20_000 });
 }
