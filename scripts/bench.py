@@ -10,21 +10,13 @@ the product's setting), BENCH_LIMIT_RATE (e.g. "50m": nginx caps each connection
 per second, as CDNs do; default: no cap), BENCH_BASELINE_BIN (another build of localbrain, e.g. the
 commit before a refactor: its rows run alternating with this build's, in the same run).
 """
-import hashlib, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
+from lbserve import BIN, catalog_env, free_port
+
 SIZE = int(os.environ.get("BENCH_SIZE_MB", "2048")) * 1024 * 1024
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 LIMIT_RATE = os.environ.get("BENCH_LIMIT_RATE", "")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_file(path):
@@ -110,7 +102,7 @@ quality = 1
 """)
         out = os.path.join(work, "out.gguf")
         data = os.path.join(work, "lb-data")
-        env = dict(os.environ, LOCALBRAIN_CATALOG=catalog, DATABASE_URL="", RUST_LOG="warn")
+        env = catalog_env(catalog)
 
         def curl():
             return timed(["curl", "-sS", "-o", out, url])

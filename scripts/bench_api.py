@@ -12,18 +12,12 @@ p50/p99/max under load, and whether anything hung (every request has a 300 s dea
 Environment: BENCH_BIN (default target/release/localbrain), BENCH_CLIENTS, BENCH_TOKENS,
 LOCALBRAIN_TEST_MODEL (default: the cached SmolLM2-135M).
 """
-import http.client, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import http.client, json, os, statistics, sys, tempfile, threading, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
-MODEL = os.environ.get("LOCALBRAIN_TEST_MODEL", os.path.expanduser("~/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-MODEL_ID = "smollm2-135m-instruct-q4_1"
+from lbserve import BIN, MODEL, MODEL_ID, Serve, need, smol_data
+
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 TOKENS = int(os.environ.get("BENCH_TOKENS", "64"))
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
 def pct(values, p):
@@ -75,48 +69,13 @@ def stream_one(port, key, start, out):
 
 
 def main():
-    for path, what in [(BIN, "make build"), (MODEL, "scripts/install-tools.sh test")]:
-        if not os.path.exists(path):
-            sys.exit(f"missing {path}: run {what}")
-    work = tempfile.mkdtemp(prefix="lb-api-")
-    data = os.path.join(work, "data")
-    os.makedirs(os.path.join(data, "models"))
-    shutil.copy(MODEL, os.path.join(data, "models", MODEL_ID + ".gguf"))
-    catalog = os.path.join(work, "catalog.toml")
-    with open(catalog, "w") as f:
-        f.write(f'[[models]]\nid = "{MODEL_ID}"\nname = "SmolLM2 135M"\nfamily = "smollm2"\nparams_b = 0.135\nquant = "Q4_1"\n'
-                f'url = "http://127.0.0.1:9/unused.gguf"\n'
-                f'sha256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"\n'
-                f'size_bytes = 98362432\nmin_ram_gb = 1\ncontext_length = 8192\nlicense = "apache-2.0"\nquality = 1\n')
-    env = dict(os.environ, LOCALBRAIN_CATALOG=catalog, DATABASE_URL="", RUST_LOG="warn")
-    port = free_port()
-    server = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        link = None
-        while link is None:
-            line = server.stdout.readline()
-            if not line:
-                sys.exit("localbrain serve exited before printing its login link")
-            m = re.search(r"(http://\S+/login\?token=\w+)", line)
-            link = m and m.group(1)
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *a, **k):
-                return None
-        try:
-            urllib.request.build_opener(NoRedirect).open(link)
-        except urllib.error.HTTPError as e:
-            cookie = e.headers["Set-Cookie"].split(";")[0]
-        key = subprocess.run([BIN, "--data-dir", data, "key", "add", "admin", "bench"], env=env,
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    need((BIN, "make build"), (MODEL, "scripts/install-tools.sh test"))
+    with tempfile.TemporaryDirectory(prefix="lb-api-") as work, Serve(*smol_data(work)) as server:
+        port, key = server.port, server.key("bench")
 
         def poll_card():
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/brain", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json", "Cookie": cookie})
             t = time.monotonic()
-            with urllib.request.urlopen(req, timeout=30) as r:
-                r.read()
+            server.post("/api/brain", {})
             return time.monotonic() - t
 
         # Warm: the model is loaded once before the crowd arrives, as on a server in use.
@@ -152,10 +111,6 @@ def main():
               f"p99 {pct(polls, 99) * 1000:.1f} ms, max {max(polls) * 1000:.1f} ms")
         if other or hung or len(ok) + len(refused) != CLIENTS:
             sys.exit(f"not every request completed or got 429: {other}")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

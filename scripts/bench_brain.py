@@ -10,14 +10,12 @@ POST /api/chat read as a stream). Each gets a prompt of about 500 tokens and gen
 Environment: BENCH_BIN (default target/release/localbrain), BENCH_THREADS (default: what localbrain picks, physical cores - 1), BENCH_RUNS
 (default 3), LOCALBRAIN_TEST_MODEL (default: the cached SmolLM2-135M).
 """
-import json, os, re, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, statistics, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
+from lbserve import BIN, MODEL, MODEL_ID, Serve, need, smol_data
+
 TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
 LLAMA_BIN = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin")
-MODEL = os.environ.get("LOCALBRAIN_TEST_MODEL", os.path.expanduser("~/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-MODEL_ID = "smollm2-135m-instruct-q4_1"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 GEN = 128
 CTX = 4096
@@ -92,25 +90,6 @@ def llama_bench(prompt_tokens):
     return {"prompt_tps": pp, "gen_tps": tg, "rss_mb": max(rss_p, rss_g)}
 
 
-def setup_data(tmp):
-    data = os.path.join(tmp, "data")
-    models = os.path.join(data, "models")
-    os.makedirs(models, exist_ok=True)
-    target = os.path.join(models, MODEL_ID + ".gguf")
-    if not os.path.exists(target):
-        os.link(MODEL, target) if os.stat(MODEL).st_dev == os.stat(tmp).st_dev else __import__("shutil").copy(MODEL, target)
-    catalog = os.path.join(tmp, "catalog.toml")
-    with open(catalog, "w") as f:
-        f.write(
-            f'[[models]]\nid = "{MODEL_ID}"\nname = "SmolLM2 135M"\nfamily = "smollm2"\nparams_b = 0.135\nquant = "Q4_1"\n'
-            f'url = "http://127.0.0.1:9/unused.gguf"\n'
-            f'sha256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"\n'
-            f"size_bytes = 98362432\nmin_ram_gb = 1\ncontext_length = 8192\nlicense = \"apache-2.0\"\nquality = 1\n"
-        )
-    env = dict(os.environ, LOCALBRAIN_CATALOG=catalog, DATABASE_URL="", RUST_LOG="warn")
-    return data, env
-
-
 def localbrain_run(data, env):
     out, err, rss = timed([
         BIN, "--data-dir", data, "--threads", str(THREADS), "--context", str(CTX), "run", "--verbose",
@@ -125,46 +104,16 @@ def localbrain_run(data, env):
     }
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def card_path(data, env):
     """A fresh server; sign in; one streamed chat, timed from the request to the first piece."""
-    port = free_port()
-    server = subprocess.Popen(
-        [BIN, "--data-dir", data, "--threads", str(THREADS), "--context", str(CTX), "serve", "--addr", f"127.0.0.1:{port}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        link = None
-        while link is None:
-            line = server.stdout.readline()
-            if not line:
-                sys.exit("localbrain serve exited before printing its login link")
-            m = re.search(r"(http://\S+/login\?token=\w+)", line)
-            link = m and m.group(1)
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *a, **k):
-                return None
-
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            opener.open(link)
-        except urllib.error.HTTPError as e:
-            cookie = e.headers["Set-Cookie"].split(";")[0]
+    with Serve(data, env, ["--threads", str(THREADS), "--context", str(CTX)]) as server:
         body = json.dumps({
             "model_id": MODEL_ID, "messages": [{"role": "user", "content": PROMPT}],
             "max_tokens": GEN, "temperature": 0,
         }).encode()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/chat", data=body, method="POST",
-            headers={"Content-Type": "application/json", "Cookie": cookie},
+            f"{server.base}/api/chat", data=body, method="POST",
+            headers={"Content-Type": "application/json", "Cookie": server.cookie},
         )
         sent = time.monotonic()
         first = None
@@ -189,18 +138,14 @@ def card_path(data, env):
             # come from separate runs, whose prompt speed drifts with this VM's.
             "overhead_ms": (first - sent) * 1000 - stats["first_token_ms"],
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def main():
-    for path, what in [(BIN, "make build"), (os.path.join(LLAMA_BIN, "llama-bench"), "scripts/install-tools.sh bench"), (MODEL, "scripts/install-tools.sh bench")]:
-        if not os.path.exists(path):
-            sys.exit(f"missing {path}: run {what}")
+    need((BIN, "make build"), (os.path.join(LLAMA_BIN, "llama-bench"), "scripts/install-tools.sh bench"),
+         (MODEL, "scripts/install-tools.sh bench"))
     results = {"llama-completion": [], "llama-bench": [], "localbrain run": [], "card (POST /api/chat)": []}
     with tempfile.TemporaryDirectory(prefix="lb-bench-brain-") as tmp:
-        data, env = setup_data(tmp)
+        data, env = smol_data(tmp)
         prompt_file = os.path.join(tmp, "prompt.txt")
         with open(prompt_file, "w") as f:
             f.write(PROMPT)
