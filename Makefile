@@ -28,10 +28,12 @@ test-tools:
 test: test-tools lint test-sqlite test-postgres test-e2e
 	@echo "make test: all passed"
 
-# Formatting (rustfmt.toml), then STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors.
+# Formatting (rustfmt.toml), then STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors:
+# on the server build, then on the browser's (hydrate, WASM), whose code only the release build compiled before.
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p app --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
 
 test-sqlite:
 	env -u DATABASE_URL cargo nextest run --workspace --no-fail-fast
