@@ -303,6 +303,12 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", env = "LOCALBRAIN_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_public_url)]
     pub cors_origins: Vec<String>,
 
+    /// Chat requests (the card's and the API's) that may wait while one reply is written; one
+    /// more is refused at once (429), never left hanging
+    #[arg(long, env = "LOCALBRAIN_QUEUE_LIMIT", default_value_t = localbrain::brain::DEFAULT_QUEUE_LIMIT as u32,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub queue_limit: u32,
+
     /// A reverse proxy in front of the server (an address, or a network like 10.0.0.0/8):
     /// requests from it are counted and logged by the client address it puts in
     /// X-Forwarded-For. Repeat it for more. None by default: the header is ignored

@@ -173,7 +173,9 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     user_cmd::record_base(&config.data_dir, &base);
     let link = user_cmd::login_link(&db, admin.id, &base).await?;
     println!("localbrain is running. Sign in as {} (link works once, for 15 minutes):\n  {link}", admin.name);
-    let brain = brain(&config, Arc::new(engine.catalog().clone()));
+    let mut brain_cfg = brain_config(&config);
+    brain_cfg.queue_limit = args.queue_limit as usize;
+    let brain = Brain::new(Arc::new(engine.catalog().clone()), brain_cfg);
     // The memory speed is measured once per machine (and thread setting), before anyone asks
     // for the catalog, so the first page does not wait for it.
     let cfg = brain.config().clone();
