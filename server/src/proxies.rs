@@ -79,16 +79,22 @@ impl TrustedProxies {
         let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).map(str::trim).collect();
         let mut client = peer;
         for hop in hops.iter().rev() {
-            match hop.parse::<IpAddr>() {
+            match parse_hop(hop) {
                 // Another of our proxies passed it on: look further left.
-                Ok(ip) if self.trusts(ip) => client = ip,
-                Ok(ip) => return ip,
+                Some(ip) if self.trusts(ip) => client = ip,
+                Some(ip) => return ip,
                 // Garbage from the first untrusted writer: the last trusted hop is all we know.
-                Err(_) => return client,
+                None => return client,
             }
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, or (as some cloud balancers write) an address with
+/// its port, `203.0.113.5:41236` or `[2001:db8::1]:4711`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// Puts the client's address, as the trusted proxies report it, where the rest of the server
@@ -145,6 +151,9 @@ mod tests {
         // No header, or a garbled one: the proxy itself, the last address known.
         assert_eq!(p.client(proxy, std::iter::empty()), proxy);
         assert_eq!(p.client(proxy, ["not-an-ip"].into_iter()), proxy);
+        // Entries with a port, as some cloud balancers write them.
+        assert_eq!(p.client(proxy, ["203.0.113.5:41236"].into_iter()), ip("203.0.113.5"));
+        assert_eq!(p.client(proxy, ["[2001:db8::1]:4711"].into_iter()), ip("2001:db8::1"));
         // From anyone else the header means nothing.
         assert_eq!(p.client(ip("203.0.113.5"), ["10.9.9.9"].into_iter()), ip("203.0.113.5"));
         assert_eq!(TrustedProxies::default().client(proxy, ["203.0.113.5"].into_iter()), proxy);
