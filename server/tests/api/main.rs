@@ -17,6 +17,7 @@ mod harness;
 mod headers;
 mod instances;
 mod instances_bench;
+mod keys;
 mod models;
 mod openai;
 mod public_url;
