@@ -5,6 +5,10 @@
 //! - One llama.cpp backend per process and one model in memory at a time. A request for
 //!   another model unloads the current one first; a model idle for `keep_alive` is unloaded so
 //!   its memory comes back.
+//! - A loaded model keeps its llama.cpp context between replies ([`runtime::Cache`]): a prompt
+//!   that begins with what the last reply left in the KV cache (the same conversation, one turn
+//!   on) decodes only its new tokens, and [`crate::chat::ChatStats::cached_tokens`] says how
+//!   many were reused. The context goes with the model when it is unloaded.
 //! - One reply is generated at a time. Others wait first-come in a queue of at most
 //!   `queue_limit`; beyond that a request is refused at once with [`BrainError::Busy`].
 //! - A reply stops between two tokens when its [`Reply`] is dropped (a closed connection),
@@ -31,6 +35,7 @@ use crate::engine::files::target_path;
 use admission::{QueueTicket, check_memory, rand_seed, validate};
 use gguf::{GgufError, Header};
 use llama_cpp_2::model::LlamaModel;
+use runtime::Cache;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -131,6 +136,16 @@ struct Loaded {
     header: Arc<Header>,
 }
 
+self_cell::self_cell!(
+    /// A loaded model with its kept context: the context borrows the model, so the two live
+    /// and go together.
+    struct Session {
+        owner: Arc<Loaded>,
+        #[not_covariant]
+        dependent: Cache,
+    }
+);
+
 /// The reply being generated.
 struct Running {
     id: i64,
@@ -155,6 +170,8 @@ pub struct Brain {
     gate: Arc<Semaphore>,
     waiting: AtomicUsize,
     loaded: Mutex<Option<Arc<Loaded>>>,
+    /// The loaded model's context, between replies (a reply takes it while it runs).
+    session: Mutex<Option<Session>>,
     running: Mutex<Option<Running>>,
     last_used: Mutex<Instant>,
     next_id: AtomicI64,
@@ -173,6 +190,7 @@ impl Brain {
             gate: Arc::new(Semaphore::new(1)),
             waiting: AtomicUsize::new(0),
             loaded: Mutex::new(None),
+            session: Mutex::new(None),
             running: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
             next_id: AtomicI64::new(1),
@@ -280,6 +298,7 @@ impl Brain {
         let mut loaded = self.loaded.lock().expect("loaded");
         if loaded.as_ref().is_some_and(|l| l.model_id == model_id) {
             *loaded = None;
+            *self.session.lock().expect("session") = None;
             tracing::info!(model = %model_id, "unloaded a model that is being deleted");
         }
         Ok(Some(permit))
@@ -324,17 +343,30 @@ impl Brain {
             top_p: req.top_p.unwrap_or(DEFAULT_TOP_P),
             stop: req.stop.clone(),
             seed: req.seed.unwrap_or_else(rand_seed),
-            threads: self.cfg.threads,
             received,
         };
+        // The kept context, when it belongs to this very load of the model.
+        let session = self.session.lock().expect("session").take().filter(|s| {
+            Arc::ptr_eq(s.borrow_owner(), &loaded) && s.with_dependent(|_, c| c.context()) == prepared.context
+        });
+        let threads = self.cfg.threads;
         let brain = Arc::downgrade(self);
         let machine_file = self.cfg.machine_file.clone();
         let model_id = entry.id.clone();
         self.tasks.lock().expect("task set").spawn_blocking(move || {
+            let mut kept = None;
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                runtime::generate(&loaded.model, &prepared, &job, &cancel, |piece| {
-                    tx.blocking_send(ChatEvent::Piece { text: piece.to_string() }).is_ok()
-                })
+                let mut session = match session {
+                    Some(s) => s,
+                    None => Session::try_new(loaded.clone(), |l| Cache::new(&l.model, prepared.context, threads))?,
+                };
+                let result = session.with_dependent_mut(|l, cache| {
+                    runtime::generate(&l.model, cache, &prepared, &job, &cancel, |piece| {
+                        tx.blocking_send(ChatEvent::Piece { text: piece.to_string() }).is_ok()
+                    })
+                });
+                kept = Some(session);
+                result
             }));
             let last = match outcome {
                 Ok(Ok(stats)) => {
@@ -353,8 +385,13 @@ impl Brain {
                 }
                 Err(_) => ChatEvent::Error { error: "the model stopped unexpectedly; try again".into() },
             };
-            // Free before the last event goes out: whoever reads it may ask again at once.
+            // Free before the last event goes out: whoever reads it may ask again at once. The
+            // context goes back only while its model is still the loaded one (after a panic,
+            // its state is unknown and it is dropped).
             if let Some(brain) = brain.upgrade() {
+                if let Some(session) = kept.filter(|s| brain.is_loaded(s.borrow_owner())) {
+                    *brain.session.lock().expect("session") = Some(session);
+                }
                 brain.finished(id);
             }
             drop((permit, loaded));
@@ -385,7 +422,19 @@ impl Brain {
         self.close();
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("task set"));
         let _ = tokio::time::timeout(within, async { while tasks.join_next().await.is_some() {} }).await;
-        *self.loaded.lock().expect("loaded") = None;
+        self.unload();
+    }
+
+    /// Whether `l` is the model in memory now.
+    fn is_loaded(&self, l: &Arc<Loaded>) -> bool {
+        self.loaded.lock().expect("loaded").as_ref().is_some_and(|now| Arc::ptr_eq(now, l))
+    }
+
+    /// Lets go of the loaded model and its context; returns the model's id, if one was loaded.
+    fn unload(&self) -> Option<String> {
+        let model = self.loaded.lock().expect("loaded").take();
+        *self.session.lock().expect("session") = None;
+        model.map(|l| l.model_id.clone())
     }
 
     fn finished(&self, id: i64) {
@@ -399,15 +448,15 @@ impl Brain {
     /// The model for `entry`, loading it (and unloading another) if needed. Called with the
     /// gate held, so nothing is generating with the model being replaced.
     async fn ensure_loaded(&self, entry: &ModelEntry, header: Arc<Header>) -> Result<Arc<Loaded>, BrainError> {
+        if let Some(l) = self.loaded.lock().expect("loaded").as_ref()
+            && l.model_id == entry.id
+            && Arc::ptr_eq(&l.header, &header)
         {
-            let mut loaded = self.loaded.lock().expect("loaded");
-            match loaded.as_ref() {
-                Some(l) if l.model_id == entry.id && Arc::ptr_eq(&l.header, &header) => return Ok(l.clone()),
-                // Another model, or this one's file changed: its memory comes back before the
-                // next one is mapped.
-                _ => *loaded = None,
-            }
+            return Ok(l.clone());
         }
+        // Another model, or this one's file changed: its memory comes back before the next one
+        // is mapped.
+        self.unload();
         check_memory(entry)?;
         let path = target_path(&self.cfg.models_dir, &entry.id);
         let started = Instant::now();
@@ -426,8 +475,8 @@ impl Brain {
         if self.last_used.lock().expect("last used").elapsed() < self.cfg.keep_alive {
             return;
         }
-        if let Some(l) = self.loaded.lock().expect("loaded").take() {
-            tracing::info!(model = %l.model_id, "unloaded an idle model");
+        if let Some(model) = self.unload() {
+            tracing::info!(model = %model, "unloaded an idle model");
         }
     }
 }

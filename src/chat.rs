@@ -88,11 +88,15 @@ pub enum Finish {
 pub struct ChatStats {
     pub finish: Finish,
     pub prompt_tokens: u32,
+    /// Prompt tokens that were already in the model's cache from an earlier reply (the start
+    /// of the same conversation) and were not read again.
+    #[serde(default)]
+    pub cached_tokens: u32,
     pub generated_tokens: u32,
     /// From the request reaching the runtime to the first piece, in milliseconds (includes
     /// waiting in the queue, loading the model and reading the prompt).
     pub first_token_ms: u64,
-    /// Prompt tokens read per second.
+    /// Prompt tokens read per second (those not reused from the cache).
     pub prompt_tokens_per_second: f64,
     /// Tokens generated per second, after the first.
     pub tokens_per_second: f64,

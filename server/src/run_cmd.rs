@@ -117,8 +117,8 @@ async fn reply(
                 eprintln!("{}", stats_line(&stats));
                 if options.verbose {
                     eprintln!(
-                        "prompt: {} tokens, {:.1} tokens/s; first token after {} ms",
-                        stats.prompt_tokens, stats.prompt_tokens_per_second, stats.first_token_ms
+                        "prompt: {} tokens ({} reused from the last turn), {:.1} tokens/s; first token after {} ms",
+                        stats.prompt_tokens, stats.cached_tokens, stats.prompt_tokens_per_second, stats.first_token_ms
                     );
                 }
                 return Ok(text);

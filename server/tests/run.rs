@@ -121,6 +121,32 @@ fn without_a_prompt_it_is_a_conversation_until_bye() {
     assert!(!text(&out.stdout).trim().is_empty());
 }
 
+/// `--verbose` says how much of each turn's prompt came from the last turn: nothing for the
+/// first, at least the whole first prompt for the second.
+#[test]
+fn the_next_turn_of_a_conversation_reuses_what_the_model_read() {
+    let s = Setup::new(true);
+    let out = s.run(&["--verbose", "--max-tokens", "12", SMOL], "Hello there!\nAnd what is two plus two?\n");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // "prompt: N tokens (M reused from the last turn), ..."
+    let prompts: Vec<(u32, u32)> = stderr
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            match words.as_slice() {
+                ["prompt:", n, "tokens", m, "reused", ..] => {
+                    Some((n.parse().ok()?, m.trim_start_matches('(').parse().ok()?))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(prompts.len(), 2, "{stderr}");
+    assert_eq!(prompts[0].1, 0, "{stderr}");
+    assert!(prompts[1].1 >= prompts[0].0 && prompts[1].1 < prompts[1].0, "{stderr}");
+}
+
 #[test]
 fn end_of_input_leaves_the_conversation() {
     let s = Setup::new(true);

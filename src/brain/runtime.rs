@@ -1,10 +1,12 @@
 //! llama.cpp itself: the process's one backend, loading a model file, making the prompt, and
-//! generating one reply. Everything here blocks (loading reads the file, generating keeps a
-//! core busy): callers run it on a blocking thread.
+//! generating one reply in a context kept between replies ([`Cache`]), so the next turn of a
+//! conversation reads only its new tokens. Everything here blocks (loading reads the file,
+//! generating keeps a core busy): callers run it on a blocking thread.
 
 use super::stops::StopScan;
 use super::template::{self, TemplateError};
 use crate::chat::{ChatMessage, ChatStats, Finish};
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -92,7 +94,6 @@ pub struct Job {
     /// Stop sequences: see [`StopScan`].
     pub stop: Vec<String>,
     pub seed: u32,
-    pub threads: u32,
     /// When the request reached the runtime, for the time to first token.
     pub received: Instant,
 }
@@ -130,15 +131,17 @@ struct Clock {
 }
 
 impl Clock {
-    fn stats(&self, finish: Finish, prompt_tokens: usize, generated: u32) -> ChatStats {
+    fn stats(&self, finish: Finish, prompt_tokens: usize, cached: usize, generated: u32) -> ChatStats {
         let per_second = |n: f64, secs: f64| if secs > 0.0 { n / secs } else { 0.0 };
         ChatStats {
             finish,
             prompt_tokens: prompt_tokens as u32,
+            cached_tokens: cached as u32,
             generated_tokens: generated,
             first_token_ms: self.first_piece.map_or(0, |t| t.duration_since(self.received).as_millis() as u64),
+            // What was read, not what was reused: the reading speed of this machine.
             prompt_tokens_per_second: per_second(
-                prompt_tokens as f64,
+                (prompt_tokens - cached) as f64,
                 self.prompt_done.duration_since(self.started).as_secs_f64(),
             ),
             tokens_per_second: per_second(f64::from(generated), self.prompt_done.elapsed().as_secs_f64()),
@@ -146,23 +149,80 @@ impl Clock {
     }
 }
 
-/// Generates a reply to a prepared prompt, handing each piece of text to `emit` as soon as it
-/// is whole UTF-8. Stops between tokens when `cancel` fires or `emit` returns `false` (nobody
-/// is listening any more).
+/// A loaded model's llama.cpp context, kept from one reply to the next, and the tokens its KV
+/// cache holds (sequence 0, positions 0..). A reply whose prompt begins with those tokens
+/// decodes only the rest: the next turn of a conversation costs its new tokens alone.
+pub struct Cache<'m> {
+    ctx: LlamaContext<'m>,
+    tokens: Vec<LlamaToken>,
+    context: u32,
+}
+
+impl<'m> Cache<'m> {
+    /// A new, empty context of `context` tokens for `model`.
+    pub fn new(model: &'m LlamaModel, context: u32, threads: u32) -> Result<Self, RuntimeError> {
+        let threads = i32::try_from(threads.max(1)).unwrap_or(1);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(context))
+            .with_n_batch(BATCH as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let ctx = model.new_context(backend()?, params).map_err(|e| RuntimeError::Context(context, e))?;
+        Ok(Cache { ctx, tokens: Vec::new(), context })
+    }
+
+    /// The context size it was made with.
+    pub fn context(&self) -> u32 {
+        self.context
+    }
+
+    /// Keeps the longest prefix of `prompt` the cache holds (never all of it: the last prompt
+    /// token is decoded again for its logits) and drops the rest from the KV cache. Returns how
+    /// many tokens are kept. A model whose memory cannot be cut back part-way (recurrent and
+    /// hybrid layers) is cleared instead and reuses nothing: a wrong answer is never the price.
+    fn keep_prefix_of(&mut self, prompt: &[LlamaToken]) -> usize {
+        let shared = self.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        let keep = shared.min(prompt.len().saturating_sub(1));
+        let cut = u32::try_from(keep).ok().and_then(|p0| self.ctx.clear_kv_cache_seq(Some(0), Some(p0), None).ok());
+        if cut == Some(true) {
+            self.tokens.truncate(keep);
+            keep
+        } else {
+            self.forget();
+            0
+        }
+    }
+
+    /// Empties the KV cache (after a failed decode its contents are unknown).
+    fn forget(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.tokens.clear();
+    }
+
+    /// Decodes `batch`, whose tokens are `added`, and records them as cached; a failure leaves
+    /// the cache empty.
+    fn decode(&mut self, batch: &mut LlamaBatch, added: &[LlamaToken]) -> Result<(), RuntimeError> {
+        if let Err(e) = self.ctx.decode(batch) {
+            self.forget();
+            return Err(RuntimeError::Decode(e));
+        }
+        self.tokens.extend_from_slice(added);
+        Ok(())
+    }
+}
+
+/// Generates a reply to a prepared prompt in `cache` (made for the same model, with
+/// [`Prepared::context`]), handing each piece of text to `emit` as soon as it is whole UTF-8.
+/// Only the prompt tokens after the prefix the cache already holds are decoded. Stops between
+/// tokens when `cancel` fires or `emit` returns `false` (nobody is listening any more).
 pub fn generate(
     model: &LlamaModel,
+    cache: &mut Cache<'_>,
     prepared: &Prepared,
     job: &Job,
     cancel: &CancellationToken,
     mut emit: impl FnMut(&str) -> bool,
 ) -> Result<ChatStats, RuntimeError> {
-    let threads = i32::try_from(job.threads.max(1)).unwrap_or(1);
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(prepared.context))
-        .with_n_batch(BATCH as u32)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
-    let mut ctx = model.new_context(backend()?, params).map_err(|e| RuntimeError::Context(prepared.context, e))?;
     let vocab = model.vocab();
     let tokens = &prepared.tokens;
     let room = prepared.context - tokens.len() as u32;
@@ -171,19 +231,21 @@ pub fn generate(
 
     let now = Instant::now();
     let mut clock = Clock { received: job.received, started: now, prompt_done: now, first_piece: None };
+    let cached = cache.keep_prefix_of(tokens);
     let mut batch = LlamaBatch::new(BATCH, 1);
     let last = tokens.len() - 1;
-    for (chunk_no, chunk) in tokens.chunks(BATCH).enumerate() {
+    for chunk_start in (cached..tokens.len()).step_by(BATCH) {
         if cancel.is_cancelled() {
             clock.prompt_done = Instant::now();
-            return Ok(clock.stats(Finish::Cancelled, tokens.len(), 0));
+            return Ok(clock.stats(Finish::Cancelled, tokens.len(), cached, 0));
         }
+        let chunk = &tokens[chunk_start..(chunk_start + BATCH).min(tokens.len())];
         batch.clear();
         for (i, token) in chunk.iter().enumerate() {
-            let pos = chunk_no * BATCH + i;
+            let pos = chunk_start + i;
             batch.add(*token, pos as i32, &[0], pos == last).map_err(|_| too_long())?;
         }
-        ctx.decode(&mut batch).map_err(RuntimeError::Decode)?;
+        cache.decode(&mut batch, chunk)?;
     }
     clock.prompt_done = Instant::now();
 
@@ -210,7 +272,7 @@ pub fn generate(
         if generated >= max_tokens {
             break Finish::Length;
         }
-        let token = sampler.sample(&ctx, batch.n_tokens() - 1);
+        let token = sampler.sample(&cache.ctx, batch.n_tokens() - 1);
         if vocab.is_eog(token) {
             break Finish::Stop;
         }
@@ -229,7 +291,7 @@ pub fn generate(
         batch.clear();
         batch.add(token, pos, &[0], true).map_err(|_| too_long())?;
         pos += 1;
-        ctx.decode(&mut batch).map_err(RuntimeError::Decode)?;
+        cache.decode(&mut batch, &[token])?;
     };
     // What was held back belongs to the reply, unless a stop sequence ended it (what followed
     // the stop is not part of it).
@@ -243,7 +305,7 @@ pub fn generate(
         clock.first_piece.get_or_insert_with(Instant::now);
         emit(&rest);
     }
-    Ok(clock.stats(finish, tokens.len(), generated))
+    Ok(clock.stats(finish, tokens.len(), cached, generated))
 }
 
 /// Joins token bytes into whole UTF-8 text: a character split across two tokens (emoji, CJK)

@@ -153,6 +153,49 @@ async fn a_conversation_keeps_its_turns() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_next_turn_reads_only_its_new_tokens_and_answers_as_if_read_cold() {
+    let (_dir, models) = installed_copy();
+    let brain = brain(&models, &smol_catalog(), |_| {});
+    let mut req = ask("My name is Ada. Say hello to me.", 24);
+    let (first, one) = collect(brain.chat(1, req.clone()).await.unwrap()).await;
+    assert_eq!(one.cached_tokens, 0, "nothing was cached before the first turn: {one:?}");
+    req.messages.push(ChatMessage::new(Role::Assistant, first.concat()));
+    req.messages.push(ChatMessage::new(Role::User, "What is my name?"));
+    let (warm, two) = collect(brain.chat(1, req.clone()).await.unwrap()).await;
+    // The whole first prompt (and most of the reply, as the template writes it back) was kept.
+    assert!(two.cached_tokens >= one.prompt_tokens, "turn 1 read {} tokens: {two:?}", one.prompt_tokens);
+    assert!(two.cached_tokens < two.prompt_tokens, "{two:?}");
+
+    // The same turn on a brain that has never seen the conversation: the same greedy reply,
+    // so reusing the cache changed nothing but the work.
+    let cold_brain = self::brain(&models, &smol_catalog(), |_| {});
+    let (cold, three) = collect(cold_brain.chat(1, req.clone()).await.unwrap()).await;
+    assert_eq!(three.cached_tokens, 0, "{three:?}");
+    assert_eq!(three.prompt_tokens, two.prompt_tokens);
+    assert_eq!(warm.concat(), cold.concat(), "a reply from the cache differs from the same reply read cold");
+
+    // Asked again, word for word: all but the last prompt token come from the cache (that one
+    // is read again for the model's next-token odds), and the reply is the same.
+    let (again, four) = collect(brain.chat(1, req).await.unwrap()).await;
+    assert_eq!(four.cached_tokens + 1, four.prompt_tokens, "{four:?}");
+    assert_eq!(again.concat(), warm.concat());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_conversation_reuses_only_the_start_it_shares() {
+    let (_dir, models) = installed_copy();
+    let brain = brain(&models, &smol_catalog(), |_| {});
+    let (_, one) = collect(brain.chat(1, ask("Tell me about the sea, in two sentences.", 16)).await.unwrap()).await;
+    let mut other = ask("List three fruits.", 16);
+    other.messages.insert(0, ChatMessage::new(Role::System, "You answer in lists."));
+    let (text, two) = collect(brain.chat(1, other).await.unwrap()).await;
+    assert!(!text.concat().trim().is_empty());
+    // Only the template's opening ("<|im_start|>system\n") is common to both prompts.
+    assert!(two.cached_tokens < 8, "turn 1 had {} prompt tokens: {two:?}", one.prompt_tokens);
+    assert!(two.prompt_tokens > 8, "{two:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_stop_sequence_ends_the_reply_before_it() {
     let (_dir, models) = installed_copy();
     let brain = brain(&models, &smol_catalog(), |_| {});

@@ -146,7 +146,12 @@ fn footer(last: Option<(ChatStats, String)>, threads: u32) -> String {
                 Finish::Length => " · stopped at the length limit",
                 Finish::Cancelled => " · stopped",
             };
-            format!("{:.0} tokens/s · {name}{ending}", s.tokens_per_second)
+            let reused = if s.cached_tokens > 0 {
+                format!(" · {} prompt tokens reused", s.cached_tokens)
+            } else {
+                String::new()
+            };
+            format!("{:.0} tokens/s · {name}{reused}{ending}", s.tokens_per_second)
         }
         None => format!(
             "Runs on this machine ({threads} CPU thread{}); nothing you type leaves it.",

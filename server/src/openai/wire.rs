@@ -152,6 +152,15 @@ pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+/// OpenAI's breakdown of the prompt: how much of it was served from the cache.
+#[derive(Debug, Serialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens the model already held from an earlier request (the same conversation's
+    /// start) and did not read again.
+    pub cached_tokens: u32,
 }
 
 impl From<&ChatStats> for Usage {
@@ -160,6 +169,7 @@ impl From<&ChatStats> for Usage {
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.generated_tokens,
             total_tokens: s.prompt_tokens + s.generated_tokens,
+            prompt_tokens_details: PromptTokensDetails { cached_tokens: s.cached_tokens },
         }
     }
 }

@@ -98,6 +98,20 @@ async fn models_and_a_whole_completion_in_openais_shape() {
         u["total_tokens"].as_u64().unwrap(),
     );
     assert!(p > 5 && (1..=24).contains(&g) && t == p + g, "{u}");
+    assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 0, "a fresh server has nothing cached: {u}");
+    let answer = choice["message"]["content"].as_str().unwrap().to_string();
+
+    // The client sends the conversation again with its next question, as OpenAI clients do:
+    // everything up to the first answer is read from the cache, not again.
+    let mut next = ask("What is the capital of France?", 8);
+    next["messages"].as_array_mut().unwrap().extend([
+        json!({ "role": "assistant", "content": answer }),
+        json!({ "role": "user", "content": "And of Italy?" }),
+    ]);
+    let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(next)).await;
+    assert_eq!(status, 200, "{c}");
+    let cached = c["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap();
+    assert!(cached >= p && cached < c["usage"]["prompt_tokens"].as_u64().unwrap(), "turn 1 had {p} prompt tokens: {c}");
 
     // A system message, a stop sequence, top_p and a seed are taken; a tight limit says "length".
     let body = json!({ "model": SMOL, "max_tokens": 3, "temperature": 0.5, "top_p": 0.9, "seed": 42, "stop": ["\n\n"],
