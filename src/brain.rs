@@ -295,10 +295,8 @@ impl Brain {
             // Generating (or loading) right now: only a problem when it is this model.
             return if self.loaded_model().as_deref() == Some(model_id) { Err(BrainError::Busy) } else { Ok(None) };
         };
-        let mut loaded = self.loaded.lock().expect("loaded");
-        if loaded.as_ref().is_some_and(|l| l.model_id == model_id) {
-            *loaded = None;
-            *self.session.lock().expect("session") = None;
+        if self.loaded_model().as_deref() == Some(model_id) {
+            self.unload();
             tracing::info!(model = %model_id, "unloaded a model that is being deleted");
         }
         Ok(Some(permit))
