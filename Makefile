@@ -9,7 +9,7 @@ export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-In
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-instances load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -82,6 +82,11 @@ bench-api: test-tools build
 ## cache), against the same conversation sent cold to a fresh server (BENCHMARKS.md)
 bench-turns: test-tools build
 	python3 scripts/bench_turns.py
+
+## bench-parallel: aggregate tokens/s with 1, 2, 4 and 8 replies at once, localbrain --parallel N
+## vs llama-server -np N from the same llama.cpp source (BENCHMARKS.md)
+bench-parallel: bench-tools build
+	python3 scripts/bench_parallel.py
 
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build

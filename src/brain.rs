@@ -3,26 +3,33 @@
 //!
 //! Contract:
 //! - One llama.cpp backend per process and one model in memory at a time. A request for
-//!   another model unloads the current one first; a model idle for `keep_alive` is unloaded so
-//!   its memory comes back.
-//! - A loaded model keeps its llama.cpp context between replies ([`runtime::Cache`]): a prompt
-//!   that begins with what the last reply left in the KV cache (the same conversation, one turn
-//!   on) decodes only its new tokens, and [`crate::chat::ChatStats::cached_tokens`] says how
-//!   many were reused. The context goes with the model when it is unloaded.
-//! - One reply is generated at a time. Others wait first-come in a queue of at most
-//!   `queue_limit`; beyond that a request is refused at once with [`BrainError::Busy`].
-//! - A reply stops between two tokens when its [`Reply`] is dropped (a closed connection),
-//!   when [`Brain::stop`] names it, or when the brain shuts down.
+//!   another model waits for the replies of the loaded one to end, then it is unloaded and the
+//!   new one loaded; a model idle for `keep_alive` is unloaded so its memory comes back.
+//! - A loaded model has one context with N slots (`parallel`, fewer when memory is short) and
+//!   one thread that writes all their replies together, one decode per token for all of them
+//!   ([`slots`], [`scheduler`]). A reply that arrives while others are written joins them at
+//!   the next token.
+//! - Each slot keeps what its KV cache holds between replies: a prompt that begins with it (the
+//!   same conversation, one turn on) decodes only its new tokens, and
+//!   [`crate::chat::ChatStats::cached_tokens`] says how many were reused.
+//! - Beyond the slots, at most `queue_limit` replies wait, taken in turn per owner; one more is
+//!   refused at once with [`BrainError::Busy`], which says how many wait and for how long.
+//! - A reply stops within a token when its [`Reply`] is dropped (a closed connection), when
+//!   [`Brain::stop`] names it, or when the brain shuts down.
 //! - A file is never handed to llama.cpp before its GGUF header has been read and checked
 //!   ([`gguf`]), and a model the memory rule ([`crate::recommend::ram_needed_bytes`]) says will
 //!   not fit is refused instead of being loaded into swap.
-//! - Generation runs on blocking threads owned by the brain (a `JoinSet`); a panic in one
-//!   becomes an error event for its listener, never a silent hang.
+//! - A panic while writing becomes an error event for each reply it touched, never a silent
+//!   hang; the context is made anew.
 
 mod admission;
 mod error;
 pub mod gguf;
+mod listener;
+mod loaded;
 mod runtime;
+mod scheduler;
+mod slots;
 pub mod stops;
 pub mod template;
 
@@ -30,18 +37,19 @@ pub use error::{BrainError, ErrorKind};
 pub use runtime::RuntimeError;
 
 use crate::catalog::{Catalog, ModelEntry};
-use crate::chat::{BrainView, ChatEvent, ChatRequest, InstalledModel};
+use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, InstalledModel};
 use crate::engine::files::target_path;
-use admission::{QueueTicket, check_memory, rand_seed, validate};
+use admission::{InFlight, fit_slots, rand_seed, validate, wait_estimate};
 use gguf::{GgufError, Header};
-use llama_cpp_2::model::LlamaModel;
-use runtime::Cache;
+use listener::{Hold, Listener};
+use loaded::{Loaded, Shape};
+use slots::Order;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -49,8 +57,13 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5 * 60);
 /// Context size a conversation runs in unless configured (capped by the model's own).
 pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
-/// Requests that may wait for the one being answered.
+/// Requests that may wait beyond the slots.
 pub const DEFAULT_QUEUE_LIMIT: usize = 8;
+/// Replies written at once unless configured (llama-server's automatic setting too); fewer
+/// when the memory free at load time does not hold the context of that many.
+pub const DEFAULT_PARALLEL: u32 = 4;
+/// What a reply is assumed to take, until one has been measured (for `Retry-After`).
+const FIRST_REPLY_SECS: f64 = 5.0;
 /// Sampling temperature unless the request says otherwise.
 pub const DEFAULT_TEMPERATURE: f32 = 0.7;
 /// Nucleus sampling's share unless the request says otherwise.
@@ -63,7 +76,10 @@ pub struct BrainConfig {
     /// CPU threads for generation: see [`default_threads`].
     pub threads: u32,
     pub keep_alive: Duration,
+    /// Tokens of context each reply runs in (capped by the model's own).
     pub context_tokens: u32,
+    /// Replies written at once: see [`DEFAULT_PARALLEL`].
+    pub parallel: u32,
     pub queue_limit: usize,
     /// Where each reply's measured speed is recorded (`<data-dir>/machine.json`, see
     /// [`crate::machine`]); `None` records nothing.
@@ -80,6 +96,7 @@ impl BrainConfig {
             threads: default_threads(),
             keep_alive: DEFAULT_KEEP_ALIVE,
             context_tokens: DEFAULT_CONTEXT_TOKENS,
+            parallel: DEFAULT_PARALLEL,
             queue_limit: DEFAULT_QUEUE_LIMIT,
             machine_file: None,
             usable_tokens_per_second: crate::speed::DEFAULT_USABLE_TOKENS_PER_SECOND,
@@ -126,29 +143,11 @@ pub fn default_threads() -> u32 {
 /// A reply being generated: its events arrive on `events`. Dropping it stops the generation.
 pub struct Reply {
     pub id: i64,
-    pub events: mpsc::Receiver<ChatEvent>,
+    pub events: mpsc::UnboundedReceiver<ChatEvent>,
 }
 
-/// The model in memory.
-struct Loaded {
-    model_id: String,
-    model: LlamaModel,
-    header: Arc<Header>,
-}
-
-self_cell::self_cell!(
-    /// A loaded model with its kept context: the context borrows the model, so the two live
-    /// and go together.
-    struct Session {
-        owner: Arc<Loaded>,
-        #[not_covariant]
-        dependent: Cache,
-    }
-);
-
-/// The reply being generated.
+/// A reply being generated, for [`Brain::stop`].
 struct Running {
-    id: i64,
     owner: i64,
     cancel: CancellationToken,
 }
@@ -162,17 +161,27 @@ struct Checked {
 
 type HeaderCache = Arc<Mutex<HashMap<String, Checked>>>;
 
+/// The model in memory, behind the lock a reply reads for its whole life and a load or an
+/// unload writes: a model is never swapped under a reply.
+type Slot = Arc<RwLock<Option<Loaded>>>;
+
+/// Held while a model file is deleted: no model is loaded until it is dropped.
+pub struct ModelGate {
+    _held: OwnedRwLockWriteGuard<Option<Loaded>>,
+}
+
 /// The model runtime, shared by the server's requests and the CLI.
 pub struct Brain {
     cfg: BrainConfig,
     catalog: Arc<Catalog>,
-    /// One permit: held by the reply being generated, and by a load or an unload.
-    gate: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    loaded: Mutex<Option<Arc<Loaded>>>,
-    /// The loaded model's context, between replies (a reply takes it while it runs).
-    session: Mutex<Option<Session>>,
-    running: Mutex<Option<Running>>,
+    loaded: Slot,
+    /// The loaded model's id, readable while a load holds the lock.
+    loaded_id: Mutex<Option<String>>,
+    /// Replies held now, in the slots and waiting.
+    in_flight: Arc<AtomicUsize>,
+    running: Mutex<HashMap<i64, Running>>,
+    /// Seconds a reply takes, averaged over the last few (for `Retry-After`).
+    reply_secs: Mutex<f64>,
     last_used: Mutex<Instant>,
     next_id: AtomicI64,
     headers: HeaderCache,
@@ -187,11 +196,11 @@ impl Brain {
         let brain = Arc::new(Brain {
             cfg,
             catalog,
-            gate: Arc::new(Semaphore::new(1)),
-            waiting: AtomicUsize::new(0),
-            loaded: Mutex::new(None),
-            session: Mutex::new(None),
-            running: Mutex::new(None),
+            loaded: Slot::default(),
+            loaded_id: Mutex::new(None),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            running: Mutex::new(HashMap::new()),
+            reply_secs: Mutex::new(FIRST_REPLY_SECS),
             last_used: Mutex::new(Instant::now()),
             next_id: AtomicI64::new(1),
             headers: HeaderCache::default(),
@@ -271,40 +280,54 @@ impl Brain {
         out
     }
 
-    /// The installed models and whether a reply is being generated.
+    /// The installed models, whether a reply is being generated, and how many at once.
     pub async fn view(&self) -> BrainView {
-        BrainView { models: self.installed().await, busy: self.is_busy(), threads: self.cfg.threads }
+        BrainView {
+            models: self.installed().await,
+            busy: self.is_busy(),
+            threads: self.cfg.threads,
+            slots: self.slots(),
+        }
     }
 
     /// Whether a reply is being generated right now.
     pub fn is_busy(&self) -> bool {
-        self.running.lock().expect("running").is_some()
+        !self.running.lock().expect("running").is_empty()
+    }
+
+    /// Replies written at once: the loaded model's slots, or the setting when none is loaded.
+    pub fn slots(&self) -> u32 {
+        self.loaded.try_read().ok().and_then(|l| l.as_ref().map(|l| l.slots)).unwrap_or(self.cfg.parallel.max(1))
     }
 
     /// The model in memory, if any.
     pub fn loaded_model(&self) -> Option<String> {
-        self.loaded.lock().expect("loaded").as_ref().map(|l| l.model_id.clone())
+        self.loaded_id.lock().expect("loaded").clone()
     }
 
     /// Lets go of `model_id` before its file is deleted: an idle loaded copy is unloaded.
-    /// [`BrainError::Busy`] while a reply is being generated with it. The permit returned (when
+    /// [`BrainError::InUse`] while a reply is being generated with it. The guard returned (when
     /// nothing was generating) keeps any reply from loading a model until it is dropped, so the
     /// caller deletes the file while holding it.
-    pub fn let_go(&self, model_id: &str) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, BrainError> {
-        let Ok(permit) = self.gate.try_acquire() else {
+    pub fn let_go(&self, model_id: &str) -> Result<Option<ModelGate>, BrainError> {
+        let Ok(mut loaded) = self.loaded.clone().try_write_owned() else {
             // Generating (or loading) right now: only a problem when it is this model.
-            return if self.loaded_model().as_deref() == Some(model_id) { Err(BrainError::Busy) } else { Ok(None) };
+            return if self.loaded_model().as_deref() == Some(model_id) {
+                Err(BrainError::InUse(model_id.to_string()))
+            } else {
+                Ok(None)
+            };
         };
-        if self.loaded_model().as_deref() == Some(model_id) {
-            self.unload();
+        if loaded.as_ref().is_some_and(|l| l.model.model_id == model_id) {
+            self.unload(&mut loaded);
             tracing::info!(model = %model_id, "unloaded a model that is being deleted");
         }
-        Ok(Some(permit))
+        Ok(Some(ModelGate { _held: loaded }))
     }
 
-    /// Starts a reply for `owner` (a user id; the CLI uses its own). Waits its turn in the
-    /// queue, loads the model if needed, and returns once the prompt is ready; the reply then
-    /// streams on [`Reply::events`].
+    /// Starts a reply for `owner` (a user id; the CLI uses its own). Takes a place (or is
+    /// refused with how long to wait), loads the model if needed, and returns once the prompt
+    /// is ready and waiting for a slot; the reply then streams on [`Reply::events`].
     pub async fn chat(self: &Arc<Self>, owner: i64, req: ChatRequest) -> Result<Reply, BrainError> {
         let received = Instant::now();
         validate(&req)?;
@@ -312,29 +335,32 @@ impl Brain {
             self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?.clone();
         let header = self.check(&entry.id).await?;
 
-        let permit = {
-            let _ticket = QueueTicket::take(&self.waiting, self.cfg.queue_limit)?;
-            tokio::select! {
-                p = self.gate.clone().acquire_owned() => p.map_err(|_| BrainError::ShuttingDown)?,
-                _ = self.root.cancelled() => return Err(BrainError::ShuttingDown),
-            }
+        let slots = self.slots();
+        let limit = slots as usize + self.cfg.queue_limit;
+        let (place, before) = InFlight::take(&self.in_flight, limit).map_err(|held| {
+            let waiting = held.saturating_sub(slots as usize);
+            let reply_secs = *self.reply_secs.lock().expect("reply time");
+            BrainError::Busy { waiting, slots, retry_after: wait_estimate(waiting, slots, reply_secs) }
+        })?;
+        let loaded = self.loaded_for(&entry, header).await?;
+        let (model, context, queue) = {
+            let l = loaded.as_ref().expect("loaded_for returns a loaded model");
+            (l.model.clone(), l.context, l.queue.clone())
         };
-        let loaded = self.ensure_loaded(&entry, header).await?;
         let messages = req.messages.clone();
-        let context_tokens = self.cfg.context_tokens;
-        let model = loaded.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             let text = runtime::prompt(&model.model, model.header.chat_template.as_deref(), &messages)?;
-            runtime::prepare(&model.model, &text, context_tokens)
+            runtime::prepare(&model.model, &text, context)
         })
         .await
         .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
 
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cancel = self.root.child_token();
-        *self.running.lock().expect("running") = Some(Running { id, owner, cancel: cancel.clone() });
-        let (tx, events) = mpsc::channel(256);
-        let _ = tx.try_send(ChatEvent::Started { id, model_id: entry.id.clone() });
+        self.running.lock().expect("running").insert(id, Running { owner, cancel: cancel.clone() });
+        let (tx, events) = mpsc::unbounded_channel();
+        let position = (before + 1).saturating_sub(slots as usize) as u32;
+        let _ = tx.send(ChatEvent::Started { id, model_id: entry.id.clone(), position });
         let job = runtime::Job {
             max_tokens: req.max_tokens,
             temperature: req.temperature.unwrap_or(DEFAULT_TEMPERATURE),
@@ -343,65 +369,26 @@ impl Brain {
             seed: req.seed.unwrap_or_else(rand_seed),
             received,
         };
-        // The kept context, when it belongs to this very load of the model.
-        let session = self.session.lock().expect("session").take().filter(|s| {
-            Arc::ptr_eq(s.borrow_owner(), &loaded) && s.with_dependent(|_, c| c.context()) == prepared.context
-        });
-        let threads = self.cfg.threads;
-        let brain = Arc::downgrade(self);
-        let machine_file = self.cfg.machine_file.clone();
-        let model_id = entry.id.clone();
-        self.tasks.lock().expect("task set").spawn_blocking(move || {
-            let mut kept = None;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut session = match session {
-                    Some(s) => s,
-                    None => Session::try_new(loaded.clone(), |l| Cache::new(&l.model, prepared.context, threads))?,
-                };
-                let result = session.with_dependent_mut(|l, cache| {
-                    runtime::generate(&l.model, cache, &prepared, &job, &cancel, |piece| {
-                        tx.blocking_send(ChatEvent::Piece { text: piece.to_string() }).is_ok()
-                    })
-                });
-                kept = Some(session);
-                result
-            }));
-            let last = match outcome {
-                Ok(Ok(stats)) => {
-                    // Every reply, whoever asked (the card, the terminal, the API), is a
-                    // measurement of this model on this machine: the recommendation shows it
-                    // instead of its prediction. Recorded before the last event goes out, so
-                    // whoever reads it finds the figure stored.
-                    if let Some(path) = &machine_file {
-                        crate::machine::record_speed(path, &model_id, stats.generated_tokens, stats.tokens_per_second);
-                    }
-                    ChatEvent::Done { stats }
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "generation failed");
-                    ChatEvent::Error { error: e.to_string() }
-                }
-                Err(_) => ChatEvent::Error { error: "the model stopped unexpectedly; try again".into() },
-            };
-            // Free before the last event goes out: whoever reads it may ask again at once. The
-            // context goes back only while its model is still the loaded one (after a panic,
-            // its state is unknown and it is dropped).
-            if let Some(brain) = brain.upgrade() {
-                if let Some(session) = kept.filter(|s| brain.is_loaded(s.borrow_owner())) {
-                    *brain.session.lock().expect("session") = Some(session);
-                }
-                brain.finished(id);
-            }
-            drop((permit, loaded));
-            let _ = tx.blocking_send(last);
-        });
+        let out = Listener {
+            id,
+            model_id: entry.id.clone(),
+            tx,
+            brain: Arc::downgrade(self),
+            machine_file: self.cfg.machine_file.clone(),
+            hold: Some(Hold { _model: loaded, _place: place }),
+        };
+        // A closed queue (its thread lost its context) hands the order back: dropping it ends
+        // the reply with an error, and the next request loads the model anew.
+        if let Err(order) = queue.push(Order { owner, prepared, job, cancel, out: Box::new(out) }) {
+            drop(order);
+        }
         Ok(Reply { id, events })
     }
 
     /// Stops `owner`'s reply `id` if it is being generated; `false` when there is none.
     pub fn stop(&self, owner: i64, id: i64) -> bool {
-        match self.running.lock().expect("running").as_ref() {
-            Some(r) if r.id == id && r.owner == owner => {
+        match self.running.lock().expect("running").get(&id) {
+            Some(r) if r.owner == owner => {
                 r.cancel.cancel();
                 true
             }
@@ -415,65 +402,97 @@ impl Brain {
         self.root.cancel();
     }
 
-    /// [`Brain::close`], then waits (up to `within`) for the generation threads to end.
+    /// [`Brain::close`], then waits (up to `within`) for the replies to end and unloads.
     pub async fn shutdown(&self, within: Duration) {
         self.close();
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("task set"));
-        let _ = tokio::time::timeout(within, async { while tasks.join_next().await.is_some() {} }).await;
-        self.unload();
+        let _ = tokio::time::timeout(within, async {
+            while tasks.join_next().await.is_some() {}
+            let mut loaded = self.loaded.clone().write_owned().await;
+            self.unload(&mut loaded);
+        })
+        .await;
     }
 
-    /// Whether `l` is the model in memory now.
-    fn is_loaded(&self, l: &Arc<Loaded>) -> bool {
-        self.loaded.lock().expect("loaded").as_ref().is_some_and(|now| Arc::ptr_eq(now, l))
+    /// Lets go of the loaded model, its context and its thread; returns the model's id, if one
+    /// was loaded. Called with the lock written, so no reply holds it.
+    fn unload(&self, loaded: &mut Option<Loaded>) -> Option<String> {
+        let model = loaded.take().map(|l| l.model.model_id.clone());
+        *self.loaded_id.lock().expect("loaded") = None;
+        model
     }
 
-    /// Lets go of the loaded model and its context; returns the model's id, if one was loaded.
-    fn unload(&self) -> Option<String> {
-        let model = self.loaded.lock().expect("loaded").take();
-        *self.session.lock().expect("session") = None;
-        model.map(|l| l.model_id.clone())
-    }
-
+    /// A reply ended: it is no longer one Stop can name, and the model was used now.
     fn finished(&self, id: i64) {
-        let mut running = self.running.lock().expect("running");
-        if running.as_ref().is_some_and(|r| r.id == id) {
-            *running = None;
-        }
+        self.running.lock().expect("running").remove(&id);
         *self.last_used.lock().expect("last used") = Instant::now();
     }
 
-    /// The model for `entry`, loading it (and unloading another) if needed. Called with the
-    /// gate held, so nothing is generating with the model being replaced.
-    async fn ensure_loaded(&self, entry: &ModelEntry, header: Arc<Header>) -> Result<Arc<Loaded>, BrainError> {
-        if let Some(l) = self.loaded.lock().expect("loaded").as_ref()
-            && l.model_id == entry.id
-            && Arc::ptr_eq(&l.header, &header)
-        {
-            return Ok(l.clone());
+    /// A reply's time, into the average `Retry-After` is estimated from.
+    fn measured(&self, stats: &ChatStats) {
+        let per_second = |n: u32, speed: f64| if speed > 0.0 { f64::from(n) / speed } else { 0.0 };
+        let secs = per_second(stats.prompt_tokens - stats.cached_tokens, stats.prompt_tokens_per_second)
+            + per_second(stats.generated_tokens, stats.tokens_per_second);
+        if secs > 0.0 {
+            let mut avg = self.reply_secs.lock().expect("reply time");
+            *avg = 0.8 * *avg + 0.2 * secs;
         }
-        // Another model, or this one's file changed: its memory comes back before the next one
-        // is mapped.
-        self.unload();
-        check_memory(entry)?;
-        let path = target_path(&self.cfg.models_dir, &entry.id);
-        let started = Instant::now();
-        let model = tokio::task::spawn_blocking(move || runtime::load(&path))
-            .await
-            .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
-        tracing::info!(model = %entry.id, ms = started.elapsed().as_millis() as u64, "model loaded");
-        let loaded = Arc::new(Loaded { model_id: entry.id.clone(), model, header });
-        *self.loaded.lock().expect("loaded") = Some(loaded.clone());
-        Ok(loaded)
+    }
+
+    /// The loaded model, `entry`'s, loading it (and unloading another once its replies have
+    /// ended) if needed. The guard returned keeps it loaded.
+    async fn loaded_for(
+        &self,
+        entry: &ModelEntry,
+        header: Arc<Header>,
+    ) -> Result<OwnedRwLockReadGuard<Option<Loaded>>, BrainError> {
+        let read = tokio::select! {
+            g = self.loaded.clone().read_owned() => g,
+            _ = self.root.cancelled() => return Err(BrainError::ShuttingDown),
+        };
+        if read.as_ref().is_some_and(|l| l.serves(&entry.id, &header)) {
+            return Ok(read);
+        }
+        drop(read);
+        let mut write = tokio::select! {
+            g = self.loaded.clone().write_owned() => g,
+            _ = self.root.cancelled() => return Err(BrainError::ShuttingDown),
+        };
+        if !write.as_ref().is_some_and(|l| l.serves(&entry.id, &header)) {
+            // Another model, or this one's file changed: its memory comes back before the next
+            // one is mapped.
+            self.unload(&mut write);
+            let slots = fit_slots(entry, self.cfg.parallel)?;
+            if slots < self.cfg.parallel {
+                tracing::warn!(
+                    model = %entry.id, slots, asked = self.cfg.parallel,
+                    "the memory free now holds the context of fewer replies at once than asked for"
+                );
+            }
+            let path = target_path(&self.cfg.models_dir, &entry.id);
+            let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads };
+            let started = Instant::now();
+            let id = entry.id.clone();
+            let loaded = tokio::task::spawn_blocking(move || Loaded::load(&id, &path, header, shape))
+                .await
+                .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
+            tracing::info!(
+                model = %entry.id, slots, context = loaded.context,
+                ms = started.elapsed().as_millis() as u64, "model loaded"
+            );
+            *write = Some(loaded);
+            *self.loaded_id.lock().expect("loaded") = Some(entry.id.clone());
+        }
+        Ok(write.downgrade())
     }
 
     /// Unloads the model if nothing has used it for `keep_alive`.
     fn unload_if_idle(&self) {
-        let Ok(_permit) = self.gate.try_acquire() else { return };
+        let Ok(mut loaded) = self.loaded.clone().try_write_owned() else { return };
         if self.last_used.lock().expect("last used").elapsed() < self.cfg.keep_alive {
             return;
         }
-        if let Some(model) = self.unload() {
+        if let Some(model) = self.unload(&mut loaded) {
             tracing::info!(model = %model, "unloaded an idle model");
         }
     }

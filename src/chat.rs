@@ -24,6 +24,11 @@ impl Role {
             Role::Assistant => "assistant",
         }
     }
+
+    /// The role [`Role::as_str`] names.
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::System, Role::User, Role::Assistant].into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// One message of a conversation.
@@ -106,8 +111,14 @@ pub struct ChatStats {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatEvent {
-    /// The runtime took the request: `id` is what Stop names.
-    Started { id: i64, model_id: String },
+    /// The runtime took the request: `id` is what Stop names. `position` is its place in the
+    /// line for a slot: 0 when one was free, 1 when it is next, and so on.
+    Started {
+        id: i64,
+        model_id: String,
+        #[serde(default)]
+        position: u32,
+    },
     /// More of the reply.
     Piece { text: String },
     /// The reply ended.
@@ -189,6 +200,13 @@ pub struct BrainView {
     pub busy: bool,
     /// CPU threads a reply uses.
     pub threads: u32,
+    /// Replies written at once (the loaded model's slots, or the setting).
+    #[serde(default = "one")]
+    pub slots: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[cfg(test)]

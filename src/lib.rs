@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod conversation;
 pub mod hardware;
 pub mod installed;
 pub mod keys;

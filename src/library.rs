@@ -163,7 +163,7 @@ impl Library<'_> {
         // Held until the file is gone: no reply loads the model meanwhile.
         let _gate = match self.brain.map(|b| b.let_go(&entry.id)).transpose() {
             Ok(gate) => gate,
-            Err(BrainError::Busy) => return Err(LibraryError::Generating { name: entry.name.clone() }),
+            Err(BrainError::InUse(_)) => return Err(LibraryError::Generating { name: entry.name.clone() }),
             Err(e) => {
                 return Err(LibraryError::Io { what: "cannot unload the model", source: std::io::Error::other(e) });
             }

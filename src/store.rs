@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod carriers;
 pub mod control;
+pub mod conversations;
 pub mod downloads;
 pub mod installed;
 pub mod leases;

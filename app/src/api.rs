@@ -7,9 +7,11 @@
 //! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
+mod conversations;
 mod keys;
 mod models;
 pub use chat::*;
+pub use conversations::*;
 pub use keys::*;
 pub use models::*;
 

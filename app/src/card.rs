@@ -32,7 +32,8 @@ pub fn LocalBrainCard() -> impl IntoView {
             let catalog = api::catalog().await?;
             let downloads = api::list_downloads().await?;
             let brain = api::brain_status().await?;
-            Ok::<_, ApiError>((catalog, downloads, brain))
+            let chats = api::recent_chats().await?;
+            Ok::<_, ApiError>((catalog, downloads, brain, chats))
         },
     );
     view! {
@@ -44,7 +45,7 @@ pub fn LocalBrainCard() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Looking at this machine…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok((catalog, downloads, brain)) => view! { <CardBody catalog downloads brain/> }.into_any(),
+                        Ok((catalog, downloads, brain, chats)) => view! { <CardBody catalog downloads brain chats/> }.into_any(),
                         Err(e) => view! { <p class="signin" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -63,7 +64,12 @@ fn shown_download(downloads: &[DownloadView]) -> Option<DownloadView> {
 }
 
 #[component]
-fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView) -> impl IntoView {
+fn CardBody(
+    catalog: CatalogView,
+    downloads: Vec<DownloadView>,
+    brain: BrainView,
+    chats: api::ChatsView,
+) -> impl IntoView {
     let CatalogView { models, hardware, recommendation: server_rec, speed, models_dir: _ } = catalog;
     let models = StoredValue::new(models);
     let current = RwSignal::new(shown_download(&downloads));
@@ -281,7 +287,7 @@ fn CardBody(catalog: CatalogView, downloads: Vec<DownloadView>, brain: BrainView
             }).collect_view())}
         </select>
         <DownloadPanel current selected busy act model_name=Callback::new(move |id: String| model_name(&id))/>
-        <TryIt brain/>
+        <TryIt brain chats/>
         {move || toast.get().map(|msg| view! {
             <div class="toast" role="alert">
                 <span>{msg}</span>

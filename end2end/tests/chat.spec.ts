@@ -1,7 +1,7 @@
 // "Try it" in Chromium: the real model (SmolLM2-135M) downloaded from the loopback host by the
 // real server, then asked. What the model says is checked by shape, never by its words.
 import { expect, type Page } from "@playwright/test";
-import { shot, signIn, SMOL, test, useLocalbrain } from "./support";
+import { shot, signIn, SMOL, test, useLocalbrain, waitHydrated } from "./support";
 
 const rig = useLocalbrain({ bytesPerSecond: 400_000_000 });
 
@@ -108,4 +108,44 @@ test("the first load is server-rendered with the chat, and a damaged model file 
   await expect(page.getByTestId("model-problem")).toContainText("not a model localbrain can run: not a GGUF model file");
   await expect(chat(page).getByTestId("facts")).toHaveText("llama · 135M parameters · 8K context · Q4_1");
   await shot(page, "chat-with-damaged-model");
+});
+
+test("a conversation is kept: it survives a reload and a restart, New chat starts over, the earlier one reopens", async ({ page }) => {
+  await installThroughTheCard(page);
+  await chat(page).getByLabel("Message").fill("Name a colour of the sky.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  await expect(chat(page).getByTestId("chat-footer")).toContainText("tokens/s", { timeout: 60_000 });
+  const reply = await lastReply(page);
+  expect(reply.trim().length).toBeGreaterThan(0);
+
+  // A reload shows it, rendered by the server with the page.
+  await page.reload();
+  await expect(chat(page).locator(".msg-user")).toHaveText(/Name a colour of the sky\./);
+  await expect(chat(page).locator(".msg-assistant p")).toHaveText(reply);
+  await shot(page, "chat-kept-after-reload");
+
+  // And so does a restart of the server.
+  await rig.lb.stop();
+  await rig.lb.start();
+  await page.reload();
+  await waitHydrated(page);
+  await expect(chat(page).locator(".msg")).toHaveCount(2);
+  await expect(chat(page).locator(".msg-assistant p")).toHaveText(reply);
+
+  // New chat starts over; the first is listed to reopen, with its words.
+  await chat(page).getByTestId("new-chat").click();
+  await expect(chat(page).locator(".msg")).toHaveCount(0);
+  await chat(page).getByLabel("Message").fill("Say hello.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  await expect(chat(page).getByTestId("chat-footer")).toContainText("tokens/s", { timeout: 60_000 });
+  await expect(chat(page).locator(".msg")).toHaveCount(2);
+  const earlier = chat(page).getByTestId("earlier-chats");
+  await expect(earlier.locator("summary")).toHaveText("Earlier chats (1)");
+  await earlier.locator("summary").click();
+  await shot(page, "chat-earlier-list");
+  await earlier.getByRole("button", { name: "Name a colour of the sky." }).click();
+  await expect(chat(page).locator(".msg-user")).toHaveText(/Name a colour of the sky\./);
+  await expect(chat(page).locator(".msg-assistant p")).toHaveText(reply);
+  await expect(chat(page).getByTestId("earlier-chats").locator("summary")).toHaveText("Earlier chats (1)");
+  await shot(page, "chat-reopened");
 });

@@ -26,6 +26,10 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
     if let Some(proxy) = &hw.proxy {
         println!("Proxy for downloads: {proxy}");
     }
+    println!(
+        "Replies at once: {} (--parallel; fewer if the free memory cannot hold that many contexts when a model loads)",
+        brain.parallel
+    );
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header(["", "model", "size", "RAM needed", "speed here", "fit"]);
     for (m, fit) in catalog.models.iter().zip(&rec.fits) {

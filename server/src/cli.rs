@@ -70,6 +70,11 @@ pub struct Cli {
     #[arg(long, env = "LOCALBRAIN_SEGMENT_MIN_BYTES", global = true, hide = true)]
     pub segment_min_bytes: Option<u64>,
 
+    /// Replies a loaded model writes at once, batched into one decode (each gets its own
+    /// context); fewer when the memory free at load time does not hold them [default: 4]
+    #[arg(long, env = "LOCALBRAIN_PARALLEL", global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: Option<u32>,
+
     /// CPU threads for generating replies [default: physical cores - 1, at least 1]
     #[arg(long, env = "LOCALBRAIN_THREADS", global = true, value_parser = clap::value_parser!(u32).range(1..=512))]
     pub threads: Option<u32>,
@@ -303,8 +308,8 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", env = "LOCALBRAIN_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_public_url)]
     pub cors_origins: Vec<String>,
 
-    /// Chat requests (the card's and the API's) that may wait while one reply is written; one
-    /// more is refused at once (429), never left hanging
+    /// Chat requests (the card's and the API's) that may wait while every slot is writing; one
+    /// more is refused at once (429, with a Retry-After from the measured speed), never left hanging
     #[arg(long, env = "LOCALBRAIN_QUEUE_LIMIT", default_value_t = localbrain::brain::DEFAULT_QUEUE_LIMIT as u32,
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub queue_limit: u32,
@@ -341,6 +346,7 @@ pub struct Config {
     pub retries: u32,
     pub segment_min_bytes: Option<u64>,
     pub threads: u32,
+    pub parallel: u32,
     pub keep_alive: std::time::Duration,
     pub context: u32,
     pub usable_speed: f64,
@@ -375,6 +381,7 @@ impl Cli {
             retries: self.retries,
             segment_min_bytes: self.segment_min_bytes,
             threads: self.threads.unwrap_or_else(localbrain::brain::default_threads),
+            parallel: self.parallel.unwrap_or(localbrain::brain::DEFAULT_PARALLEL),
             keep_alive: self.keep_alive,
             context: self.context,
             usable_speed: self.usable_speed,

@@ -113,6 +113,7 @@ fn plain_words(e: &anyhow::Error) -> String {
 fn brain_config(config: &Config) -> BrainConfig {
     let mut cfg = BrainConfig::new(config.models_dir.clone());
     cfg.threads = config.threads;
+    cfg.parallel = config.parallel;
     cfg.keep_alive = config.keep_alive;
     cfg.context_tokens = config.context;
     cfg.machine_file = Some(localbrain::machine::path_in(&config.data_dir));

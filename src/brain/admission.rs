@@ -1,5 +1,5 @@
-//! What is let in before a reply starts: a request's shape, a place in the bounded queue, and
-//! the memory rule.
+//! What is let in before a reply starts: a request's shape, a place among the replies the
+//! brain holds, and the memory rule (which also says how many slots fit).
 
 use super::BrainError;
 use super::stops::{MAX_STOP_BYTES, MAX_STOPS};
@@ -7,43 +7,56 @@ use crate::catalog::ModelEntry;
 use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
 use crate::recommend::{kv_cache_bytes, ram_fits, ram_needed_bytes};
 use crate::units::{format_bytes, format_ram};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-/// A place in the queue, given back when dropped (served, or the caller went away).
-pub(super) struct QueueTicket<'a>(&'a AtomicUsize);
+/// A reply's place among those the brain holds (in its slots and waiting), given back when
+/// dropped (the reply ended, or the caller went away first).
+pub(super) struct InFlight(Arc<AtomicUsize>);
 
-impl<'a> QueueTicket<'a> {
-    pub(super) fn take(waiting: &'a AtomicUsize, limit: usize) -> Result<Self, BrainError> {
-        waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
-            .map_err(|_| BrainError::Busy)?;
-        Ok(QueueTicket(waiting))
+impl InFlight {
+    /// A place when fewer than `limit` are taken, with how many were taken before it; else
+    /// how many are taken.
+    pub(super) fn take(count: &Arc<AtomicUsize>, limit: usize) -> Result<(Self, usize), usize> {
+        let before = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))?;
+        Ok((InFlight(count.clone()), before))
     }
 }
 
-impl Drop for QueueTicket<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
+/// How long until a slot is likely free for one more request, when `waiting` replies wait
+/// for `slots` slots and a reply takes `reply_secs` on average: the replies ahead are served
+/// `slots` at a time, and the one being written now is half done on average.
+pub(super) fn wait_estimate(waiting: usize, slots: u32, reply_secs: f64) -> Duration {
+    let rounds = waiting as f64 / f64::from(slots.max(1)) + 0.5;
+    Duration::from_secs_f64((rounds * reply_secs).clamp(1.0, 3600.0))
+}
+
 /// The memory rule: the model must fit this machine's RAM by the same rule the recommendation
-/// uses, and its weights plus context must fit in what is free now.
-pub(super) fn check_memory(entry: &ModelEntry) -> Result<(), BrainError> {
+/// uses, and its weights plus the context of every slot must fit in what is free now. Returns
+/// how many of the `wanted` slots fit (at least one), or why none does.
+pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32) -> Result<u32, BrainError> {
     let (total, available) = crate::hardware::memory();
     let needed = ram_needed_bytes(entry);
     if let Some(ram) = total.filter(|&ram| !ram_fits(needed, ram)) {
         return Err(BrainError::TooBig { name: entry.name.clone(), needed: format_ram(needed), ram: format_ram(ram) });
     }
-    let working = entry.size_bytes.saturating_add(kv_cache_bytes(entry));
-    if let Some(free) = available.filter(|&free| free < working) {
-        return Err(BrainError::LowMemory {
+    let working = |slots: u32| entry.size_bytes.saturating_add(kv_cache_bytes(entry).saturating_mul(u64::from(slots)));
+    let Some(free) = available else { return Ok(wanted.max(1)) };
+    match (1..=wanted.max(1)).rev().find(|&n| working(n) <= free) {
+        Some(n) => Ok(n),
+        None => Err(BrainError::LowMemory {
             name: entry.name.clone(),
-            needed: format_bytes(working),
+            needed: format_bytes(working(1)),
             available: format_bytes(free),
-        });
+        }),
     }
-    Ok(())
 }
 
 /// Checks a request's shape before it waits for anything.
@@ -92,4 +105,21 @@ pub(super) fn rand_seed() -> u32 {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_estimate;
+    use std::time::Duration;
+
+    #[test]
+    fn the_wait_grows_with_the_queue_and_shrinks_with_the_slots() {
+        // 8 waiting for 4 slots, 6 s a reply: two rounds ahead and half of the current one.
+        assert_eq!(wait_estimate(8, 4, 6.0), Duration::from_secs(15));
+        assert!(wait_estimate(16, 4, 6.0) > wait_estimate(8, 4, 6.0));
+        assert!(wait_estimate(8, 1, 6.0) > wait_estimate(8, 4, 6.0));
+        // Never 0 (a client told 0 asks again at once), never absurd.
+        assert_eq!(wait_estimate(0, 4, 0.01), Duration::from_secs(1));
+        assert_eq!(wait_estimate(10_000, 1, 60.0), Duration::from_secs(3600));
+    }
 }

@@ -20,8 +20,13 @@ pub enum BrainError {
         "{name} needs about {needed} of free memory and only {available} is free right now: close some programs and try again"
     )]
     LowMemory { name: String, needed: String, available: String },
-    #[error("the brain is busy answering other messages: try again shortly")]
-    Busy,
+    #[error(
+        "the brain is busy with other replies ({waiting} waiting, {slots} written at a time): try again in about {} s",
+        retry_after.as_secs().max(1)
+    )]
+    Busy { waiting: usize, slots: u32, retry_after: std::time::Duration },
+    #[error("{0} is answering a message right now: try again when it is done")]
+    InUse(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("the brain is shutting down")]
@@ -61,10 +66,18 @@ impl BrainError {
             }
             BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ErrorKind::NotFound,
             BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => ErrorKind::Unusable,
-            BrainError::Busy => ErrorKind::Busy,
+            BrainError::Busy { .. } | BrainError::InUse(_) => ErrorKind::Busy,
             BrainError::TooBig { .. } | BrainError::LowMemory { .. } => ErrorKind::NoMemory,
             BrainError::ShuttingDown => ErrorKind::ShuttingDown,
             BrainError::Io(_) | BrainError::Runtime(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// How long a refused caller should wait before asking again, when the brain knows.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            BrainError::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

@@ -44,7 +44,7 @@ pub(crate) fn ask(text: &str, max_tokens: u32) -> ChatRequest {
 pub(crate) async fn collect(mut reply: Reply) -> (Vec<String>, ChatStats) {
     let mut pieces = Vec::new();
     match reply.events.recv().await {
-        Some(ChatEvent::Started { id, model_id }) => {
+        Some(ChatEvent::Started { id, model_id, .. }) => {
             assert_eq!(id, reply.id);
             assert_eq!(model_id, SMOL);
         }
@@ -246,22 +246,39 @@ async fn a_dropped_reply_stops_the_generation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_serves_in_order_and_refuses_beyond_its_limit() {
     let (_dir, models) = installed_copy();
-    let brain = brain(&models, &smol_catalog(), |c| c.queue_limit = 1);
+    let brain = brain(&models, &smol_catalog(), |c| {
+        c.queue_limit = 1;
+        c.parallel = 1;
+    });
     let mut first = brain.chat(1, ask("Tell me a long story.", 900)).await.unwrap();
     first_piece(&mut first).await;
-    // The second waits its turn (the one queue place)...
-    let b = brain.clone();
-    let second = tokio::spawn(async move { b.chat(2, ask("Hi", 8)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!second.is_finished(), "the second request waits while the first is answered");
-    // ...and a third finds the queue full and is told at once.
+    // The second waits its turn (the one queue place): it has started, but nothing comes...
+    let mut second = brain.chat(2, ask("Hi", 8)).await.unwrap();
+    // It is next in line behind the one being written.
+    assert!(matches!(second.events.recv().await, Some(ChatEvent::Started { position: 1, .. })));
+    let nothing = tokio::time::timeout(Duration::from_millis(300), second.events.recv()).await;
+    assert!(nothing.is_err(), "the second request waits while the first is answered: {nothing:?}");
+    // ...and a third finds the queue full and is told at once, with how many wait and how long.
     let refused =
         tokio::time::timeout(Duration::from_secs(1), brain.chat(3, ask("Hi", 8))).await.expect("refused at once");
-    assert!(matches!(refused, Err(BrainError::Busy)), "{:?}", refused.err());
+    match refused {
+        Err(e @ BrainError::Busy { waiting: 1, slots: 1, retry_after }) => {
+            assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
+            assert!(e.to_string().contains("(1 waiting, 1 written at a time): try again in about"), "{e}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
     assert!(brain.stop(1, first.id));
     drop(first);
-    let second = tokio::time::timeout(Duration::from_secs(60), second).await.unwrap().unwrap().unwrap();
-    let (pieces, _) = collect(second).await;
+    let mut pieces = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), second.events.recv()).await.expect("served after the first")
+        {
+            Some(ChatEvent::Piece { text }) => pieces.push(text),
+            Some(ChatEvent::Done { .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
     assert!(!pieces.is_empty());
 }
 

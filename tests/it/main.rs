@@ -2,6 +2,7 @@
 //! against SQLite by default and against PostgreSQL when DATABASE_URL is a postgres:// URL.
 
 mod api_keys;
+mod batching;
 mod brain;
 mod catalog;
 mod engine;

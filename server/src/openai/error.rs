@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use localbrain::brain::{BrainError, ErrorKind};
 use serde::Serialize;
 
-/// How long a client told "the queue is full" should wait before asking again, in seconds: a
-/// short reply on a small model takes about this long.
+/// How long a client told "the queue is full" should wait before asking again, in seconds,
+/// when the brain gives no estimate of its own.
 const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// A refused request, as an OpenAI client expects it.
@@ -82,7 +82,8 @@ impl OpenAiError {
     /// What the brain refused, with the status that says why.
     pub fn from_brain(e: BrainError) -> Self {
         let message = e.to_string();
-        match e.kind() {
+        let retry_after = e.retry_after().map(|wait| wait.as_secs().max(1));
+        let mut answer = match e.kind() {
             ErrorKind::BadRequest => Self::bad_request(message),
             ErrorKind::NotFound => {
                 let id = e.missing_model().unwrap_or_default();
@@ -108,7 +109,9 @@ impl OpenAiError {
                 tracing::error!(error = %e, "a chat completion failed");
                 Self::internal(message)
             }
-        }
+        };
+        answer.retry_after = retry_after;
+        answer
     }
 }
 
@@ -131,12 +134,16 @@ impl IntoResponse for OpenAiError {
 mod tests {
     use super::*;
 
+    fn busy() -> BrainError {
+        BrainError::Busy { waiting: 3, slots: 2, retry_after: std::time::Duration::from_millis(12_400) }
+    }
+
     #[test]
     fn the_brains_refusals_get_openais_statuses() {
         let too_big = BrainError::TooBig { name: "Big".into(), needed: "90 GB".into(), ram: "24 GB".into() };
         let low = BrainError::LowMemory { name: "Big".into(), needed: "9 GB".into(), available: "2 GB".into() };
         for (e, status, code) in [
-            (BrainError::Busy, 429, Some("queue_full")),
+            (busy(), 429, Some("queue_full")),
             (too_big, 503, Some("insufficient_memory")),
             (low, 503, Some("insufficient_memory")),
             (BrainError::NotInstalled("m".into()), 404, Some("model_not_found")),
@@ -146,8 +153,11 @@ mod tests {
             let e = OpenAiError::from_brain(e);
             assert_eq!((e.status.as_u16(), e.code), (status, code), "{}", e.message);
         }
-        let r = OpenAiError::from_brain(BrainError::Busy).into_response();
-        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        // The brain's estimate, not a constant.
+        let r = OpenAiError::from_brain(busy()).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "12");
+        let e = OpenAiError::from_brain(busy());
+        assert!(e.message.contains("(3 waiting, 2 written at a time): try again in about 12 s"), "{}", e.message);
         let r = OpenAiError::unauthorized("no").into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }

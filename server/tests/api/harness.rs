@@ -218,6 +218,12 @@ impl Server {
         }
     }
 
+    /// kill -9, then `serve` again on the same data folder and database (on a new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
     /// Starts `serve` on a free port (another, when the port was taken meanwhile).
     fn launch(&mut self) {
         let server = self;

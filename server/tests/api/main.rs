@@ -12,6 +12,7 @@
 
 mod balancer;
 mod chat;
+mod conversations;
 mod guesses;
 mod harness;
 mod headers;

@@ -295,17 +295,18 @@ async fn bad_requests_say_what_is_wrong_with_honest_statuses() {
 /// is told 429 with Retry-After; the others all end, none hangs.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_answers_429_and_every_request_ends() {
-    one_refused_of(&[], 9).await;
+    one_refused_of(&[("LOCALBRAIN_PARALLEL", "1")], 9).await;
 }
 
 /// `--queue-limit` sets how many may wait: with 1, of two more at once one waits and one is told.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_limit_is_a_setting() {
-    one_refused_of(&[("LOCALBRAIN_QUEUE_LIMIT", "1")], 2).await;
+    one_refused_of(&[("LOCALBRAIN_QUEUE_LIMIT", "1"), ("LOCALBRAIN_PARALLEL", "1")], 2).await;
 }
 
-/// While one long answer is written, `crowd` more requests at once (one more than the queue
-/// holds): exactly one is told 429 at once, and once the long answer goes the rest are answered.
+/// While one long answer is written in the one slot, `crowd` more requests at once (one more
+/// than the queue holds): exactly one is told 429 at once, with how many wait, and once the long
+/// answer goes the rest are answered.
 async fn one_refused_of(env: &[(&str, &str)], crowd: usize) {
     let host = model_host().await;
     let s = std::sync::Arc::new(Server::start_with(&host, env).await);
@@ -329,6 +330,8 @@ async fn one_refused_of(env: &[(&str, &str)], crowd: usize) {
         tokio::time::timeout(Duration::from_secs(60), tasks.join_next()).await.unwrap().unwrap().unwrap();
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "queue_full", "{body}");
+    let words = format!("({} waiting, 1 written at a time)", crowd - 1);
+    assert!(body["error"]["message"].as_str().unwrap().contains(&words), "{body}");
     assert!(headers["retry-after"].to_str().unwrap().parse::<u32>().unwrap() >= 1);
     drop(writing);
     let mut served = 0;

@@ -1,0 +1,83 @@
+//! Where a reply goes: the [`super::Reply`]'s channel. It holds what the reply holds while it
+//! is written (its place in the limit, the loaded model) and lets go of both before the last
+//! event goes out, so whoever reads that event may ask again at once.
+
+use super::Brain;
+use super::RuntimeError;
+use super::admission::InFlight;
+use super::loaded::Loaded;
+use super::slots::Out;
+use crate::chat::{ChatEvent, ChatStats};
+use std::path::PathBuf;
+use std::sync::Weak;
+use tokio::sync::OwnedRwLockReadGuard;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What a reply holds until it ends (held for their drop alone).
+pub(super) struct Hold {
+    /// The loaded model: a swap or an unload waits for it.
+    pub _model: OwnedRwLockReadGuard<Option<Loaded>>,
+    pub _place: InFlight,
+}
+
+pub(super) struct Listener {
+    pub id: i64,
+    pub model_id: String,
+    pub tx: UnboundedSender<ChatEvent>,
+    pub brain: Weak<Brain>,
+    pub machine_file: Option<PathBuf>,
+    pub hold: Option<Hold>,
+}
+
+impl Listener {
+    /// Lets go of what the reply held, then sends its last event; only the first call counts.
+    fn finish(&mut self, last: ChatEvent) {
+        let Some(hold) = self.hold.take() else { return };
+        drop(hold);
+        if let Some(brain) = self.brain.upgrade() {
+            brain.finished(self.id);
+        }
+        let _ = self.tx.send(last);
+    }
+}
+
+impl Out for Listener {
+    fn piece(&mut self, text: &str) -> bool {
+        self.tx.send(ChatEvent::Piece { text: text.to_string() }).is_ok()
+    }
+
+    fn gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    fn end(mut self: Box<Self>, result: Result<ChatStats, RuntimeError>, alone: bool) {
+        let last = match result {
+            Ok(stats) => {
+                // Every reply written alone, whoever asked (the card, the terminal, the API),
+                // is a measurement of this model on this machine: the recommendation shows it
+                // instead of its prediction. Recorded before the last event goes out, so
+                // whoever reads it finds the figure stored. A reply written beside others ran
+                // slower than this machine's single stream, so it is not one.
+                if let Some(path) = self.machine_file.as_deref().filter(|_| alone) {
+                    crate::machine::record_speed(path, &self.model_id, stats.generated_tokens, stats.tokens_per_second);
+                }
+                if let Some(brain) = self.brain.upgrade() {
+                    brain.measured(&stats);
+                }
+                ChatEvent::Done { stats }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "generation failed");
+                ChatEvent::Error { error: e.to_string() }
+            }
+        };
+        self.finish(last);
+    }
+}
+
+impl Drop for Listener {
+    /// Dropped without an end: the reply thread lost its context (a panic) or is gone.
+    fn drop(&mut self) {
+        self.finish(ChatEvent::Error { error: "the model stopped unexpectedly; try again".into() });
+    }
+}
