@@ -80,7 +80,7 @@ bench-api: test-tools build
 
 ## bench-turns: time to the first word of turn 1..8 of a growing conversation over /v1 (prompt
 ## cache), against the same conversation sent cold to a fresh server (BENCHMARKS.md)
-bench-turns: test-tools build
+bench-turns: bench-tools build
 	python3 scripts/bench_turns.py
 
 ## bench-parallel: aggregate tokens/s with 1, 2, 4 and 8 replies at once, localbrain --parallel N

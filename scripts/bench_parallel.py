@@ -7,31 +7,23 @@ from the first request sent to the last reply ended (prompts included, the same 
 Environment: BENCH_BIN (default target/release/localbrain), BENCH_STREAMS (default "1,2,4,8"),
 BENCH_REPLY, BENCH_THREADS (default: what localbrain picks, physical cores - 1), LOCALBRAIN_TEST_MODEL.
 """
-import concurrent.futures, http.client, json, os, subprocess, sys, tempfile, time
+import concurrent.futures, http.client, json, os, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbserve import BIN, MODEL, MODEL_ID, Serve, free_port, need, smol_data
+from lbserve import BIN, LLAMA_SERVER, MODEL, MODEL_ID, LlamaServer, Serve, need, smol_data, threads
 
 STREAMS = [int(n) for n in os.environ.get("BENCH_STREAMS", "1,2,4,8").split(",")]
 REPLY = int(os.environ.get("BENCH_REPLY", "128"))
 CONTEXT = 4096
-TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
-LLAMA_SERVER = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin", "llama-server")
 TOPICS = ["the sea", "a mountain village", "an old clock", "a lost dog", "the first snow", "a night train",
           "a lighthouse keeper", "a garden in spring"]
 
 
-def threads():
-    if os.environ.get("BENCH_THREADS"):
-        return int(os.environ["BENCH_THREADS"])
-    cores = len({l for l in open("/proc/cpuinfo") if l.startswith("core id")}) or os.cpu_count()
-    return max(1, cores - 1)
-
-
 def ask(port, key, model, i):
     """One greedy reply over /v1/chat/completions: its completion tokens."""
+    question = f"Write a long story about {TOPICS[i % len(TOPICS)]}." if i >= 0 else "Say hi."
     body = json.dumps({"model": model, "max_tokens": REPLY, "temperature": 0, "seed": 1,
-                       "messages": [{"role": "user", "content": f"Write a long story about {TOPICS[i % len(TOPICS)]}."}]})
+                       "messages": [{"role": "user", "content": question}]})
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
     headers = {"Content-Type": "application/json"}
     if key:
@@ -47,31 +39,12 @@ def ask(port, key, model, i):
 
 def aggregate(port, key, model, n):
     """N replies at once: (tokens/s over the wall time, tokens)."""
-    ask(port, key, model, 99)  # loaded and warm
+    ask(port, key, model, -1)  # loaded and warm, with a question none of the streams asks
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         started = time.monotonic()
         tokens = sum(pool.map(lambda i: ask(port, key, model, i), range(n)))
         wall = time.monotonic() - started
     return tokens / wall, tokens
-
-
-def llama_server(n, t):
-    port = free_port()
-    proc = subprocess.Popen([LLAMA_SERVER, "-m", MODEL, "--port", str(port), "--host", "127.0.0.1", "-np", str(n),
-                             "-c", str(CONTEXT * n), "-t", str(t), "-tb", str(t), "--no-webui"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    sys.exit("llama-server did not become healthy")
 
 
 def main():
@@ -84,12 +57,8 @@ def main():
             env_n = dict(env, LOCALBRAIN_PARALLEL=str(n), LOCALBRAIN_THREADS=str(t), LOCALBRAIN_QUEUE_LIMIT="64")
             with Serve(data, env_n) as s:
                 ours, ours_tokens = aggregate(s.port, s.key(f"bench-{n}"), MODEL_ID, n)
-            proc, port = llama_server(n, t)
-            try:
+            with LlamaServer(n, CONTEXT, t) as port:
                 theirs, theirs_tokens = aggregate(port, None, "smol", n)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
             rows.append({"streams": n, "localbrain": ours, "llama_server": theirs,
                          "tokens": ours_tokens, "llama_server_tokens": theirs_tokens})
             print(f"N={n}: localbrain {ours:.1f} tok/s, llama-server {theirs:.1f} tok/s", flush=True)

@@ -3,13 +3,59 @@ a `localbrain serve` signed into as admin (the login link it prints, redeemed fo
 cookie). Imported by bench.py, bench_api.py, bench_brain.py and load.py, which run from any
 directory (`python3 scripts/X.py` puts this folder on the path).
 """
-import json, os, re, shutil, signal, socket, subprocess, sys, urllib.error, urllib.request
+import http.client, json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("BENCH_BIN") or os.path.join(ROOT, "target", "release", "localbrain")
 # The one real model (SmolLM2-135M-Instruct Q4_1), fetched by scripts/install-tools.sh test.
 MODEL = os.environ.get("LOCALBRAIN_TEST_MODEL", os.path.expanduser("~/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
 MODEL_ID = "smollm2-135m-instruct-q4_1"
+# llama.cpp's own server, built from the same source as our llama.cpp (install-tools.sh bench).
+TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
+LLAMA_SERVER = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin", "llama-server")
+
+
+def threads():
+    """What localbrain picks unless BENCH_THREADS says: physical cores - 1, at least 1."""
+    if os.environ.get("BENCH_THREADS"):
+        return int(os.environ["BENCH_THREADS"])
+    with open("/proc/cpuinfo") as f:
+        cores = len({l for l in f if l.startswith("core id")}) or os.cpu_count()
+    return max(1, cores - 1)
+
+
+class LlamaServer:
+    """`llama-server` on the test model with `slots` slots of `context` tokens each and `threads`
+    threads, on a free port: `with LlamaServer(...) as port:`; stopped on exit."""
+
+    def __init__(self, slots, context, threads):
+        self.slots, self.context, self.threads = slots, context, threads
+
+    def __enter__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [LLAMA_SERVER, "-m", MODEL, "--host", "127.0.0.1", "--port", str(self.port), "-np", str(self.slots),
+             "-c", str(self.context * self.slots), "-t", str(self.threads), "-tb", str(self.threads)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    return self.port
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.__exit__()
+        sys.exit("llama-server did not become healthy")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 def free_port():
