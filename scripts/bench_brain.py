@@ -96,7 +96,7 @@ def localbrain_run(data, env):
         "--temperature", "0", "--max-tokens", str(GEN), MODEL_ID, PROMPT,
     ], env=env, stdin=subprocess.DEVNULL)
     g = re.search(r"^(\d+) tokens, ([\d.]+) tokens/s", err, re.M)
-    p = re.search(r"prompt: (\d+) tokens, ([\d.]+) tokens/s; first token after (\d+) ms", err)
+    p = re.search(r"prompt: (\d+) tokens(?: \(\d+ reused from the last turn\))?, ([\d.]+) tokens/s; first token after (\d+) ms", err)
     return {
         "prompt_tokens": int(p.group(1)), "prompt_tps": float(p.group(2)),
         "gen_tokens": int(g.group(1)), "gen_tps": float(g.group(2)),
@@ -106,7 +106,8 @@ def localbrain_run(data, env):
 
 def card_path(data, env):
     """A fresh server; sign in; one streamed chat, timed from the request to the first piece."""
-    with Serve(data, env, ["--threads", str(THREADS), "--context", str(CTX)]) as server:
+    # One slot, as the CLI and llama-completion run: the same memory for the same work.
+    with Serve(data, env, ["--threads", str(THREADS), "--context", str(CTX), "--parallel", "1"]) as server:
         body = json.dumps({
             "model_id": MODEL_ID, "messages": [{"role": "user", "content": PROMPT}],
             "max_tokens": GEN, "temperature": 0,

@@ -71,7 +71,8 @@ pub struct Cli {
     pub segment_min_bytes: Option<u64>,
 
     /// Replies a loaded model writes at once, batched into one decode (each gets its own
-    /// context); fewer when the memory free at load time does not hold them [default: 4]
+    /// context); fewer when the memory free at load time does not hold them [default: 4 for
+    /// serve, 1 for run]
     #[arg(long, env = "LOCALBRAIN_PARALLEL", global = true, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallel: Option<u32>,
 
@@ -346,7 +347,9 @@ pub struct Config {
     pub retries: u32,
     pub segment_min_bytes: Option<u64>,
     pub threads: u32,
-    pub parallel: u32,
+    /// `--parallel` when given: `serve` defaults to [`localbrain::brain::DEFAULT_PARALLEL`],
+    /// `run` (one person at a keyboard) to 1.
+    pub parallel: Option<u32>,
     pub keep_alive: std::time::Duration,
     pub context: u32,
     pub usable_speed: f64,
@@ -381,7 +384,7 @@ impl Cli {
             retries: self.retries,
             segment_min_bytes: self.segment_min_bytes,
             threads: self.threads.unwrap_or_else(localbrain::brain::default_threads),
-            parallel: self.parallel.unwrap_or(localbrain::brain::DEFAULT_PARALLEL),
+            parallel: self.parallel,
             keep_alive: self.keep_alive,
             context: self.context,
             usable_speed: self.usable_speed,

@@ -113,17 +113,12 @@ fn plain_words(e: &anyhow::Error) -> String {
 fn brain_config(config: &Config) -> BrainConfig {
     let mut cfg = BrainConfig::new(config.models_dir.clone());
     cfg.threads = config.threads;
-    cfg.parallel = config.parallel;
+    cfg.parallel = config.parallel.unwrap_or(localbrain::brain::DEFAULT_PARALLEL);
     cfg.keep_alive = config.keep_alive;
     cfg.context_tokens = config.context;
     cfg.machine_file = Some(localbrain::machine::path_in(&config.data_dir));
     cfg.usable_tokens_per_second = config.usable_speed;
     cfg
-}
-
-/// The brain over the models folder, with [`brain_config`]'s settings.
-fn brain(config: &Config, catalog: Arc<Catalog>) -> Arc<Brain> {
-    Brain::new(catalog, brain_config(config))
 }
 
 /// The models folder as the terminal sees it: no brain runs in this process.
@@ -287,7 +282,10 @@ async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_c
     if catalog.get(model_id).is_none() {
         bail!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)");
     }
-    let brain = brain(&config, Arc::new(catalog));
+    // One person at a keyboard: one slot (and one context's memory) unless --parallel says.
+    let mut cfg = brain_config(&config);
+    cfg.parallel = config.parallel.unwrap_or(1);
+    let brain = Brain::new(Arc::new(catalog), cfg);
     let result = run_cmd::run(brain.clone(), model_id, prompt, options).await;
     brain.shutdown(std::time::Duration::from_secs(2)).await;
     result
