@@ -148,4 +148,15 @@ test("a conversation is kept: it survives a reload and a restart, New chat start
   await expect(chat(page).locator(".msg-assistant p")).toHaveText(reply);
   await expect(chat(page).getByTestId("earlier-chats").locator("summary")).toHaveText("Earlier chats (1)");
   await shot(page, "chat-reopened");
+
+  // The model deleted: the conversation's words stay, and the card says plainly why it cannot go on.
+  const deleted = await page.request.post(`${rig.lb.base}/api/models/delete`, { data: { model_id: SMOL } });
+  expect(deleted.status()).toBe(200);
+  await page.reload();
+  await expect(chat(page).getByTestId("chat-model-gone")).toHaveText(
+    `This conversation was with ${SMOL}, which is not installed any more: download a model to go on with it.`,
+  );
+  await expect(chat(page).locator(".msg-assistant p")).toHaveText(reply);
+  await expect(chat(page).getByRole("button", { name: "Send" })).toHaveCount(0);
+  await shot(page, "chat-model-gone");
 });

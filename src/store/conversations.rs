@@ -61,6 +61,18 @@ pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Conversation>,
     Ok(Some(Conversation { summary, messages }))
 }
 
+/// Marks a user's conversation `id` as the one in use now (reopened), so a reload shows it;
+/// `false` when there is none of theirs.
+pub async fn touch(db: &Db, user_id: i64, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2 AND user_id = $3")
+        .bind(now_ms())
+        .bind(id)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Writes a user's conversation `id` as `messages`, held with `model_id` now; `false` when
 /// there is none of theirs.
 pub async fn save(

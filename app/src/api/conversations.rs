@@ -30,14 +30,16 @@ pub async fn recent_chats() -> Result<ChatsView, ApiError> {
     Ok(ChatsView { list, open })
 }
 
-/// The caller's conversation `id` with its messages, or 404.
+/// Reopens the caller's conversation `id`: it becomes the latest (a reload shows it), with its
+/// messages; or 404.
 #[server(prefix = "/api", endpoint = "conversations/open", input = Json, output = Json)]
 pub async fn open_chat(id: i64) -> Result<Conversation, ApiError> {
+    use localbrain::store::conversations;
     let (engine, user) = ssr::caller().await?;
-    localbrain::store::conversations::get(engine.db(), user.id, id)
-        .await
-        .map_err(ssr::internal)?
-        .ok_or_else(|| not_found(id))
+    if !conversations::touch(engine.db(), user.id, id).await.map_err(ssr::internal)? {
+        return Err(not_found(id));
+    }
+    conversations::get(engine.db(), user.id, id).await.map_err(ssr::internal)?.ok_or_else(|| not_found(id))
 }
 
 /// Starts a conversation with `model_id`, titled by its first `question` (which the chat then

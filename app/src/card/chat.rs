@@ -132,11 +132,16 @@ pub fn TryIt(brain: RwSignal<BrainView>, chats: ChatsView) -> impl IntoView {
         }
     });
 
+    // Kept conversations show even when no model is installed (deleting one keeps them). A memo,
+    // so the section is not built again for every piece of a reply.
+    let kept = Memo::new(move |_| !conversation.with(Vec::is_empty) || !past.with(Vec::is_empty));
     view! {
         {move || {
             let models = usable();
             let problems: Vec<_> = brain.with(|b| b.models.iter().filter_map(|m| m.problem.clone()).collect());
-            (!models.is_empty() || !problems.is_empty()).then(|| view! {
+            let kept = kept.get();
+            let can_write = !models.is_empty();
+            (can_write || !problems.is_empty() || kept).then(|| view! {
                 <section class="try-it" data-testid="chat" aria-labelledby="try-it-title">
                     <h3 id="try-it-title">"Try it"</h3>
                     {problems.into_iter().map(|p| view! { <p class="warn" data-testid="model-problem">{p}</p> }).collect_view()}
@@ -152,24 +157,33 @@ pub fn TryIt(brain: RwSignal<BrainView>, chats: ChatsView) -> impl IntoView {
                     })}
                     {move || chosen().and_then(|id| brain.with(|b| b.models.iter().find(|m| m.model_id == id).and_then(|m| m.facts.as_ref().map(|f| f.summary()))))
                         .map(|facts| view! { <p class="muted facts" data-testid="facts">{facts}</p> })}
-                    {move || gone_model().map(|id| view! {
-                        <p class="warn" data-testid="chat-model-gone">
-                            {format!("This conversation was with {id}, which is not installed any more: pick a model to go on with it, or start a new chat.")}
-                        </p>
+                    {move || gone_model().map(|id| {
+                        let next = if can_write {
+                            "pick a model to go on with it, or start a new chat"
+                        } else {
+                            "download a model to go on with it"
+                        };
+                        view! {
+                            <p class="warn" data-testid="chat-model-gone">
+                                {format!("This conversation was with {id}, which is not installed any more: {next}.")}
+                            </p>
+                        }
                     })}
-                    {(!models.is_empty()).then(|| view! {
+                    {can_write.then(|| view! {
                         <div class="chat-bar">
                             <button type="button" class="btn btn-quiet" data-testid="new-chat"
                                 disabled=move || generating.get() || conversation.with(Vec::is_empty)
                                 on:click=move |_| new_chat()>"New chat"</button>
                         </div>
-                        <ol class="conversation" data-testid="conversation" aria-live="polite">
-                            {move || conversation.get().into_iter().map(|m| {
-                                let class = if m.role == Role::User { "msg msg-user" } else { "msg msg-assistant" };
-                                let who = if m.role == Role::User { "You" } else { "Model" };
-                                view! { <li class=class><span class="who">{who}</span><p>{m.content}</p></li> }
-                            }).collect_view()}
-                        </ol>
+                    })}
+                    <ol class="conversation" data-testid="conversation" aria-live="polite">
+                        {move || conversation.get().into_iter().map(|m| {
+                            let class = if m.role == Role::User { "msg msg-user" } else { "msg msg-assistant" };
+                            let who = if m.role == Role::User { "You" } else { "Model" };
+                            view! { <li class=class><span class="who">{who}</span><p>{m.content}</p></li> }
+                        }).collect_view()}
+                    </ol>
+                    {can_write.then(|| view! {
                         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
                             <textarea class="message" aria-label="Message" placeholder="Ask anything…" rows="2"
                                 prop:value=move || draft.get()
@@ -191,25 +205,25 @@ pub fn TryIt(brain: RwSignal<BrainView>, chats: ChatsView) -> impl IntoView {
                         })}
                         {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="chat-error">{e}</p> })}
                         <p class="muted chat-footer" data-testid="chat-footer">{move || footer(last_stats.get(), brain.with(|b| b.threads), brain.with(|b| b.slots))}</p>
-                        {move || {
-                            let earlier: Vec<ConversationSummary> =
-                                past.get().into_iter().filter(|c| Some(c.id) != conversation_id.get()).collect();
-                            (!earlier.is_empty()).then(|| view! {
-                                <details class="earlier-chats" data-testid="earlier-chats">
-                                    <summary>{format!("Earlier chats ({})", earlier.len())}</summary>
-                                    <ul>
-                                        {earlier.into_iter().map(|c| {
-                                            let id = c.id;
-                                            view! {
-                                                <li><button type="button" class="btn btn-quiet" disabled=move || generating.get()
-                                                    on:click=move |_| reopen(id)>{c.title}</button></li>
-                                            }
-                                        }).collect_view()}
-                                    </ul>
-                                </details>
-                            }.into_any())
-                        }}
                     }.into_any())}
+                    {move || {
+                        let earlier: Vec<ConversationSummary> =
+                            past.get().into_iter().filter(|c| Some(c.id) != conversation_id.get()).collect();
+                        (!earlier.is_empty()).then(|| view! {
+                            <details class="earlier-chats" data-testid="earlier-chats">
+                                <summary>{format!("Earlier chats ({})", earlier.len())}</summary>
+                                <ul>
+                                    {earlier.into_iter().map(|c| {
+                                        let id = c.id;
+                                        view! {
+                                            <li><button type="button" class="btn btn-quiet" disabled=move || generating.get()
+                                                on:click=move |_| reopen(id)>{c.title}</button></li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            </details>
+                        }.into_any())
+                    }}
                 </section>
             }.into_any())
         }}

@@ -94,4 +94,8 @@ async fn a_kept_conversation_survives_a_restart_and_is_only_its_owners() {
     let write = s.call(Some(&bob), "chat", body).await;
     assert_eq!(write.status, 404, "{}", write.text);
     assert_eq!(s.ok(&alice, "conversations/open", json!({ "id": id })).await["messages"], messages, "unchanged");
+    // Reopened, it is the latest again: a reload shows it.
+    let view = s.ok(&alice, "conversations", json!({})).await;
+    assert_eq!(view["list"][0]["id"], id, "{view}");
+    assert_eq!(view["open"]["summary"]["id"], id);
 }
