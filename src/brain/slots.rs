@@ -170,6 +170,11 @@ impl Writing {
     }
 }
 
+/// How many tokens `a` and `b` share from their start.
+fn shared_start(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 fn sampler(job: &Job) -> LlamaSampler {
     if job.temperature <= 0.0 {
         LlamaSampler::greedy()
@@ -249,10 +254,7 @@ impl<'m> Slots<'m> {
     /// ended at once. Call only when [`Slots::has_free`].
     pub fn admit(&mut self, order: Order) {
         if order.out.gone() || order.cancel.is_cancelled() {
-            let now = Instant::now();
-            let clock = Clock { received: order.job.received, started: now, prompt_done: now, first_piece: None };
-            let stats = clock.stats(Finish::Cancelled, order.prepared.tokens.len(), 0, 0);
-            order.out.end(Ok(stats), true);
+            Writing::new(order, 0, self.context).end(Finish::Cancelled);
             return;
         }
         let prompt = &order.prepared.tokens;
@@ -260,7 +262,7 @@ impl<'m> Slots<'m> {
         // same conversation): one that shares only the template's opening is another person's
         // conversation, kept for their next turn, and the least recently used slot goes instead.
         let reuse = |s: &Slot| {
-            let shared = s.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+            let shared = shared_start(&s.tokens, prompt);
             if shared * 2 >= s.tokens.len() { shared } else { 0 }
         };
         let Some(seq) = (0..self.slots.len())
@@ -279,9 +281,7 @@ impl<'m> Slots<'m> {
     /// part-way (recurrent and hybrid layers) is cleared instead and reuses nothing: a wrong
     /// answer is never the price.
     fn keep_prefix_of(&mut self, seq: usize, prompt: &[LlamaToken]) -> usize {
-        let slot = &self.slots[seq];
-        let shared = slot.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
-        let keep = shared.min(prompt.len().saturating_sub(1));
+        let keep = shared_start(&self.slots[seq].tokens, prompt).min(prompt.len().saturating_sub(1));
         let cut =
             u32::try_from(keep).ok().and_then(|p0| self.ctx.clear_kv_cache_seq(Some(seq as u32), Some(p0), None).ok());
         if cut == Some(true) {
