@@ -13,6 +13,7 @@ mod models_cmd;
 mod openai;
 mod proxies;
 mod run_cmd;
+mod site;
 mod state;
 mod user_cmd;
 mod web;
@@ -206,7 +207,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         db,
         engine,
         brain,
-        site: auth::Site {
+        site: site::Site {
             bound: addr,
             public_url: args.public_url.clone(),
             cors_origins: args.cors_origins.clone().into(),

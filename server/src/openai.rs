@@ -5,12 +5,12 @@
 //! never do: a page in a browser cannot spend a signed-in person's cookie here. Browsers are let
 //! in only from the origins `--cors-origin` lists.
 
-mod error;
+pub mod error;
 mod stream;
 mod wire;
 
-use crate::auth::Site;
 use crate::guesses::{Guesses, MAX_FAILURES};
+use crate::site::Site;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Extension, Request, State};
@@ -19,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-pub use error::OpenAiError;
+use error::OpenAiError;
 use localbrain::brain::Brain;
 use localbrain::chat::ChatEvent;
 use localbrain::store::{Db, api_keys};

@@ -17,7 +17,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub brain: Arc<Brain>,
     /// Where people reach the server, for the Host and Origin checks.
-    pub site: crate::auth::Site,
+    pub site: crate::site::Site,
     /// When sessions end.
     pub session_rules: SessionRules,
     /// How long a request body may take to arrive.

@@ -1,7 +1,7 @@
 //! The HTTP side: the axum router with the Leptos pages, the JSON API (server functions),
 //! sign-in, and the request-hygiene layers.
 
-use crate::openai::OpenAiError;
+use crate::openai::error::OpenAiError;
 use crate::state::AppState;
 use crate::{auth, headers};
 use app::api::ApiError;
