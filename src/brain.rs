@@ -17,7 +17,7 @@
 //! - A reply stops within a token when its [`Reply`] is dropped (a closed connection), when
 //!   [`Brain::stop`] names it, or when the brain shuts down.
 //! - A file is never handed to llama.cpp before its GGUF header has been read and checked
-//!   ([`gguf`]), and a model the memory rule ([`crate::recommend::ram_needed_bytes`]) says will
+//!   ([`gguf`]), and a model the memory rule ([`crate::memory_rule::ram_needed_bytes`]) says will
 //!   not fit is refused instead of being loaded into swap.
 //! - A panic while writing becomes an error event for each reply it touched, never a silent
 //!   hang; the context is made anew.
@@ -114,12 +114,17 @@ impl BrainConfig {
     }
 
     /// This machine's profile for the models folder: [`crate::hardware::detect`] plus the
-    /// generation threads and the memory bandwidth measured with them (measured now and stored
-    /// when the machine file has none for these threads, or when `measure_again`). Blocks for
-    /// up to about half a second: call it from a blocking thread in async code.
+    /// generation threads, whether this build runs models on its GPU, and the memory bandwidth
+    /// measured with the threads (measured now and stored when the machine file has none for
+    /// these threads, or when `measure_again`). Blocks for up to about half a second: call it
+    /// from a blocking thread in async code.
     pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
         let mut hw = crate::hardware::detect(&self.models_dir);
         hw.threads = Some(self.threads);
+        // Asked only once a GPU is seen: it starts llama.cpp's backend.
+        if let Some(gpu) = hw.gpu.as_mut() {
+            gpu.used = gpu_offload();
+        }
         hw.memory_bandwidth_gbps =
             self.machine_file.as_deref().map(|path| crate::machine::bandwidth(path, self.threads, measure_again).gbps);
         hw
@@ -128,7 +133,7 @@ impl BrainConfig {
 
 /// Whether this build's llama.cpp can run models on a GPU (built with CUDA, Metal, Vulkan...).
 /// Starts the backend if it has not started.
-pub fn gpu_offload() -> bool {
+fn gpu_offload() -> bool {
     runtime::backend().is_ok_and(|b| b.supports_gpu_offload())
 }
 

@@ -44,7 +44,7 @@ pub struct ModelEntry {
     /// Exact file size in bytes.
     pub size_bytes: u64,
     /// Installed RAM in GiB the model needs at a ~4K context; the floor of
-    /// [`crate::recommend::ram_needed_bytes`].
+    /// [`crate::memory_rule::ram_needed_bytes`].
     pub min_ram_gb: u32,
     /// The model's maximum context, in tokens.
     pub context_length: u64,

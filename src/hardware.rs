@@ -101,8 +101,9 @@ pub struct HardwareProfile {
 /// existing ancestor, since the folder may not exist before the first download).
 ///
 /// `device_memory_gb` is left `None`: only the browser can fill it; `proxy` comes from this
-/// process's environment; `threads` and `memory_bandwidth_gbps` are the caller's to fill (the
-/// configured threads, the stored measurement). Does a few small blocking reads of kernel files
+/// process's environment; `threads`, `memory_bandwidth_gbps` and the GPU's `used` are the
+/// caller's to fill (the configured threads, the stored measurement, what its llama.cpp build
+/// can offload). Does a few small blocking reads of kernel files
 /// (and runs `nvidia-smi` when it is installed); call it from `spawn_blocking` in async code.
 #[cfg(feature = "ssr")]
 pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {

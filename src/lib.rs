@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod hardware;
 pub mod installed;
 pub mod keys;
+pub mod memory_rule;
 pub mod recommend;
 pub mod speed;
 pub mod status;

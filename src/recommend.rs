@@ -5,22 +5,10 @@
 
 use crate::catalog::ModelEntry;
 use crate::hardware::HardwareProfile;
+use crate::memory_rule::{ram_fits, ram_needed_bytes};
 use crate::speed::{SpeedEstimate, SpeedInputs, estimates, tokens_per_second};
 use crate::units::{GIB, disk_margin, format_bytes, format_ram};
 use serde::{Deserialize, Serialize};
-
-/// The context (tokens) the KV cache is sized for: local runtimes start with about 4K unless
-/// told otherwise, and the cache at a model's full 128K would dwarf its weights.
-pub const DEFAULT_CONTEXT_TOKENS: u64 = 4096;
-
-/// KV-cache bytes per token per billion parameters, for an f16 cache. Llama 3.1 8B needs
-/// exactly 128 KiB per token (32 layers x 8 KV heads x 128 dims x K and V x 2 bytes), i.e.
-/// 16 KiB per billion; other grouped-query models of 0.4B to 15B are within about 2x of that line.
-pub const KV_BYTES_PER_TOKEN_PER_B_PARAMS: f64 = 16_384.0;
-
-/// Share of installed RAM the weights plus KV cache may take; the rest is for the OS, the
-/// runtime's scratch buffers and everything else the machine runs.
-pub const RAM_BUDGET: f64 = 0.8;
 
 /// The installed RAM assumed when neither the server nor the browser could say: the most
 /// common laptop size. Only the pick uses it; verdicts do not rule anything out on a guess.
@@ -80,36 +68,6 @@ pub struct Recommendation {
     pub ram_source: RamSource,
     /// One verdict per catalog model, in catalog order.
     pub fits: Vec<ModelFit>,
-}
-
-/// The f16 KV cache of `m` at [`DEFAULT_CONTEXT_TOKENS`] (or its own context, if shorter):
-/// `params_b x` [`KV_BYTES_PER_TOKEN_PER_B_PARAMS`] `x tokens`.
-pub fn kv_cache_bytes(m: &ModelEntry) -> u64 {
-    let tokens = m.context_length.min(DEFAULT_CONTEXT_TOKENS) as f64;
-    (m.params_b.max(0.0) * KV_BYTES_PER_TOKEN_PER_B_PARAMS * tokens).ceil() as u64
-}
-
-/// The installed RAM `m` needs, in bytes. The fit rule:
-///
-/// `needed = max(min_ram_gb GiB, (size_bytes + kv_cache_bytes) / 0.8)`
-///
-/// The catalog's `min_ram_gb` is the floor; the second term keeps the weights plus the KV cache
-/// at the default context under [`RAM_BUDGET`] (80%) of RAM, so a catalog entry with a too-low
-/// `min_ram_gb` still gets room for the OS and the context. It only grows with the file size,
-/// the parameters and `min_ram_gb`. Compare a machine against it with [`ram_fits`].
-pub fn ram_needed_bytes(m: &ModelEntry) -> u64 {
-    let floor = u64::from(m.min_ram_gb).saturating_mul(GIB);
-    let working = m.size_bytes.saturating_add(kv_cache_bytes(m));
-    let budgeted = (working as f64 / RAM_BUDGET).ceil() as u64;
-    floor.max(budgeted)
-}
-
-/// Whether `ram_bytes` of RAM, as the OS reports it, covers `needed` installed bytes. An OS
-/// reports 2-10% less than is installed (firmware, kernel and integrated-GPU reservations: an
-/// "8 GB" laptop shows about 7.6 GB), so a reading within 10% below the need still fits.
-pub fn ram_fits(needed: u64, ram_bytes: u64) -> bool {
-    // Exact integer form of `ram >= 0.9 * needed`.
-    u128::from(ram_bytes) * 10 >= u128::from(needed) * 9
 }
 
 /// Free disk `m` needs to download: its size plus [`disk_margin`].
@@ -739,43 +697,6 @@ mod tests {
         for (models, want) in cases {
             let r = recommend(models, &server(64.0, Some(TB)));
             assert_eq!(r.model_id.as_deref(), Some(*want), "{models:?}");
-        }
-    }
-
-    #[test]
-    fn ram_rule() {
-        // min_ram_gb is the floor when the weights are small ...
-        let m = model("m", 1, 8.0, 4_920_739_168, 8);
-        assert_eq!(kv_cache_bytes(&m), 8 * 16_384 * 4096);
-        assert_eq!(ram_needed_bytes(&m), 8 * GIB);
-        // ... and the 80% rule wins when min_ram_gb is too low: (4 GB + 0.5 GiB) / 0.8.
-        let m = model("m", 1, 8.0, 4_000_000_000, 1);
-        let want = ((4_000_000_000u64 + (512 << 20)) as f64 / 0.8).ceil() as u64;
-        assert_eq!(ram_needed_bytes(&m), want);
-        // A short context caps the cache.
-        let short = ModelEntry { context_length: 1024, ..m.clone() };
-        assert_eq!(kv_cache_bytes(&short), kv_cache_bytes(&m) / 4);
-        // Monotone in size, parameters and the floor.
-        let bigger = [
-            ModelEntry { size_bytes: m.size_bytes + 1_000_000, ..m.clone() },
-            ModelEntry { params_b: 9.0, ..m.clone() },
-            ModelEntry { min_ram_gb: 16, ..m.clone() },
-        ];
-        for b in &bigger {
-            assert!(ram_needed_bytes(b) > ram_needed_bytes(&m), "{b:?}");
-        }
-        // Reported RAM within 10% below the need fits.
-        let cases = [
-            (8 * GIB, 8 * GIB, true),
-            (8 * GIB, 8 * GIB * 93 / 100, true),
-            (10 * GIB, 9 * GIB, true),
-            (10 * GIB, 9 * GIB - 1, false),
-            (8 * GIB, 4 * GIB, false),
-            (8 * GIB, 64 * GIB, true),
-            (0, 0, true),
-        ];
-        for (needed, ram, ok) in cases {
-            assert_eq!(ram_fits(needed, ram), ok, "{needed} in {ram}");
         }
     }
 

@@ -31,6 +31,7 @@
 //!
 use crate::catalog::ModelEntry;
 use crate::hardware::{HardwareProfile, Simd};
+use crate::memory_rule::ram_needed_bytes;
 use crate::units::MIB;
 use serde::{Deserialize, Serialize};
 
@@ -161,7 +162,7 @@ fn weight_seconds(m: &ModelEntry, hw: &HardwareProfile) -> Option<(f64, bool)> {
             let gbps = hw.memory_bandwidth_gbps.filter(|g| g.is_finite() && *g > 0.0)?;
             return Some((m.size_bytes as f64 / (gbps * 1e9), true));
         }
-        let fits = gpu.memory_bytes.is_some_and(|mem| crate::recommend::ram_needed_bytes(m) as f64 <= mem as f64 * 0.9);
+        let fits = gpu.memory_bytes.is_some_and(|mem| ram_needed_bytes(m) as f64 <= mem as f64 * 0.9);
         if fits {
             return Some((m.size_bytes as f64 / (GPU_BANDWIDTH_GBPS * 1e9), true));
         }

@@ -6,7 +6,8 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use localbrain::brain::BrainConfig;
 use localbrain::catalog::Catalog;
 use localbrain::hardware::HardwareProfile;
-use localbrain::recommend::{Fit, ram_needed_bytes, recommend_with};
+use localbrain::memory_rule::ram_needed_bytes;
+use localbrain::recommend::{Fit, recommend_with};
 use localbrain::speed::tokens_per_second;
 use localbrain::units::{format_bytes, format_ram};
 

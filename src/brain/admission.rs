@@ -5,7 +5,7 @@ use super::BrainError;
 use super::stops::{MAX_STOP_BYTES, MAX_STOPS};
 use crate::catalog::ModelEntry;
 use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
-use crate::recommend::{kv_cache_bytes, ram_fits, ram_needed_bytes};
+use crate::memory_rule::{kv_cache_bytes, ram_fits, ram_needed_bytes};
 use crate::units::{format_bytes, format_ram};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! A GPU that could hold a model: an NVIDIA card (the driver's `/proc/driver/nvidia`, and
 //! `nvidia-smi` for its memory when installed), or Apple silicon's GPU, which shares the RAM.
-//! `None` when none is seen. Whether localbrain uses it is a property of its llama.cpp build.
+//! `None` when none is seen. Whether localbrain uses it is a property of its llama.cpp build,
+//! which only the brain knows: [`detect`] leaves `used` false for the brain to fill.
 
 use super::Gpu;
 use std::path::Path;
@@ -9,17 +10,15 @@ use std::time::Duration;
 /// The GPU this machine shows, if any. `cpu_model` and `total_ram` identify Apple silicon,
 /// whose GPU memory is the machine's RAM.
 pub fn detect(cpu_model: Option<&str>, total_ram: Option<u64>) -> Option<Gpu> {
-    // Asked only once a GPU is seen: it starts llama.cpp's backend.
-    let used = crate::brain::gpu_offload;
     if cfg!(target_os = "macos") && cpu_model.is_some_and(|m| m.starts_with("Apple")) {
         let name = format!("{} GPU", cpu_model.unwrap_or("Apple"));
-        return Some(Gpu { name, memory_bytes: total_ram, unified: true, used: used() });
+        return Some(Gpu { name, memory_bytes: total_ram, unified: true, used: false });
     }
     let (name, memory_bytes) = match nvidia_smi() {
         Some(found) => found,
         None => (proc_nvidia_name(Path::new("/proc/driver/nvidia/gpus"))?, None),
     };
-    Some(Gpu { name, memory_bytes, unified: false, used: used() })
+    Some(Gpu { name, memory_bytes, unified: false, used: false })
 }
 
 /// The first card's "Model:" line in the driver's per-GPU `information` files.
