@@ -300,6 +300,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LOCALBRAIN_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub header_timeout: std::time::Duration,
 
+    /// The longest an answer's write may wait for a client that stopped reading; then the
+    /// connection is closed, and a reply being streamed to it is stopped
+    #[arg(long, env = "LOCALBRAIN_WRITE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub write_timeout: std::time::Duration,
+
     /// How long a client has to send a request's body once its headers arrived (then 408)
     #[arg(long, env = "LOCALBRAIN_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     pub body_timeout: std::time::Duration,

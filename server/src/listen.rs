@@ -5,6 +5,8 @@
 //! - a deadline for each request head. hyper starts that clock whenever a connection waits for
 //!   a request, so it also ends a kept-alive connection that sits idle, and a client that sends
 //!   half a request head. (The body has its own deadline, in `web::limit_body`.)
+//! - a deadline for each write of an answer (`write_deadline`): a client that stops reading is
+//!   dropped like one that left, instead of holding its slot (and a `/v1` stream its brain slot).
 //!
 //! Each request carries the client's address (`ConnectInfo`), which the login limit counts by.
 
@@ -19,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::Service;
 
+use crate::write_deadline::WriteDeadline;
+
 /// How the server treats connections.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -26,6 +30,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time for a whole request head, and the longest a connection may wait idle between requests.
     pub header_timeout: Duration,
+    /// The longest a write of an answer may wait for the client to read.
+    pub write_timeout: Duration,
 }
 
 /// How long open connections get to finish once shutdown begins (a reply being written, a
@@ -79,6 +85,7 @@ pub async fn serve(
             // A Router is always ready, so `call` needs no `poll_ready` first.
             router.clone().call(req.map(Body::new))
         });
+        let stream = WriteDeadline::new(stream, limits.write_timeout);
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -114,4 +121,80 @@ pub async fn serve(
 async fn stopping(mut stop: watch::Receiver<bool>) {
     // The guard `wait_for` returns is dropped here, not held across the connection's await.
     let _ = stop.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    /// Set when the answer's body is dropped: what a reply (a `/v1` stream) sees when its client leaves.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn get_hello(addr: std::net::SocketAddr) -> String {
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped_while_others_are_served() {
+        let body_dropped = Arc::new(AtomicBool::new(false));
+        let flag = body_dropped.clone();
+        let router = Router::new().route("/hello", get(|| async { "hello" })).route(
+            "/endless",
+            get(move || {
+                let guard = Dropped(flag.clone());
+                let chunks = futures::stream::repeat_with(move || {
+                    let _held = &guard;
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 64 * 1024]))
+                });
+                async move { Body::from_stream(chunks) }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(1),
+        };
+        let server = tokio::spawn(serve(listener, router, limits, std::future::pending()));
+
+        // A small receive window, a request for an endless answer, and then not one read.
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stalled = socket.connect(addr).await.unwrap();
+        stalled.write_all(b"GET /endless HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+
+        // The other slot keeps serving while that one stalls.
+        for _ in 0..3 {
+            assert!(get_hello(addr).await.ends_with("hello"));
+        }
+        tokio::time::timeout(Duration::from_secs(15), async {
+            while !body_dropped.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the answer to a client that reads nothing was still being written 15 s on");
+
+        // Its slot is free: with one idle connection holding the other slot, a new client is
+        // still served (it would wait in the kernel's queue if the stalled one held on).
+        let _idle = TcpStream::connect(addr).await.unwrap();
+        let served = tokio::time::timeout(Duration::from_secs(5), get_hello(addr)).await;
+        assert!(served.expect("no slot came free after the stalled client was dropped").ends_with("hello"));
+        drop(stalled);
+        server.abort();
+    }
 }

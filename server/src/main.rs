@@ -17,6 +17,7 @@ mod site;
 mod state;
 mod user_cmd;
 mod web;
+mod write_deadline;
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -221,11 +222,12 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let limits = listen::Limits {
         max_connections: args.max_connections.map_or(1000, |n| n as usize).min(ceiling),
         header_timeout: args.header_timeout,
+        write_timeout: args.write_timeout,
     };
     if args.max_connections.is_some_and(|n| n as usize > ceiling) {
         tracing::warn!(ceiling, "--max-connections is above half the open-file limit; using the ceiling");
     }
-    tracing::info!(max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, "listening");
+    tracing::info!(max_connections = limits.max_connections, header_timeout = ?limits.header_timeout, write_timeout = ?limits.write_timeout, "listening");
     let brain_for_signal = brain_for_shutdown.clone();
     listen::serve(listener, web::router(state), limits, async move {
         shutdown_signal().await;
