@@ -9,6 +9,21 @@ const chat = (page: Page) => page.getByTestId("chat");
 const lastReply = async (page: Page) => (await page.locator(".msg-assistant p").last().textContent()) ?? "";
 const busy = async (page: Page) => (await (await page.request.post(`${rig.lb.base}/api/brain`, { data: {} })).json()).busy as boolean;
 
+/**
+ * How long one token takes now, in ms: a short reply's own speed, read at a test's start, so the
+ * waits on the model are budgeted in tokens and a loaded machine slows them without failing them.
+ */
+async function tokenMs(page: Page): Promise<number> {
+  const ask = { model_id: SMOL, messages: [{ role: "user", content: "Say hello." }], max_tokens: 16 };
+  const lines = (await (await page.request.post(`${rig.lb.base}/api/chat`, { data: ask })).text()).trim().split("\n");
+  const done = JSON.parse(lines[lines.length - 1]);
+  expect(done.type, lines.join("\n")).toBe("done");
+  return 1000 / Math.max(done.stats.tokens_per_second, 0.1);
+}
+
+/** Waits for the brain to stop writing after a Stop or a page left: a few tokens and a poll. */
+const freed = (page: Page, token: number) => expect.poll(() => busy(page), { timeout: 3_000 + 20 * token }).toBe(false);
+
 /** Downloads the real model through the card and waits for Try it. */
 async function installThroughTheCard(page: Page) {
   await signIn(page, rig.lb.loginUrl);
@@ -55,14 +70,15 @@ test("download -> installed -> Try it: the reply streams in, Stop stops it on th
   await page.setViewportSize({ width: 1280, height: 800 });
 
   // A long reply, stopped part-way: the server stops generating and the text stops growing.
+  const token = await tokenMs(page);
   await chat(page).getByLabel("Message").fill("Write a very long story about a dragon who learns to bake bread.");
   await chat(page).getByRole("button", { name: "Send" }).click();
   await expect(chat(page).getByRole("button", { name: "Stop" })).toBeVisible();
-  await expect.poll(async () => (await lastReply(page)).length, { timeout: 30_000 }).toBeGreaterThan(40);
+  await expect.poll(async () => (await lastReply(page)).length, { timeout: 10_000 + 50 * token }).toBeGreaterThan(40);
   expect(await busy(page)).toBe(true);
   await chat(page).getByRole("button", { name: "Stop" }).click();
   await expect(chat(page).getByTestId("chat-footer")).toContainText("stopped");
-  await expect.poll(() => busy(page), { timeout: 3_000 }).toBe(false);
+  await freed(page, token);
   const stoppedAt = (await lastReply(page)).length;
   await page.waitForTimeout(1000);
   expect((await lastReply(page)).length).toBe(stoppedAt);
@@ -73,6 +89,7 @@ test("download -> installed -> Try it: the reply streams in, Stop stops it on th
 
 test("leaving the page mid-reply stops the generation on the server", async ({ page }) => {
   await installThroughTheCard(page);
+  const token = await tokenMs(page);
   // A sampled reply may end early (the model is small): ask again until one is still being
   // written when the page is left.
   let writing = false;
@@ -82,13 +99,13 @@ test("leaving the page mid-reply stops the generation on the server", async ({ p
     await expect(chat(page).getByRole("button", { name: "Send" })).toBeVisible({ timeout: 30_000 });
     await chat(page).getByLabel("Message").fill("Write a very long story about a dragon who learns to bake bread.");
     await chat(page).getByRole("button", { name: "Send" }).click();
-    await expect.poll(async () => (await lastReply(page)).length, { timeout: 30_000 }).toBeGreaterThan(20);
+    await expect.poll(async () => (await lastReply(page)).length, { timeout: 10_000 + 50 * token }).toBeGreaterThan(20);
     writing = await busy(page);
   }
   expect(writing).toBe(true);
   await page.getByRole("link", { name: "About localbrain" }).click();
   await expect(page.getByRole("heading", { name: "About localbrain" })).toBeVisible();
-  await expect.poll(() => busy(page), { timeout: 3_000 }).toBe(false);
+  await freed(page, token);
 });
 
 test("the first load is server-rendered with the chat, and a damaged model file is named", async ({ browser, page }) => {

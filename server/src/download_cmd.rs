@@ -34,7 +34,7 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: boo
     bar.set_message(name.clone());
     let settled = engine.wait_settled(id);
     tokio::pin!(settled);
-    // Bytes as the runner writes them; none when another process runs this download.
+    // Bytes as this process's runner writes them; silent when another process runs the download.
     let mut news = engine.watch(id);
     let mut paused_by_user = false;
     // The row, read twice a second, says whether the engine is waiting to try again.
@@ -54,8 +54,10 @@ pub async fn run(engine: Arc<Engine>, user_id: i64, model_id: &str, verbose: boo
             bytes = next_bytes(&mut news) => bar.set_position(bytes),
             _ = tick.tick(), if !paused_by_user => {
                 let Ok(view) = engine.get(user_id, id).await else { continue };
-                if news.is_none() {
-                    // Another process (the server) runs it: its runner writes the row each second.
+                // When another process (the server) runs it, this process's news is silent
+                // (its runner only waits for the other to let go) and the row's bytes, written
+                // by the other's heartbeat each second, are the live figure.
+                if news.is_none() || view.bytes_downloaded > bar.position() {
                     bar.set_position(view.bytes_downloaded);
                 }
                 match view.retrying {

@@ -62,10 +62,6 @@ impl Events {
     }
 }
 
-async fn busy(s: &Server, user: &User) -> bool {
-    s.ok(user, "brain", json!({})).await["busy"].as_bool().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_streams_as_it_is_generated_and_ends_with_its_numbers() {
     let host = model_host().await;
@@ -120,14 +116,12 @@ async fn closing_the_connection_stops_the_generation_on_the_server() {
     let s = Server::start(&host).await;
     s.install_smol();
     let alice = s.admin().await;
+    let token = s.token_time(&alice).await;
     let mut events = Events::new(open_chat(&s, &alice, ask("Write a very long story about a dragon.", 900)).await);
     while events.next().await.unwrap()["type"] != "piece" {}
-    assert!(busy(&s, &alice).await, "generating");
+    assert!(s.busy(&alice).await, "generating");
     drop(events); // the browser tab closes
-    wait_for("the server to stop generating", Duration::from_secs(5), || async {
-        (!busy(&s, &alice).await).then_some(())
-    })
-    .await;
+    s.freed_after_leaving(&alice, token).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,7 +140,7 @@ async fn stop_ends_the_reply_and_only_its_owner_can_stop_it() {
     assert_eq!(last["type"], "done", "{last}");
     assert_eq!(last["stats"]["finish"], "cancelled", "{last}");
     assert!(last["stats"]["generated_tokens"].as_u64().unwrap() < 900);
-    assert!(!busy(&s, &alice).await);
+    assert!(!s.busy(&alice).await);
     assert_eq!(s.ok(&alice, "chat/stop", json!({ "id": id })).await, json!(false), "already ended");
 }
 

@@ -412,6 +412,42 @@ impl Server {
         self.post_raw(user.map(|u| u.cookie.as_str()), endpoint, serde_json::to_vec(&body).unwrap(), &[]).await
     }
 
+    /// Whether the brain is writing a reply now, as the card sees it.
+    pub async fn busy(&self, user: &User) -> bool {
+        self.ok(user, "brain", json!({})).await["busy"].as_bool().unwrap()
+    }
+
+    /// How long one token of the test model takes now, from a short reply's own figure: a test
+    /// that waits on the model budgets in tokens at this speed, measured at its start, so a
+    /// loaded machine slows it without failing it.
+    pub async fn token_time(&self, user: &User) -> Duration {
+        let ask =
+            json!({ "model_id": SMOL, "messages": [{ "role": "user", "content": "Say hello." }], "max_tokens": 16 });
+        let reply = self
+            .http
+            .post(format!("{}/api/chat", self.base))
+            .header(reqwest::header::COOKIE, &user.cookie)
+            .json(&ask)
+            .send()
+            .await
+            .expect("POST /api/chat");
+        let lines = reply.text().await.expect("the reply");
+        // One JSON event a line; the last, `done`, carries the reply's speed.
+        let done: Value = serde_json::from_str(lines.lines().last().unwrap_or_default()).expect("a JSON line");
+        let per_second = done["stats"]["tokens_per_second"].as_f64().unwrap_or_else(|| panic!("no speed: {lines}"));
+        Duration::from_secs_f64(1.0 / per_second.max(0.1))
+    }
+
+    /// Waits for the brain to stop writing once a reply's client left: within a few tokens at
+    /// `token` (and a poll's round trip). How long it took.
+    pub async fn freed_after_leaving(&self, user: &User, token: Duration) -> Duration {
+        let left = Instant::now();
+        let budget = Duration::from_secs(3) + token * 20;
+        wait_for("the brain to be free", budget, || async { (!self.busy(user).await).then_some(()) }).await;
+        println!("freed {} ms after the client left ({} ms a token)", left.elapsed().as_millis(), token.as_millis());
+        left.elapsed()
+    }
+
     /// POST JSON as `user`, asserting 200; the JSON body.
     pub async fn ok(&self, user: &User, endpoint: &str, body: Value) -> Value {
         let a = self.call(Some(user), endpoint, body.clone()).await;

@@ -17,6 +17,15 @@ fn slow(host: &Fixture) {
     });
 }
 
+/// A slow model host and two servers on one database and one models folder.
+async fn two_servers() -> (Fixture, Server, Server) {
+    let host = model_host().await;
+    slow(&host);
+    let a = Server::start(&host).await;
+    let b = a.another().await;
+    (host, a, b)
+}
+
 /// Bytes the host sends in `window`, measured from now.
 async fn sent_during(host: &Fixture, window: Duration) -> u64 {
     let before = host.bytes_sent();
@@ -26,10 +35,7 @@ async fn sent_during(host: &Fixture, window: Duration) -> u64 {
 
 #[tokio::test]
 async fn a_download_running_on_one_server_is_watched_paused_and_cancelled_through_another() {
-    let host = model_host().await;
-    slow(&host);
-    let a = Server::start(&host).await;
-    let b = a.another().await;
+    let (host, a, b) = two_servers().await;
     let admin = a.admin().await;
     let id = id_of(&a.start_dl(&admin, ALPHA).await);
 
@@ -74,10 +80,7 @@ async fn a_download_running_on_one_server_is_watched_paused_and_cancelled_throug
 
 #[tokio::test]
 async fn when_the_server_running_a_download_is_killed_another_takes_it_over_from_its_partial() {
-    let host = model_host().await;
-    slow(&host);
-    let a = Server::start(&host).await;
-    let b = a.another().await;
+    let (host, a, b) = two_servers().await;
     let admin = a.admin().await;
     let id = id_of(&a.start_dl(&admin, ALPHA).await);
     b.wait_dl(&admin, id, "a quarter", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 1_000_000).await;
@@ -123,6 +126,30 @@ fn terminal_download(s: &Server, model: &str) -> std::process::Child {
         .expect("run localbrain download")
 }
 
+/// `command` in a pseudo-terminal (util-linux `script`), so it draws its progress bar as it does
+/// for a person; what the terminal shows comes back on stdout.
+fn in_terminal(command: std::process::Command) -> std::process::Command {
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(command.get_program()).chain(command.get_args()).map(quote).collect();
+    let mut pty = std::process::Command::new("script");
+    pty.args(["--quiet", "--return", "--flush", "--command", &line.join(" "), "/dev/null"]);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => pty.env(key, value),
+            None => pty.env_remove(key),
+        };
+    }
+    pty
+}
+
+/// The byte counts a progress bar showed (`[=====>   ] 1.20 MiB/4.00 MiB ...`), frame by frame.
+fn bar_positions(screen: &str) -> Vec<String> {
+    screen
+        .split(['\r', '\n'])
+        .filter_map(|frame| frame.split_once("] ")?.1.split_once('/').map(|(bytes, _)| bytes.trim().to_owned()))
+        .collect()
+}
+
 /// Waits (up to 30 s) for a terminal command to end; its stderr.
 fn ended(child: std::process::Child) -> (bool, String) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -131,6 +158,37 @@ fn ended(child: std::process::Child) -> (bool, String) {
     });
     let out = rx.recv_timeout(Duration::from_secs(30)).expect("the terminal's download ended").unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A terminal attached to a download the server runs shows it moving: the bytes the server's
+/// heartbeat writes to the row, not a bar frozen where it started (issue 28, item 6).
+#[tokio::test]
+async fn a_terminal_attached_to_the_servers_download_shows_its_bytes_move() {
+    let host = model_host().await;
+    slow(&host);
+    let s = Server::start(&host).await;
+    s.admin().await; // the terminal acts as the admin
+    let bob = s.add_user("bob").await;
+    let id = id_of(&s.start_dl(&bob, ALPHA).await);
+    s.wait_dl(&bob, id, "flowing", WAIT, |r| r["bytes_downloaded"].as_u64().unwrap_or(0) > 100_000).await;
+    // The terminal (the admin) asks for the model bob's download on the server is fetching:
+    // its own row, joined to that transfer.
+    let mut download = s.command();
+    download.args(["download", ALPHA]);
+    let mut terminal = in_terminal(download);
+    terminal.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || terminal.output().expect("run localbrain download in a terminal"))
+        .await
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    let mut distinct = bar_positions(&screen);
+    distinct.dedup();
+    println!("the bar showed {distinct:?}");
+    // The server's download takes ~10 s and the row is written each second: a moving bar shows
+    // several figures before the last one; a frozen one shows its first, then the end.
+    assert!(distinct.len() >= 4, "the bar showed only {distinct:?}: {screen}");
+    assert_eq!(status_of(&s.get_dl(&bob, id).await), "complete");
 }
 
 #[tokio::test]
@@ -221,10 +279,7 @@ fn range_start(seen: &Seen) -> u64 {
 
 #[tokio::test]
 async fn two_users_on_two_servers_share_one_transfer_until_the_last_lets_go() {
-    let host = model_host().await;
-    slow(&host);
-    let a = Server::start(&host).await;
-    let b = a.another().await;
+    let (host, a, b) = two_servers().await;
     let alice = a.admin().await;
     let bob = a.add_user("bob").await;
     let first = id_of(&a.start_dl(&alice, ALPHA).await);

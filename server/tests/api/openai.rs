@@ -56,10 +56,6 @@ fn error_message(body: &Value) -> &str {
     e["message"].as_str().unwrap_or_else(|| panic!("no message: {body}"))
 }
 
-async fn busy(s: &Server, user: &User) -> bool {
-    s.ok(user, "brain", json!({})).await["busy"].as_bool().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn models_and_a_whole_completion_in_openais_shape() {
     let host = model_host().await;
@@ -352,6 +348,7 @@ async fn a_client_that_goes_away_mid_stream_frees_the_brain_within_a_token() {
     s.install_smol();
     let admin = s.admin().await;
     let key = make_key(&s, "admin", "leaver");
+    let token = s.token_time(&admin).await;
     let mut body = ask("Write a very long story about a dragon.", 900);
     body["stream"] = json!(true);
     let mut resp =
@@ -361,13 +358,9 @@ async fn a_client_that_goes_away_mid_stream_frees_the_brain_within_a_token() {
     while seen.matches("\"content\"").count() < 3 {
         seen.push_str(&String::from_utf8_lossy(&resp.chunk().await.unwrap().expect("more of the stream")));
     }
-    assert!(busy(&s, &admin).await, "generating");
-    let left = Instant::now();
+    assert!(s.busy(&admin).await, "generating");
     drop(resp);
-    wait_for("the brain to be free", Duration::from_secs(5), || async { (!busy(&s, &admin).await).then_some(()) })
-        .await;
-    // A token of this model here takes ~20 ms; the poll itself adds a few.
-    println!("freed {} ms after the client left", left.elapsed().as_millis());
+    s.freed_after_leaving(&admin, token).await;
     // And the next request is served at once.
     let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(ask("Hi", 4))).await;
     assert_eq!(status, 200, "{c}");
@@ -382,6 +375,7 @@ async fn a_client_that_goes_away_before_a_whole_answer_frees_the_brain() {
     s.install_smol();
     let admin = s.admin().await;
     let key = make_key(&s, "admin", "impatient");
+    let token = s.token_time(&admin).await;
     let asking = {
         let (s, key) = (s.clone(), key.clone());
         tokio::spawn(async move {
@@ -389,14 +383,11 @@ async fn a_client_that_goes_away_before_a_whole_answer_frees_the_brain() {
             v1(&s, Some(&key), "POST", "chat/completions", Some(long)).await
         })
     };
-    wait_for("the answer to be written", Duration::from_secs(30), || async { busy(&s, &admin).await.then_some(()) })
+    wait_for("the answer to be written", Duration::from_secs(30), || async { s.busy(&admin).await.then_some(()) })
         .await;
-    let left = Instant::now();
     asking.abort();
     assert!(asking.await.unwrap_err().is_cancelled());
-    wait_for("the brain to be free", Duration::from_secs(5), || async { (!busy(&s, &admin).await).then_some(()) })
-        .await;
-    println!("freed {} ms after the client left", left.elapsed().as_millis());
+    s.freed_after_leaving(&admin, token).await;
     let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(ask("Hi", 4))).await;
     assert_eq!(status, 200, "{c}");
 }
