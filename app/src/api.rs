@@ -3,8 +3,8 @@
 //! session and scopes what it touches to that user.
 //!
 //! Errors are an [`ApiError`]: its variant chooses the HTTP status (400 bad input, 401 no session,
-//! 404 not found, 408 the body did not arrive in time, 409 wrong state, 429 busy, 503 no memory for the model now, 507 not enough
-//! disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
+//! 404 not found, 408 the body did not arrive in time, 409 wrong state, 421 a Host that is not this server, 429 busy, 503 no
+//! memory for the model now, 507 not enough disk, 500 without details) and the body is `{"kind": "<variant>", "error": "<plain words>"}`.
 
 mod chat;
 mod conversations;
@@ -41,6 +41,8 @@ pub enum ApiError {
     Conflict { error: String },
     /// The request body is bigger than the endpoint takes.
     TooLarge { error: String },
+    /// The request's Host is not this server (DNS rebinding).
+    Misdirected { error: String },
     /// Busy with other requests: try again shortly.
     Busy { error: String },
     /// Cannot be done now (no memory for the model, shutting down).
@@ -64,6 +66,7 @@ impl ApiError {
             ApiError::TimedOut { .. } => 408,
             ApiError::Conflict { .. } => 409,
             ApiError::TooLarge { .. } => 413,
+            ApiError::Misdirected { .. } => 421,
             ApiError::Busy { .. } => 429,
             ApiError::Unavailable { .. } => 503,
             ApiError::NoDisk { .. } => 507,
@@ -81,6 +84,7 @@ impl ApiError {
             | ApiError::Conflict { error }
             | ApiError::TimedOut { error }
             | ApiError::TooLarge { error }
+            | ApiError::Misdirected { error }
             | ApiError::Busy { error }
             | ApiError::Unavailable { error }
             | ApiError::NoDisk { error }
@@ -241,10 +245,65 @@ pub mod ssr {
         }
     }
 
-    /// A 500: logged in full, told in short.
+    /// A 500: told in short, noted in full for the log ([`RequestErrors`]). Outside a request
+    /// (a test calling an inner function) there is no request to log it with, so it is logged here.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
-        tracing::error!(%detail, "internal error");
+        let detail = detail.to_string();
+        match use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<RequestErrors>().cloned()) {
+            Some(errors) => errors.note(detail),
+            None => tracing::error!(%detail, "internal error"),
+        }
         ApiError::Internal { error: "something went wrong on the server; see its log".into() }
+    }
+
+    /// A failure inside the server, in full, for its log only: the answer says just that
+    /// something went wrong. An answer built outside the server functions carries it in its
+    /// extensions ([`InternalError::on`]) for the server's error layer to log.
+    #[derive(Clone, Debug)]
+    pub struct InternalError(pub String);
+
+    impl InternalError {
+        /// `response`, carrying this error for the log.
+        pub fn on(self, mut response: axum::response::Response) -> axum::response::Response {
+            response.extensions_mut().insert(self);
+            response
+        }
+    }
+
+    /// The internal errors of one request, each logged once with the request. The server's error
+    /// layer puts one in every request's extensions (a server function reaches it through the
+    /// request's parts, a layer through the request), adds the answer's [`InternalError`], and
+    /// what was noted is logged when the last copy goes: for a page that streams on after its
+    /// headers, once the page is done.
+    #[derive(Clone, Debug)]
+    pub struct RequestErrors(std::sync::Arc<Noted>);
+
+    #[derive(Debug)]
+    struct Noted {
+        method: axum::http::Method,
+        path: String,
+        errors: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl RequestErrors {
+        /// The record of a request to `path`.
+        pub fn new(method: axum::http::Method, path: String) -> Self {
+            RequestErrors(std::sync::Arc::new(Noted { method, path, errors: Default::default() }))
+        }
+
+        /// Notes `detail` for the log.
+        pub fn note(&self, detail: String) {
+            self.0.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(detail);
+        }
+    }
+
+    impl Drop for Noted {
+        fn drop(&mut self) {
+            let errors = self.errors.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for error in errors.drain(..) {
+                tracing::error!(method = %self.method, path = %self.path, %error, "internal error");
+            }
+        }
     }
 
     /// An engine error as the API tells it: the engine's words, the variant chosen here.

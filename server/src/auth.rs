@@ -8,13 +8,14 @@
 
 use crate::guesses::Guesses;
 use crate::openai::error::OpenAiError;
+use crate::refusal::{Family, page, unknown_host};
 use crate::site::Site;
 use app::api::ApiError;
-use app::api::ssr::CurrentUser;
+use app::api::ssr::{CurrentUser, InternalError, RequestErrors};
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use localbrain::store::Db;
 use localbrain::store::sessions::{self, SessionRules};
 use std::net::SocketAddr;
@@ -69,10 +70,12 @@ pub async fn login(
             ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
         }
         Ok(None) => failed("This login link has expired or was already used."),
-        Err(e) => {
-            tracing::error!(error = %e, "login failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed; see the server log.").into_response()
-        }
+        Err(e) => InternalError(format!("login failed: {e}")).on(page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign in",
+            "Cannot sign in",
+            "<p>Sign-in failed on the server; see its log.</p>",
+        )),
     }
 }
 
@@ -90,8 +93,8 @@ pub async fn logout(State(db): State<Db>, headers: HeaderMap) -> Response {
         Some(secret) => match sessions::delete_session(&db, &secret).await {
             Ok(ended) => ended,
             Err(e) => {
-                tracing::error!(error = %e, "sign-out failed");
-                return ApiError::Internal { error: "sign-out failed; see the server log".into() }.into_response();
+                let answer = ApiError::Internal { error: "sign-out failed; see the server log".into() };
+                return InternalError(format!("sign-out failed: {e}")).on(answer.into_response());
             }
         },
         None => false,
@@ -116,23 +119,19 @@ pub async fn logout(State(db): State<Db>, headers: HeaderMap) -> Response {
 /// 429 with Retry-After: the address has had too many failed attempts lately.
 fn too_many_attempts(wait: Duration) -> Response {
     let minutes = wait.as_secs().div_ceil(60).max(1);
-    let page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head>\
-         <body><main><h1>Too many attempts</h1><p>Too many login links that did not work came from this \
-         address. Try again in {minutes} min, with a fresh link: on the server run \
-         <code>localbrain user login NAME</code>.</p></main></body></html>"
+    let body = format!(
+        "<p>Too many login links that did not work came from this address. Try again in {minutes} min, \
+         with a fresh link: on the server run <code>localbrain user login NAME</code>.</p>"
     );
     let retry_after = wait.as_secs().max(1).to_string();
-    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after)], Html(page)).into_response()
+    let page = page(StatusCode::TOO_MANY_REQUESTS, "Sign in", "Too many attempts", &body);
+    ([(header::RETRY_AFTER, retry_after)], page).into_response()
 }
 
 fn login_refused(why: &str) -> Response {
-    let page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title></head>\
-         <body><main><h1>Cannot sign in</h1><p>{why}</p><p>Ask for a new link: on the server run \
-         <code>localbrain user login NAME</code>.</p></main></body></html>"
-    );
-    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+    let body =
+        format!("<p>{why}</p><p>Ask for a new link: on the server run <code>localbrain user login NAME</code>.</p>");
+    page(StatusCode::BAD_REQUEST, "Sign in", "Cannot sign in", &body)
 }
 
 /// Puts the signed-in user into the request's extensions.
@@ -148,7 +147,11 @@ pub async fn session_layer(
                 req.extensions_mut().insert(CurrentUser { id: u.id, is_admin: u.role == "admin", name: u.name });
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "session lookup failed"),
+            Err(e) => {
+                if let Some(errors) = req.extensions().get::<RequestErrors>() {
+                    errors.note(format!("session lookup failed: {e}"));
+                }
+            }
         }
     }
     next.run(req).await
@@ -159,14 +162,10 @@ pub async fn hygiene_layer(State(site): State<Site>, req: Request, next: Next) -
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     // The /v1 API's clients parse errors in OpenAI's shape.
-    let openai = req.uri().path().starts_with("/v1/");
+    let family = Family::of(req.uri().path());
+    let openai = family == Family::OpenAi;
     if !site.host_allowed(host) {
-        return if openai {
-            OpenAiError::new(StatusCode::MISDIRECTED_REQUEST, "unknown Host", "invalid_request_error", None)
-                .into_response()
-        } else {
-            (StatusCode::MISDIRECTED_REQUEST, "unknown Host").into_response()
-        };
+        return unknown_host(family);
     }
     if req.method() != Method::GET
         && req.method() != Method::HEAD

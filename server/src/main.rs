@@ -1,6 +1,7 @@
 //! The `localbrain` binary: `serve` (the default) runs the web app.
 
 mod auth;
+mod background;
 mod catalog_cmd;
 mod cli;
 mod ctrl_c;
@@ -12,6 +13,7 @@ mod listen;
 mod models_cmd;
 mod openai;
 mod proxies;
+mod refusal;
 mod run_cmd;
 mod site;
 mod state;
@@ -20,6 +22,7 @@ mod web;
 mod write_deadline;
 
 use anyhow::{Context, bail};
+use background::Background;
 use clap::Parser;
 use cli::{Cli, Command, Config};
 use localbrain::brain::{Brain, BrainConfig};
@@ -180,13 +183,16 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     let booted = localbrain::time::now_ms();
     let hw = tokio::task::spawn_blocking(move || cfg.hardware(false)).await.context("cannot look at this machine")?;
     tracing::info!(bandwidth_gbps = ?hw.memory_bandwidth_gbps, threads = ?hw.threads, "machine measured");
+    let mut background = Background::default();
     // A reading from an earlier boot may have been taken while the machine was busy: each boot
     // measures once more, in the background, and the best reading is kept.
     if let Some(path) = brain.config().machine_file.clone() {
         let threads = brain.config().threads;
         let earlier = localbrain::machine::load(&path).bandwidth.is_some_and(|b| b.measured_at < booted);
         if earlier {
-            tokio::task::spawn_blocking(move || localbrain::machine::keep_best_bandwidth(&path, threads));
+            background.spawn_blocking("bandwidth", move || {
+                localbrain::machine::keep_best_bandwidth(&path, threads);
+            });
         }
     }
     // Installed files are checked at boot, so a damaged one is in the log before anyone asks.
@@ -198,9 +204,9 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
         "brain ready"
     );
     let session_rules = SessionRules { idle: args.session_idle, max: args.session_max };
-    tokio::spawn(sweep_sessions(db.clone(), session_rules));
-    tokio::spawn(take_over_abandoned(engine.clone()));
-    tokio::spawn(engine.clone().listen_for_changes());
+    background.spawn("session sweep", sweep_sessions(db.clone(), session_rules));
+    background.spawn("download takeover", take_over_abandoned(engine.clone()));
+    background.spawn("change listener", engine.clone().listen_for_changes());
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
     let state = state::AppState {
@@ -235,6 +241,8 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     })
     .await
     .context("server error")?;
+    // Nothing takes over a download or sweeps while the downloads are paused.
+    background.stop().await;
     brain_for_shutdown.shutdown(std::time::Duration::from_secs(2)).await;
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");
@@ -276,8 +284,11 @@ async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Resu
     let (admin, _) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
     engine.recover_one(admin.id, model_id).await.context("cannot recover an earlier download")?;
     // A pause from the web page reaches this terminal's transfer at once on PostgreSQL.
-    tokio::spawn(engine.clone().listen_for_changes());
-    download_cmd::run(engine, admin.id, model_id, verbose).await
+    let mut background = Background::default();
+    background.spawn("change listener", engine.clone().listen_for_changes());
+    let result = download_cmd::run(engine, admin.id, model_id, verbose).await;
+    background.stop().await;
+    result
 }
 
 async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> anyhow::Result<()> {

@@ -94,10 +94,9 @@ async fn bearer(State(check): State<KeyCheck>, mut req: Request, next: Next) -> 
             OpenAiError::unauthorized("this API key is not valid here: it was revoked, or never made on this server")
                 .into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "API key lookup failed");
-            OpenAiError::internal("could not check the API key; see the server log").into_response()
-        }
+        Err(e) => OpenAiError::internal("could not check the API key; see the server log")
+            .because(format!("API key lookup failed: {e}"))
+            .into_response(),
     }
 }
 

@@ -5,6 +5,7 @@ use crate::openai::error::OpenAiError;
 use crate::state::AppState;
 use crate::{auth, headers};
 use app::api::ApiError;
+use app::api::ssr::{InternalError, RequestErrors};
 use app::{App, shell};
 use axum::{
     Router,
@@ -37,9 +38,10 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let engine = state.engine.clone();
     let brain = state.brain.clone();
+    let checks = state.checks.clone();
     Router::new()
         // The server functions (the JSON API) are routed by leptos_routes_with_context below,
-        // with the engine and the brain in their context.
+        // with the engine, the brain and the model checks in their context.
         .route("/login", get(auth::login))
         .route("/api/logout", post(auth::logout))
         .nest("/v1", crate::openai::router(&state))
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             move || {
                 provide_context(engine.clone());
                 provide_context(brain.clone());
+                provide_context(checks.clone());
             },
             {
                 let options = state.leptos_options.clone();
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.body_timeout, limit_body))
         .layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT))
         .layer(middleware::from_fn(headers::security_headers))
+        .layer(middleware::from_fn(log_internal_errors))
         .layer(TraceLayer::new_for_http())
         // Outermost: every layer and handler inside reads the client's address from here.
         .layer(middleware::from_fn_with_state(state.proxies.clone(), crate::proxies::client_address))
@@ -101,6 +105,19 @@ async fn limit_body(State(timeout): State<Duration>, req: Request<Body>, next: N
             response
         }
     }
+}
+
+/// Logs every internal error of a request once (STYLE.md §5), not where it happened: gives the
+/// request its [`RequestErrors`] (server functions and layers note theirs there) and adds the
+/// answer's [`InternalError`] to it; they are logged with the request when it is done.
+async fn log_internal_errors(mut req: Request<Body>, next: Next) -> Response {
+    let errors = RequestErrors::new(req.method().clone(), req.uri().path().to_string());
+    req.extensions_mut().insert(errors.clone());
+    let mut response = next.run(req).await;
+    if let Some(InternalError(detail)) = response.extensions_mut().remove::<InternalError>() {
+        errors.note(detail);
+    }
+    response
 }
 
 /// Leptos's settings: where the compiled site lives and what it is called.

@@ -2,6 +2,7 @@
 //! codes its clients turn into their exception classes (401 `AuthenticationError`, 404
 //! `NotFoundError`, 429 `RateLimitError`...).
 
+use app::api::ssr::InternalError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use localbrain::brain::{BrainError, ErrorKind};
@@ -20,6 +21,8 @@ pub struct OpenAiError {
     pub code: Option<&'static str>,
     /// Seconds for `Retry-After` on a 429; [`RETRY_AFTER_SECONDS`] when not set.
     pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log only, when it says more than `message`.
+    pub detail: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -55,7 +58,7 @@ impl OpenAiError {
     }
 
     pub fn new(status: StatusCode, message: impl Into<String>, kind: &'static str, code: Option<&'static str>) -> Self {
-        OpenAiError { status, message: message.into(), kind, code, retry_after: None }
+        OpenAiError { status, message: message.into(), kind, code, retry_after: None, detail: None }
     }
 
     /// Too many wrong API keys from one address: refused for `wait`.
@@ -72,6 +75,12 @@ impl OpenAiError {
         );
         e.retry_after = Some(wait.as_secs().max(1));
         e
+    }
+
+    /// The same error, with what went wrong inside for the log.
+    pub fn because(mut self, detail: impl std::fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
     }
 
     /// The `error` object alone.
@@ -105,10 +114,7 @@ impl OpenAiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", Some("insufficient_memory"))
             }
             ErrorKind::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", None),
-            ErrorKind::Internal => {
-                tracing::error!(error = %e, "a chat completion failed");
-                Self::internal(message)
-            }
+            ErrorKind::Internal => Self::internal(message).because(format!("a chat completion failed: {e}")),
         };
         answer.retry_after = retry_after;
         answer
@@ -125,6 +131,11 @@ impl IntoResponse for OpenAiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status.is_server_error() && self.kind == "server_error" {
+            // Logged once, by the server's error layer.
+            let detail = self.detail.unwrap_or(self.message);
+            response = InternalError(detail).on(response);
         }
         response
     }

@@ -65,7 +65,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_count() {
 }
 
 /// The log without its terminal colours (escape sequences `ESC [ ... m`).
-fn plain(log: &str) -> String {
+pub(crate) fn plain(log: &str) -> String {
     let mut out = String::with_capacity(log.len());
     let mut chars = log.chars();
     while let Some(c) = chars.next() {

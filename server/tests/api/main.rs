@@ -18,6 +18,7 @@ mod harness;
 mod headers;
 mod instances;
 mod instances_bench;
+mod internal_errors;
 mod keys;
 mod models;
 mod openai;
@@ -384,9 +385,15 @@ async fn foreign_origin_is_403_and_foreign_host_is_421_and_nothing_happens() {
         assert_eq!(a.status, 421, "start with Host {bad_host}: {}", a.text);
         let a = s.post_raw(Some(&alice.cookie), "downloads/list", b"{}".to_vec(), &[("host", &bad_host)]).await;
         assert_eq!(a.status, 421, "list with Host {bad_host}: {}", a.text);
+        // In the API's error shape, like every other refusal under /api.
+        assert_eq!((a.json["kind"].as_str(), a.error()), (Some("misdirected"), "unknown Host"), "{}", a.text);
         let r = s.http.get(format!("{}{path_and_query}", s.base)).header("host", &bad_host).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 421, "login with Host {bad_host}");
         assert!(r.headers().get("set-cookie").is_none());
+        // A page, like the login link's other refusals.
+        let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+        let page = r.text().await.unwrap();
+        assert!(kind.starts_with("text/html") && page.contains("<h1>Unknown address</h1>"), "{kind}: {page}");
     }
     // The refused login did not spend the link, and localhost on our port is ours.
     let r = s
