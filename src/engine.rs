@@ -123,6 +123,8 @@ pub struct Engine {
     cfg: EngineConfig,
     client: reqwest::Client,
     pacer: Option<Arc<pace::Pacer>>,
+    /// The proxy variables, read when `client` was built (when reqwest read them too).
+    proxies: Arc<crate::proxy::ProxyVars>,
     runners: Arc<Runners>,
     /// This process, as it claims downloads.
     instance: instance::Instance,
@@ -139,12 +141,15 @@ impl Engine {
         // ALL_PROXY and NO_PROXY (and their lowercase forms) for every request (`crate::proxy`
         // has the rules, with the source they come from). Its `socks` feature (Cargo.toml) makes
         // a socks5:// ALL_PROXY work: without it every request fails, "unsupported scheme socks5".
+        // The same variables are read here once more, for what a failed request may be about:
+        // a value reqwest would ignore fails the download at once, as does a proxy not there.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(10))
             .connect_timeout(cfg.connect_timeout)
             .user_agent(concat!("localbrain/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EngineError::Io { what: "cannot set up HTTP", source: std::io::Error::other(e) })?;
+        let proxies = Arc::new(crate::proxy::ProxyVars::from_env());
         let pacer = cfg.max_rate.map(|rate| Arc::new(pace::Pacer::new(rate)));
         let folder_id =
             instance::folder_id(&cfg.models_dir).map_err(EngineError::io("cannot read the models folder's id"))?;
@@ -155,6 +160,7 @@ impl Engine {
             cfg,
             client,
             pacer,
+            proxies,
             runners: Arc::default(),
             instance,
             folder_id,
@@ -515,6 +521,7 @@ impl Engine {
             client: self.client.clone(),
             cfg: self.cfg.clone(),
             pacer: self.pacer.clone(),
+            proxies: self.proxies.clone(),
             model,
             partial: PathBuf::from(&row.partial_path),
             target: PathBuf::from(&row.target_path),

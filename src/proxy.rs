@@ -18,6 +18,20 @@
 
 use crate::store::redact;
 
+/// The variables that can send a request through a proxy, and REQUEST_METHOD, which turns them
+/// all off.
+const VARIABLES: [&str; 9] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
 /// The proxy downloads go through, from this process's environment: `None` when none is set.
 /// See [`describe`] for the form.
 pub fn from_env() -> Option<String> {
@@ -28,22 +42,19 @@ pub fn from_env() -> Option<String> {
 /// as `***`: `http://user:***@proxy:3128`, followed by `for https URLs` (or `http`) when the two
 /// kinds of URL go different ways, and by `(not for a, b)` when `NO_PROXY` lists hosts.
 pub fn describe(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    if var("REQUEST_METHOD").is_some() {
-        return None;
-    }
-    let first_set = |names: [&str; 2]| names.iter().find_map(|n| var(n));
-    let usable = |value: Option<String>| value.and_then(|v| usable_proxy(&v));
-    let all = usable(first_set(["ALL_PROXY", "all_proxy"]));
-    let https = usable(first_set(["HTTPS_PROXY", "https_proxy"])).or_else(|| all.clone());
-    let http = usable(first_set(["HTTP_PROXY", "http_proxy"])).or(all);
-    let proxies = match (https, http) {
+    let through = |https| match route(&var, https) {
+        Route::Through { url, .. } => Some(redact(&url)),
+        Route::Direct | Route::Unusable { .. } => None,
+    };
+    let proxies = match (through(true), through(false)) {
         (None, None) => return None,
         (Some(s), Some(p)) if s == p => s,
         (Some(s), Some(p)) => format!("{s} for https URLs, {p} for http URLs"),
         (Some(s), None) => format!("{s} for https URLs"),
         (None, Some(p)) => format!("{p} for http URLs"),
     };
-    let direct: Vec<String> = first_set(["NO_PROXY", "no_proxy"])
+    let direct: Vec<String> = first_set(&var, ["NO_PROXY", "no_proxy"])
+        .map(|(_, v)| v)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
@@ -53,13 +64,69 @@ pub fn describe(var: impl Fn(&str) -> Option<String>) -> Option<String> {
     Some(if direct.is_empty() { proxies } else { format!("{proxies} (not for {})", direct.join(", ")) })
 }
 
-/// The proxy URL as it will be used (scheme made explicit) with its password hidden, or `None`
-/// when hyper-util would ignore the value.
+/// The proxy variables as this process read them once, when the engine built its HTTP client
+/// (the moment reqwest reads them too).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyVars(Vec<(&'static str, String)>);
+
+impl ProxyVars {
+    /// The variables set in this process's environment.
+    pub fn from_env() -> Self {
+        ProxyVars(VARIABLES.iter().filter_map(|&n| std::env::var(n).ok().map(|v| (n, v))).collect())
+    }
+
+    /// Where a request to `url` goes, as reqwest decides it (`NO_PROXY` aside: a host it lists
+    /// is reached directly whatever this says).
+    pub fn route(&self, url: &str) -> Route {
+        let https = url.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("https:"));
+        route(&|name: &str| self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()), https)
+    }
+}
+
+/// Where the requests of one kind of URL (https or http) go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Straight to the host: no proxy variable is set (or REQUEST_METHOD is).
+    Direct,
+    /// Through the proxy at `url` (the scheme made explicit), set in `variable`.
+    Through { variable: &'static str, url: String },
+    /// The person set `variable` to `value`, which is not a proxy address reqwest can use: it
+    /// would ignore it and go straight to the host, around the proxy the person meant.
+    Unusable { variable: &'static str, value: String },
+}
+
+/// The route for https (or http) URLs, by hyper-util's rules (see the module's docs): the
+/// kind's own pair, else the `ALL_PROXY` pair, else direct. A set value that is not usable
+/// (and that no usable one replaces) is [`Route::Unusable`]; an empty one counts as unset.
+fn route(var: &impl Fn(&str) -> Option<String>, https: bool) -> Route {
+    if var("REQUEST_METHOD").is_some() {
+        return Route::Direct;
+    }
+    let own = first_set(var, if https { ["HTTPS_PROXY", "https_proxy"] } else { ["HTTP_PROXY", "http_proxy"] });
+    let all = first_set(var, ["ALL_PROXY", "all_proxy"]);
+    for (variable, value) in own.iter().chain(all.iter()) {
+        if let Some(url) = usable_proxy(value) {
+            return Route::Through { variable, url };
+        }
+    }
+    match own.into_iter().chain(all).find(|(_, v)| !v.trim().is_empty()) {
+        Some((variable, value)) => Route::Unusable { variable, value: redact(&value) },
+        None => Route::Direct,
+    }
+}
+
+/// The first variable of `names` that is set, with its value.
+fn first_set(var: &impl Fn(&str) -> Option<String>, names: [&'static str; 2]) -> Option<(&'static str, String)> {
+    names.iter().find_map(|&n| var(n).map(|v| (n, v)))
+}
+
+/// The proxy URL as it will be used (scheme made explicit), or `None` when hyper-util would
+/// ignore the value: a scheme it does not speak, or no host it can parse.
 fn usable_proxy(value: &str) -> Option<String> {
     let url = match value.split_once("://") {
-        Some((scheme, rest)) => {
+        Some((scheme, _)) => {
             let known = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
-            if !known.iter().any(|k| k.eq_ignore_ascii_case(scheme)) || rest.is_empty() {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(scheme)) {
                 return None;
             }
             value.to_string()
@@ -67,7 +134,9 @@ fn usable_proxy(value: &str) -> Option<String> {
         None if value.is_empty() => return None,
         None => format!("http://{value}"),
     };
-    Some(redact(&url))
+    let parsed = reqwest::Url::parse(&url).ok()?;
+    parsed.host_str().filter(|h| !h.is_empty())?;
+    Some(url)
 }
 
 #[cfg(test)]
@@ -156,6 +225,27 @@ mod tests {
             ("no_proxy", " localhost, 127.0.0.1 ,"),
         ]);
         assert_eq!(shown.as_deref(), Some("http://p:1 (not for localhost, 127.0.0.1)"));
+    }
+
+    #[test]
+    fn a_set_value_reqwest_would_ignore_is_unusable_unless_a_usable_one_replaces_it() {
+        use super::Route;
+        let route = |vars: &[(&str, &str)], https| {
+            let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            super::route(&|name: &str| vars.get(name).cloned(), https)
+        };
+        let unusable = |variable, value: &str| Route::Unusable { variable, value: value.to_string() };
+        assert_eq!(route(&[("HTTP_PROXY", "ftp://p:21")], false), unusable("HTTP_PROXY", "ftp://p:21"));
+        assert_eq!(route(&[("ALL_PROXY", "not a proxy")], true), unusable("ALL_PROXY", "not a proxy"));
+        assert_eq!(route(&[("https_proxy", "ftp://u:pw@p:21")], true), unusable("https_proxy", "ftp://u:***@p:21"));
+        // The other kind's variable does not matter; an empty one counts as unset.
+        assert_eq!(route(&[("HTTP_PROXY", "ftp://p:21")], true), Route::Direct);
+        assert_eq!(route(&[("HTTPS_PROXY", "")], true), Route::Direct);
+        assert_eq!(
+            route(&[("HTTPS_PROXY", "ftp://p:21"), ("ALL_PROXY", "p:3128")], true),
+            Route::Through { variable: "ALL_PROXY", url: "http://p:3128".into() }
+        );
+        assert_eq!(route(&[("REQUEST_METHOD", "GET"), ("ALL_PROXY", "ftp://p:21")], true), Route::Direct);
     }
 
     #[test]

@@ -46,6 +46,20 @@ pub enum TransferError {
         #[source]
         source: reqwest::Error,
     },
+    /// A proxy variable holds something that is not a proxy address: reqwest would ignore it
+    /// and go around the proxy the person set.
+    #[error("the proxy setting {variable}={value:?} is not a proxy URL reqwest can use")]
+    ProxySetting { variable: &'static str, value: String },
+    /// The proxy in `variable` cannot be reached: its name does not resolve (`found` false), or
+    /// nothing answers at its address.
+    #[error("cannot reach the proxy {proxy} set in {variable} ({source})")]
+    ProxyUnreachable {
+        variable: &'static str,
+        proxy: String,
+        found: bool,
+        #[source]
+        source: io::Error,
+    },
     #[error("{host} did not answer in time")]
     NoAnswer { host: String },
     #[error("the download from {host} stalled: no data for {secs} s")]
@@ -67,6 +81,10 @@ pub enum TransferError {
     /// An HTML page where the model should be: a login, a licence, a portal or a rate limit.
     #[error("{host} sent a web page ({content_type}), not the model file")]
     WebPage { host: String, content_type: String },
+    /// A short answer with status 200 where the model should be, whatever its type: a captive
+    /// portal's sign-in page, a filter's notice. `bytes` is its Content-Length, or what came.
+    #[error("{host} answered 200 with {bytes} bytes{}, not the catalog's {catalog}-byte file", content_type.as_ref().map(|t| format!(" of {t}")).unwrap_or_default())]
+    NotTheModel { host: String, bytes: u64, catalog: u64, content_type: Option<String> },
     #[error("{host}'s file is {server} bytes but the catalog says {catalog}: it is a different file")]
     WrongSize { host: String, server: u64, catalog: u64 },
     #[error("{host} sent more than the catalog's {size} bytes: it is a different file")]

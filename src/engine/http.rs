@@ -7,6 +7,7 @@ use super::error::TransferError;
 use super::job::Job;
 use super::retry::{Failure, Retry, RetryState, classify, jitter, retry_after};
 use super::runners::Waiting;
+use crate::proxy::Route;
 use bytes::Bytes;
 use reqwest::Response;
 use reqwest::header::{self, HeaderMap};
@@ -57,6 +58,10 @@ impl Job {
                 req = req.header(header::IF_RANGE, v);
             }
         }
+        let route = self.proxies.route(url);
+        if let Route::Unusable { variable, value } = route {
+            return Err(Failed::Fatal(TransferError::ProxySetting { variable, value }));
+        }
         let sent = tokio::select! {
             _ = stop.cancelled() => return Err(Failed::Stopped),
             r = tokio::time::timeout(self.cfg.stall_timeout, req.send()) => r,
@@ -64,6 +69,14 @@ impl Job {
         match sent {
             Err(_) => Err(Failed::Again { error: TransferError::NoAnswer { host: host_of(url) }, retry_after: None }),
             Ok(Err(source)) => {
+                // A connection through a proxy goes to the proxy first: one that is not there
+                // stays away however often it is asked.
+                if source.is_connect()
+                    && let Route::Through { variable, url: proxy } = route
+                    && let Some(error) = proxy_missing(variable, &proxy, self.cfg.connect_timeout).await
+                {
+                    return Err(Failed::Fatal(error));
+                }
                 let verdict = classify(Failure::Error(&source));
                 Err(Failed::classified(verdict, TransferError::Unreachable { host: host_of(url), source }))
             }
@@ -91,6 +104,23 @@ impl Job {
         let is_html = content_type.trim_start().to_ascii_lowercase().starts_with("text/html");
         is_html.then(|| {
             Failed::Fatal(TransferError::WebPage { host: host_of(url), content_type: content_type.to_string() })
+        })
+    }
+
+    /// A short answer with status 200 and another length than the model's (its Content-Length,
+    /// or the bytes its body brought before it ended): a captive portal's page or a filter's
+    /// notice, whatever type it claims. Only a 200 that starts at byte 0 says this; a short
+    /// body of the model's length is a cut connection, tried again.
+    pub(super) fn not_the_model(&self, url: &str, resp: &Response, bytes: u64) -> Option<Failed> {
+        let catalog = self.model.size_bytes;
+        (resp.status() == reqwest::StatusCode::OK && bytes < catalog && bytes <= PAGE_MAX).then(|| {
+            let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            Failed::Fatal(TransferError::NotTheModel {
+                host: host_of(url),
+                bytes,
+                catalog,
+                content_type: content_type.map(str::to_string),
+            })
         })
     }
 
@@ -180,6 +210,33 @@ impl Job {
         }
         waited
     }
+}
+
+/// An answer no longer than this where a model (hundreds of megabytes) should be is a page:
+/// sign-in pages and notices are a few kilobytes.
+const PAGE_MAX: u64 = 1024 * 1024;
+
+/// Why the proxy at `proxy` (set in `variable`) cannot be reached, when it cannot: its name
+/// does not resolve, or its address refuses connections. `None` when it answers (the failure
+/// was beyond it) or does not answer in time (maybe busy: worth another try).
+async fn proxy_missing(variable: &'static str, proxy: &str, within: Duration) -> Option<TransferError> {
+    let url = reqwest::Url::parse(proxy).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url.port_or_known_default().unwrap_or(1080);
+    let missing = |found, source| TransferError::ProxyUnreachable { variable, proxy: proxy.to_string(), found, source };
+    let addrs: Vec<_> = match tokio::time::timeout(within, tokio::net::lookup_host((host.as_str(), port))).await {
+        Err(_) => return None,
+        Ok(Err(e)) => return Some(missing(false, e)),
+        Ok(Ok(addrs)) => addrs.collect(),
+    };
+    let mut refused = None;
+    for addr in addrs {
+        match tokio::time::timeout(within, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused = Some(e),
+            _ => return None,
+        }
+    }
+    refused.map(|e| missing(true, e))
 }
 
 pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -49,6 +49,8 @@ pub(super) struct Job {
     pub client: reqwest::Client,
     pub cfg: EngineConfig,
     pub pacer: Option<Arc<Pacer>>,
+    /// The proxy variables the client was built under: what a request's failure may be about.
+    pub proxies: Arc<crate::proxy::ProxyVars>,
     pub model: ModelEntry,
     pub partial: PathBuf,
     pub target: PathBuf,

@@ -8,8 +8,9 @@
 //! only delay the same answer. Progress resets the count, so a long download over a flaky line
 //! is not doomed by failures spread over hours; progress is the partial reaching further into
 //! the catalog's bytes than ever before in the run, not bytes received: a host that answers every
-//! request with the same short page (a captive portal) refills what the restart emptied, makes
-//! no progress, and runs out of tries instead of being asked again forever.
+//! request with the same short body refills what the restart emptied, makes no progress, and
+//! runs out of tries instead of being asked again forever (a short whole answer where the model
+//! should be, a captive portal's page, fails at once before that: `Job::not_the_model`).
 
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};

@@ -116,6 +116,9 @@ impl<'a> SingleStream<'a> {
                     && status == StatusCode::OK
                     && len != size
                 {
+                    if let Some(page) = job.not_the_model(url, &resp, len) {
+                        return Err(page);
+                    }
                     return Err(Failed::Fatal(TransferError::WrongSize {
                         host: host_of(url),
                         server: len,
@@ -146,7 +149,17 @@ impl<'a> SingleStream<'a> {
         let job = self.job;
         let size = job.model.size_bytes;
         let mut last_persist = Instant::now();
-        while let Some(bytes) = job.chunk(&mut resp, self.sink.offset, size, &job.cancel).await? {
+        // A whole answer of no stated length: only its end tells whether it was the model.
+        let unsized_whole = resp.status() == StatusCode::OK && content_length(resp.headers()).is_none();
+        loop {
+            let next = job.chunk(&mut resp, self.sink.offset, size, &job.cancel).await;
+            if let Err(Failed::Again { error: TransferError::EndedEarly { .. }, .. }) = &next
+                && unsized_whole
+                && let Some(page) = job.not_the_model(resp.url().as_str(), &resp, self.sink.offset)
+            {
+                return Err(page);
+            }
+            let Some(bytes) = next? else { break };
             if self.sink.offset + bytes.len() as u64 > size {
                 return Err(Failed::Fatal(TransferError::TooLong { host: host_of(resp.url().as_str()), size }));
             }
@@ -181,7 +194,7 @@ fn is_mirror_worth(error: &TransferError) -> bool {
 
 /// The end of a failed transfer: the partial is kept unless its bytes are not the catalog's.
 fn ended(error: TransferError) -> Outcome {
-    let keep_partial = !matches!(error, TransferError::TooLong { .. });
+    let keep_partial = !matches!(error, TransferError::TooLong { .. } | TransferError::NotTheModel { .. });
     Outcome::Failed { error, keep_partial }
 }
 

@@ -34,6 +34,26 @@ impl TransferError {
     pub fn said(&self) -> Said {
         use TransferError::*;
         let (what, todo): (String, &str) = match self {
+            ProxySetting { variable, value } => {
+                return Said {
+                    what: format!("The proxy setting {variable} (\"{value}\") is not a proxy address localbrain can use"),
+                    todo: format!(
+                        "Set {variable} to an address like http://proxy.example:3128, or remove it, then try again."
+                    ),
+                };
+            }
+            ProxyUnreachable { variable, proxy, found, .. } => {
+                let proxy = crate::store::redact(proxy);
+                return Said {
+                    what: match found {
+                        false => format!("The proxy {proxy} (set in {variable}) can't be found"),
+                        true => format!("The proxy {proxy} (set in {variable}) refused the connection"),
+                    },
+                    todo: format!(
+                        "Check that the proxy is running and that {variable} names it rightly, or remove the setting, then try again."
+                    ),
+                };
+            }
             Unreachable { host, source } => match reach(source) {
                 Reach::Offline => {
                     (format!("This machine can't reach {host}"), "Check the internet connection, then try again.")
@@ -65,15 +85,20 @@ impl TransferError {
                 (format!("{host} is busy (it answered {})", status.as_u16()), "Try again in a few minutes.")
             }
             Refused { status, host } => match status.as_u16() {
-                401 | 403 => (
-                    format!(
-                        "{host} wants a login, or a licence accepted, before it sends this model (it answered {})",
-                        status.as_u16()
-                    ),
+                401 => (
+                    format!("{host} wants a login, or a licence accepted, before it sends this model (it answered 401)"),
                     "Pick another model, or accept the model's licence on its page and try again.",
                 ),
-                404 | 410 => (
-                    format!("{host} no longer has this file (it answered {}): it has moved", status.as_u16()),
+                403 => (
+                    format!("{host} refuses to send this model (it answered 403)"),
+                    "It may want a login, or the model's licence accepted on its page; else pick another model.",
+                ),
+                404 => (
+                    format!("{host} no longer has this file (it answered 404): it has moved"),
+                    "The catalog needs an update: update localbrain, or pick another model.",
+                ),
+                410 => (
+                    format!("{host} has removed this file (it answered 410)"),
                     "The catalog needs an update: update localbrain, or pick another model.",
                 ),
                 code => (
@@ -84,6 +109,12 @@ impl TransferError {
             WebPage { host, .. } => (
                 format!("{host} sent a web page, not the model: it may want a login or be limiting requests"),
                 "Try again later, or pick another model.",
+            ),
+            NotTheModel { host, bytes, .. } => (
+                format!(
+                    "The network answered with a page of its own instead of the model ({host} sent {bytes} bytes): it may want you to sign in first"
+                ),
+                "If this network has a sign-in page (hotel, café or office Wi-Fi), open any web page in a browser and sign in, then try again.",
             ),
             WrongSize { host, server, catalog } => (
                 format!(

@@ -357,8 +357,7 @@ async fn an_html_error_page_with_status_200_is_told_as_a_web_page_at_once() {
 
 /// A captive portal: every request, ranged or not, gets the same short HTML page with status 200
 /// and no length. A GGUF is never served as HTML, so the first page ends the download, told as
-/// a web page (a page with another type refills the partial without progress and runs out of
-/// tries: `retry.rs`'s tests).
+/// a web page (a short page of another type: `a_short_200_that_is_not_the_model_...`).
 #[tokio::test]
 async fn a_host_answering_every_request_with_a_short_page_fails_at_once_as_a_web_page() {
     let rig = Rig::new().await;
@@ -695,4 +694,63 @@ async fn a_bandwidth_limit_holds_the_average_rate() {
     // 3.2 MB at 4 MB/s, less the first quarter second of burst: at least ~0.5 s.
     let floor = SIZE as f64 / 4_000_000.0 - 0.3;
     assert!(took >= floor, "took {took:.2} s, the limit allows no less than {floor:.2} s");
+}
+
+/// A host answering every request with `status`, a short `body` of `content_type` (none when
+/// `None`), with a Content-Length or (when `length` is false) a body that ends when the
+/// connection closes: what a captive portal or a filter sends instead of the model.
+async fn short_answer(content_type: Option<&str>, length: bool, body: &str) -> RawHost {
+    let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
+    if let Some(t) = content_type {
+        head.push_str(&format!("Content-Type: {t}\r\n"));
+    }
+    if length {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    RawHost::start(format!("{head}\r\n{body}").into_bytes(), Then::Close).await
+}
+
+/// A captive portal or a filter answers 200 with a short body that is not HTML: the catalog's
+/// size (against the Content-Length, or the bytes that came) shows it is not the model, so the
+/// download fails at once, saying the network answered with a page of its own, and keeps none
+/// of its bytes.
+#[tokio::test]
+async fn a_short_200_that_is_not_the_model_fails_at_once_whatever_its_type() {
+    let body = "Please sign in to the hotel network to continue.";
+    for (content_type, length) in
+        [(Some("text/plain"), true), (Some("application/octet-stream"), false), (None, false), (None, true)]
+    {
+        let case = format!("{content_type:?}, length: {length}");
+        let host = short_answer(content_type, length, body).await;
+        let url = host.url("http", "/file");
+        let rig = Rig::with(move |_| vec![url], None, None).await;
+        let v = rig.start().await;
+        let done = rig.settle(v.id).await;
+        assert_eq!(done.status, Failed, "{case}");
+        let err = done.error.unwrap();
+        assert!(err.contains("instead of the model") && err.contains("sign in"), "{case}: {err}");
+        assert!(!err.contains("different file"), "{case}: {err}");
+        assert_eq!(host.connections(), 1, "{case}: asked once, not retried");
+        let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+        assert_eq!(files::len_or_zero(Path::new(&row.partial_path)), 0, "{case}: the page is not kept");
+        assert!(!rig.target().exists(), "{case}");
+    }
+}
+
+/// 403 and 410 are final: one request, and words that say what the host said.
+#[tokio::test]
+async fn a_403_or_410_fails_at_once_saying_what_the_host_said() {
+    for (status, words) in [(403, "refuses to send this model"), (410, "has removed this file")] {
+        let rig = Rig::new().await;
+        rig.server.set(|m| {
+            m.fail_first = 100;
+            m.fail_status = status;
+        });
+        let v = rig.start().await;
+        let done = rig.settle(v.id).await;
+        assert_eq!(done.status, Failed, "{status}");
+        let err = done.error.unwrap();
+        assert!(err.contains(words) && err.contains(&status.to_string()), "{status}: {err}");
+        assert_eq!(rig.server.file_requests().len(), 1, "{status}: asked once, not retried");
+    }
 }

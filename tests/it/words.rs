@@ -26,6 +26,8 @@ fn variant(e: &TransferError) -> &'static str {
     use TransferError::*;
     match e {
         Unreachable { .. } => "Unreachable",
+        ProxySetting { .. } => "ProxySetting",
+        ProxyUnreachable { .. } => "ProxyUnreachable",
         NoAnswer { .. } => "NoAnswer",
         Stalled { .. } => "Stalled",
         Broken { .. } => "Broken",
@@ -33,6 +35,7 @@ fn variant(e: &TransferError) -> &'static str {
         Busy { .. } => "Busy",
         Refused { .. } => "Refused",
         WebPage { .. } => "WebPage",
+        NotTheModel { .. } => "NotTheModel",
         WrongSize { .. } => "WrongSize",
         TooLong { .. } => "TooLong",
         Restart(_) => "Restart",
@@ -45,8 +48,10 @@ fn variant(e: &TransferError) -> &'static str {
     }
 }
 
-const EVERY_VARIANT: [&str; 17] = [
+const EVERY_VARIANT: [&str; 20] = [
     "Unreachable",
+    "ProxySetting",
+    "ProxyUnreachable",
     "NoAnswer",
     "Stalled",
     "Broken",
@@ -54,6 +59,7 @@ const EVERY_VARIANT: [&str; 17] = [
     "Busy",
     "Refused",
     "WebPage",
+    "NotTheModel",
     "WrongSize",
     "TooLong",
     "Restart",
@@ -82,22 +88,51 @@ async fn every_failure_says_what_happened_and_what_to_do() {
             unreachable(failed_request(&bad_cert.url("https", "/m.gguf")).await),
             vec!["certificate is not trusted", "intercepting"],
         ),
+        (
+            ProxySetting { variable: "HTTPS_PROXY", value: "ftp://proxy:21".into() },
+            vec!["proxy setting HTTPS_PROXY", "\"ftp://proxy:21\"", "not a proxy address", "remove it"],
+        ),
+        (
+            ProxyUnreachable {
+                variable: "ALL_PROXY",
+                proxy: "http://u:secret@proxy.invalid:3128".into(),
+                found: false,
+                source: io::Error::other("failed to lookup address information"),
+            },
+            vec!["proxy http://u:***@proxy.invalid:3128 (set in ALL_PROXY) can't be found", "remove the setting"],
+        ),
+        (
+            ProxyUnreachable {
+                variable: "HTTP_PROXY",
+                proxy: "http://127.0.0.1:9".into(),
+                found: true,
+                source: io::ErrorKind::ConnectionRefused.into(),
+            },
+            vec!["proxy http://127.0.0.1:9 (set in HTTP_PROXY) refused the connection"],
+        ),
         (NoAnswer { host: host() }, vec!["huggingface.co did not answer in time"]),
         (Stalled { host: host(), secs: 30 }, vec!["stalled", "30 s", "kept"]),
         (Broken { host: host(), source: failed_request(&refused).await }, vec!["connection to huggingface.co broke"]),
         (EndedEarly { host: host(), at: 5, size: 10 }, vec!["connection to huggingface.co broke"]),
         (Busy { host: host(), status: status(503) }, vec!["huggingface.co is busy", "503", "few minutes"]),
         (Refused { host: host(), status: status(401) }, vec!["wants a login", "licence", "401"]),
-        (Refused { host: host(), status: status(403) }, vec!["wants a login", "licence", "403"]),
+        (Refused { host: host(), status: status(403) }, vec!["refuses to send this model", "licence", "403"]),
         (
             Refused { host: host(), status: status(404) },
             vec!["no longer has this file", "404", "catalog needs an update"],
         ),
-        (Refused { host: host(), status: status(410) }, vec!["no longer has this file", "410"]),
+        (
+            Refused { host: host(), status: status(410) },
+            vec!["has removed this file", "410", "catalog needs an update"],
+        ),
         (Refused { host: host(), status: status(451) }, vec!["refused to send the file", "451"]),
         (
             WebPage { host: host(), content_type: "text/html".into() },
             vec!["sent a web page, not the model", "login", "limiting requests"],
+        ),
+        (
+            NotTheModel { host: host(), bytes: 48, catalog: 5678, content_type: Some("text/plain".into()) },
+            vec!["page of its own instead of the model", "48 bytes", "sign in"],
         ),
         (WrongSize { host: host(), server: 1234, catalog: 5678 }, vec!["different file", "1234", "5678"]),
         (TooLong { host: host(), size: 5678 }, vec!["different file", "5678"]),

@@ -15,6 +15,7 @@
 //! saying so instead of skipping.
 
 mod parallel_kills;
+mod proxies;
 
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -129,6 +130,10 @@ impl Env {
         if self.models_flag {
             cmd.arg("--models-dir").arg(&self.models);
         }
+        // A developer's proxy must not carry a loopback test; a test that wants one sets it.
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
         cmd.args(&self.flags).args(["download", MODEL]).envs(self.vars.iter().map(|(k, v)| (k, v)));
         cmd.env("LOCALBRAIN_CATALOG", &self.catalog)
             .env("DATABASE_URL", "")
@@ -225,6 +230,20 @@ impl Env {
         assert!(left.is_empty(), "{ctx}: a partial was left behind: {left:?}");
     }
 }
+
+/// Every variable that can send a download through a proxy, in both cases, and REQUEST_METHOD,
+/// which turns them all off.
+const PROXY_VARS: [&str; 9] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
 
 fn send_signal(pid: u32, sig: &str) {
     let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
