@@ -56,11 +56,6 @@ impl InUse {
             InUse::Loaded => "in use: loaded",
         }
     }
-
-    /// Whether deleting the file must wait until this ends.
-    pub fn blocks_delete(self) -> bool {
-        matches!(self, InUse::Generating | InUse::Installing)
-    }
 }
 
 /// One model file in the models folder.
@@ -206,13 +201,5 @@ mod tests {
         };
         assert_eq!(view.disk_line(), "Models 4.2 GB · unfinished downloads 3.1 GB · 52.0 GB free");
         assert_eq!(view.leftovers_line(), "2 unfinished downloads hold 3.1 GB");
-    }
-
-    #[test]
-    fn only_generating_and_installing_block_a_delete() {
-        assert!(InUse::Generating.blocks_delete());
-        assert!(InUse::Installing.blocks_delete());
-        assert!(!InUse::Loaded.blocks_delete());
-        assert!(!InUse::Downloading.blocks_delete());
     }
 }

@@ -245,15 +245,24 @@ pub mod ssr {
         }
     }
 
-    /// A 500: told in short, noted in full for the log ([`RequestErrors`]). Outside a request
-    /// (a test calling an inner function) there is no request to log it with, so it is logged here.
+    /// A 500: told in short, noted in full for the log ([`RequestErrors`]).
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
-        let detail = detail.to_string();
-        match use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<RequestErrors>().cloned()) {
+        note(request_errors().as_ref(), detail.to_string());
+        ApiError::Internal { error: "something went wrong on the server; see its log".into() }
+    }
+
+    /// The [`RequestErrors`] of the request a server function is answering.
+    pub fn request_errors() -> Option<RequestErrors> {
+        use_context::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<RequestErrors>().cloned())
+    }
+
+    /// Notes `detail` for the log with `errors`' request. Without one (outside a request: a test
+    /// calling an inner function) there is no request to log it with, so it is logged here.
+    pub fn note(errors: Option<&RequestErrors>, detail: String) {
+        match errors {
             Some(errors) => errors.note(detail),
             None => tracing::error!(%detail, "internal error"),
         }
-        ApiError::Internal { error: "something went wrong on the server; see its log".into() }
     }
 
     /// A failure inside the server, in full, for its log only: the answer says just that

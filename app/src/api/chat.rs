@@ -79,6 +79,8 @@ mod kept {
         messages: Vec<ChatMessage>,
         reply: String,
         kept: bool,
+        /// Where a failed write is noted: logged with the chat request, even after its answer.
+        errors: Option<ssr::RequestErrors>,
     }
 
     impl Transcript {
@@ -101,6 +103,7 @@ mod kept {
                 messages: request.messages.clone(),
                 reply: String::new(),
                 kept: false,
+                errors: ssr::request_errors(),
             })
         }
 
@@ -124,9 +127,10 @@ mod kept {
             let mut messages = std::mem::take(&mut self.messages);
             messages.push(ChatMessage::new(Role::Assistant, std::mem::take(&mut self.reply)));
             let (db, user_id, id, model_id) = (self.db.clone(), self.user_id, self.id, self.model_id.clone());
+            let errors = self.errors.clone();
             Some(async move {
                 if let Err(e) = conversations::save(&db, user_id, id, &model_id, &messages).await {
-                    tracing::error!(conversation = id, error = %e, "a reply could not be kept");
+                    ssr::note(errors.as_ref(), format!("the reply in conversation {id} could not be kept: {e}"));
                 }
             })
         }
