@@ -23,6 +23,7 @@
 
 mod carriers;
 mod error;
+mod failure;
 pub mod files;
 mod http;
 pub mod instance;
@@ -44,6 +45,7 @@ mod words;
 mod writer;
 
 pub use error::{EngineError, TransferError};
+pub use failure::{Failure, Reach};
 pub use words::Said;
 
 use crate::catalog::Catalog;
@@ -377,8 +379,19 @@ impl Engine {
         self.runners.find(id).map(|slot| slot.watch())
     }
 
-    /// The row as the UI shows it, with live bytes, speed and ETA while it is active.
+    /// The row as the UI shows it, with live bytes, speed and ETA while it is active. A failed
+    /// row's words are made now from its kept failure (the words table as it is in this build);
+    /// a row kept without one shows the words stored with it.
     pub fn view(&self, row: &DownloadRow) -> DownloadView {
+        let mut view = self.live_view(row);
+        if let Some(failure) = row.error_kind.as_deref().and_then(Failure::from_json) {
+            view.error = Some(failure.said().stopped());
+        }
+        view
+    }
+
+    /// [`Engine::view`] before the words: the numbers, live while a runner here has them.
+    fn live_view(&self, row: &DownloadRow) -> DownloadView {
         // A slot whose runner is not working (left by a pause of a download another process
         // runs) has no live numbers: the row's are the truth then.
         let slot = self.runners.find(row.id).filter(|_| self.runners.is_running(row.id));

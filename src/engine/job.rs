@@ -194,12 +194,15 @@ impl Job {
     }
 }
 
-/// Marks an active row failed with `error`'s words (the words table's) and its technical
-/// account, its bytes what its partial holds.
+/// Marks an active row failed with `error`'s kind and facts (what its words are made from when
+/// it is read), the words as they are now and its technical account, its bytes what its
+/// partial holds.
 pub(super) async fn record_failure(db: &Db, id: i64, partial: &std::path::Path, error: &TransferError) {
     tracing::warn!(id, error = %error, "download failed");
     super::recovery::reconcile_bytes(db, id, partial, &[Pending, Downloading, Verifying]).await;
-    if let Err(e) = downloads::set_failed(db, id, &error.said().stopped(), &error.to_string()).await {
+    let failure = error.failure();
+    let (words, kind) = (failure.said().stopped(), failure.to_json());
+    if let Err(e) = downloads::set_failed(db, id, &words, &error.to_string(), Some(&kind)).await {
         tracing::error!(id, error = %e, "cannot record failure");
     }
 }

@@ -29,7 +29,7 @@ pub async fn running_for(db: &Db, model_id: &str, folder_id: &str) -> Result<Opt
 /// bytes of its own. `None` when its status did not allow it.
 pub async fn rejoin(db: &Db, id: i64, carrier_id: i64) -> Result<Option<DownloadRow>, StoreError> {
     let sql = format!(
-        "UPDATE model_downloads SET status = 'pending', error = NULL, error_detail = NULL, carrier_id = $1,
+        "UPDATE model_downloads SET status = 'pending', error = NULL, error_detail = NULL, error_kind = NULL, carrier_id = $1,
            runner = NULL, lease_until = NULL, speed_bps = NULL, bytes_downloaded = 0, segments = NULL,
            validator = NULL, updated_at = $2
          WHERE id = $3 AND status IN ('paused', 'failed') RETURNING {COLUMNS}"
@@ -70,6 +70,7 @@ pub async fn mirror(db: &Db, carrier_id: i64, live_bytes: u64) -> Result<u64, St
            lease_until = CASE WHEN c.status IN ({active}) THEN c.lease_until ELSE NULL END,
            error = CASE WHEN c.status IN ('failed', 'paused') THEN c.error ELSE NULL END,
            error_detail = CASE WHEN c.status IN ('failed', 'paused') THEN c.error_detail ELSE NULL END,
+           error_kind = CASE WHEN c.status IN ('failed', 'paused') THEN c.error_kind ELSE NULL END,
            paused_at = CASE WHEN c.status IN ('paused', 'cancelled') THEN $3 ELSE f.paused_at END,
            completed_at = CASE WHEN c.status = 'complete' THEN $3 ELSE f.completed_at END,
            carrier_id = CASE WHEN c.status IN ({active}) THEN f.carrier_id ELSE NULL END,
@@ -106,7 +107,7 @@ pub async fn hand_over(
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     let taken = sqlx::query(&format!(
-        "UPDATE model_downloads SET carrier_id = NULL, status = 'pending', error = NULL, error_detail = NULL,
+        "UPDATE model_downloads SET carrier_id = NULL, status = 'pending', error = NULL, error_detail = NULL, error_kind = NULL,
            bytes_downloaded = $1, segments = $2, validator = $3, runner = $4, folder_id = $5, lease_until = $6,
            speed_bps = NULL, updated_at = $7
          WHERE id = $8 AND carrier_id = $9 AND status IN ({active})"

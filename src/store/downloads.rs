@@ -26,6 +26,9 @@ pub struct DownloadRow {
     pub error: Option<String>,
     /// The technical account behind `error` (its causes), for "Details".
     pub error_detail: Option<String>,
+    /// A failed row's kind and facts (`engine::Failure` as JSON), which its words are made from
+    /// when it is read; `None` for rows failed before it was kept (their `error` stands).
+    pub error_kind: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub paused_at: Option<i64>,
@@ -61,6 +64,7 @@ pub(super) struct SqlRow {
     partial_path: String,
     error: Option<String>,
     error_detail: Option<String>,
+    error_kind: Option<String>,
     created_at: i64,
     updated_at: i64,
     paused_at: Option<i64>,
@@ -91,6 +95,7 @@ impl SqlRow {
             partial_path: self.partial_path,
             error: self.error,
             error_detail: self.error_detail,
+            error_kind: self.error_kind,
             created_at: self.created_at,
             updated_at: self.updated_at,
             paused_at: self.paused_at,
@@ -107,7 +112,7 @@ impl SqlRow {
 }
 
 pub(super) const COLUMNS: &str = "id, user_id, model_id, status, bytes_downloaded, total_bytes, \
-    sha256_expected, validator, target_path, partial_path, error, error_detail, created_at, updated_at, \
+    sha256_expected, validator, target_path, partial_path, error, error_detail, error_kind, created_at, updated_at, \
     paused_at, completed_at, segments, removed_at, runner, lease_until, speed_bps, folder_id, carrier_id";
 
 /// What a new download needs. The partial path is made from the row id once it exists.
@@ -255,10 +260,19 @@ pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str
     Ok(move_to(db, id, to, error).await?.is_some())
 }
 
-/// Marks a download failed with the words a person reads and the technical `detail` behind
-/// them, if its status allows it; returns whether the row changed.
-pub async fn set_failed(db: &Db, id: i64, words: &str, detail: &str) -> Result<bool, StoreError> {
-    Ok(write_status(db, id, DownloadStatus::Failed, Some(words), Some(detail), None).await?.is_some())
+/// Marks a download failed with the words a person reads, the technical `detail` behind them
+/// and the failure's `kind` (what the words are made from when the row is read), if its status
+/// allows it; returns whether the row changed.
+pub async fn set_failed(db: &Db, id: i64, words: &str, detail: &str, kind: Option<&str>) -> Result<bool, StoreError> {
+    let why = Why { detail: Some(detail), kind };
+    Ok(write_status(db, id, DownloadStatus::Failed, Some(words), why, None).await?.is_some())
+}
+
+/// What a failed row keeps beside its words.
+#[derive(Clone, Copy, Default)]
+struct Why<'a> {
+    detail: Option<&'a str>,
+    kind: Option<&'a str>,
 }
 
 /// [`set_status`] that returns the row as the write left it (`UPDATE ... RETURNING`, one round
@@ -269,13 +283,13 @@ pub async fn move_to(
     to: DownloadStatus,
     error: Option<&str>,
 ) -> Result<Option<DownloadRow>, StoreError> {
-    write_status(db, id, to, error, None, None).await
+    write_status(db, id, to, error, Why::default(), None).await
 }
 
 /// A resume: back to pending with the error cleared, claimed by the process that will run it
 /// in the same write; `None` when its status did not allow the move.
 pub async fn resume_claimed(db: &Db, id: i64, claim: &Claim<'_>) -> Result<Option<DownloadRow>, StoreError> {
-    write_status(db, id, DownloadStatus::Pending, None, None, Some(claim)).await
+    write_status(db, id, DownloadStatus::Pending, None, Why::default(), Some(claim)).await
 }
 
 /// The one status write: a compare-and-set from the statuses that may become `to`.
@@ -284,7 +298,7 @@ async fn write_status(
     id: i64,
     to: DownloadStatus,
     error: Option<&str>,
-    detail: Option<&str>,
+    why: Why<'_>,
     claim: Option<&Claim<'_>>,
 ) -> Result<Option<DownloadRow>, StoreError> {
     let from: Vec<DownloadStatus> = DownloadStatus::ALL.into_iter().filter(|s| s.can_become(to)).collect();
@@ -297,13 +311,19 @@ async fn write_status(
         DownloadStatus::Complete => ", completed_at = $4",
         _ => "",
     };
-    let claimed = if claim.is_some() { ", runner = $6, folder_id = $7, lease_until = $8" } else { "" };
+    let claimed = if claim.is_some() { ", runner = $7, folder_id = $8, lease_until = $9" } else { "" };
     let sql = format!(
-        "UPDATE model_downloads SET status = $1, error = $2, error_detail = $5, updated_at = $4{stamp}{claimed}
+        "UPDATE model_downloads SET status = $1, error = $2, error_detail = $5, error_kind = $6, updated_at = $4{stamp}{claimed}
          WHERE id = $3 AND status IN ({}) RETURNING {COLUMNS}",
         in_list(&from)
     );
-    let mut query = sqlx::query_as::<_, SqlRow>(&sql).bind(to.as_str()).bind(error).bind(id).bind(now).bind(detail);
+    let mut query = sqlx::query_as::<_, SqlRow>(&sql)
+        .bind(to.as_str())
+        .bind(error)
+        .bind(id)
+        .bind(now)
+        .bind(why.detail)
+        .bind(why.kind);
     if let Some(c) = claim {
         query = query.bind(c.runner).bind(c.folder_id).bind(c.lease_until);
     }

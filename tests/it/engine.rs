@@ -754,3 +754,58 @@ async fn a_403_or_410_fails_at_once_saying_what_the_host_said() {
         assert_eq!(rig.server.file_requests().len(), 1, "{status}: asked once, not retried");
     }
 }
+
+/// Writes a failed row's stored words and kept failure as an older build would have left them.
+async fn keep(rig: &Rig, id: i64, words: &str, kind: Option<&str>) {
+    sqlx::query("UPDATE model_downloads SET error = $1, error_kind = $2 WHERE id = $3")
+        .bind(words)
+        .bind(kind)
+        .bind(id)
+        .execute(&rig.db.pool)
+        .await
+        .unwrap();
+}
+
+/// A failed row keeps its failure's kind and facts, and its words are made from them when it is
+/// read: the words table as it is now rewords a row whatever sentence was stored with it. A
+/// row kept without a kind (failed before kinds were kept), or with one this build does not
+/// know, shows the sentence stored with it.
+#[tokio::test]
+async fn a_failed_rows_words_are_made_from_its_kept_failure_when_it_is_read() {
+    use localbrain::engine::{Failure, Reach};
+    let rig = Rig::new().await;
+    rig.server.set(|m| {
+        m.fail_first = 100;
+        m.fail_status = 410;
+    });
+    let v = rig.start().await;
+    let done = rig.settle(v.id).await;
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    let kept = Failure::from_json(row.error_kind.as_deref().expect("the failure is kept")).unwrap();
+    assert_eq!(kept, Failure::Refused { host: "127.0.0.1".into(), status: 410 });
+    assert_eq!(done.error, Some(kept.said().stopped()));
+
+    let stale = "Words an older table wrote.";
+    for failure in [
+        Failure::Busy { host: "mirror.example".into(), status: 503 },
+        Failure::Unreachable { host: "huggingface.co".into(), reach: Reach::Certificate },
+        Failure::NotTheModel { host: "huggingface.co".into(), bytes: 48 },
+        Failure::DiskFull,
+    ] {
+        keep(&rig, v.id, stale, Some(&failure.to_json())).await;
+        let read = rig.engine.get(rig.user, v.id).await.unwrap();
+        assert_eq!(read.error, Some(failure.said().stopped()), "{failure:?}");
+        assert_eq!(rig.engine.list(rig.user).await.unwrap()[0].error, read.error, "{failure:?}: listed alike");
+    }
+    for kind in [None, Some(r#"{"kind":"a_kind_from_a_newer_build","host":"x"}"#)] {
+        keep(&rig, v.id, stale, kind).await;
+        assert_eq!(rig.engine.get(rig.user, v.id).await.unwrap().error.as_deref(), Some(stale), "{kind:?}");
+    }
+    // A resume clears the failure with the words.
+    keep(&rig, v.id, stale, Some(&Failure::DiskFull.to_json())).await;
+    rig.server.set(|m| m.fail_first = 0);
+    rig.engine.resume(rig.user, v.id).await.unwrap();
+    assert_eq!(rig.settle(v.id).await.status, Complete);
+    let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
+    assert_eq!((row.error, row.error_kind), (None, None));
+}
