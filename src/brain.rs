@@ -114,10 +114,10 @@ impl BrainConfig {
     }
 
     /// This machine's profile for the models folder: [`crate::hardware::detect`] plus the
-    /// generation threads, whether this build runs models on its GPU, and the memory bandwidth
-    /// measured with the threads (measured now and stored when the machine file has none for
-    /// these threads, or when `measure_again`). Blocks for up to about half a second: call it
-    /// from a blocking thread in async code.
+    /// generation threads, whether this build runs models on its GPU, the proxy downloads go
+    /// through, and the memory bandwidth measured with the threads (measured now and stored
+    /// when the machine file has none for these threads, or when `measure_again`). Blocks for
+    /// up to about half a second: call it from a blocking thread in async code.
     pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
         let mut hw = crate::hardware::detect(&self.models_dir);
         hw.threads = Some(self.threads);
@@ -125,6 +125,7 @@ impl BrainConfig {
         if let Some(gpu) = hw.gpu.as_mut() {
             gpu.used = gpu_offload();
         }
+        hw.proxy = crate::proxy::from_env();
         hw.memory_bandwidth_gbps =
             self.machine_file.as_deref().map(|path| crate::machine::bandwidth(path, self.threads, measure_again).gbps);
         hw

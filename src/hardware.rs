@@ -100,11 +100,11 @@ pub struct HardwareProfile {
 /// Reads this machine's RAM, cores and the free disk of `models_dir` (or of its nearest
 /// existing ancestor, since the folder may not exist before the first download).
 ///
-/// `device_memory_gb` is left `None`: only the browser can fill it; `proxy` comes from this
-/// process's environment; `threads`, `memory_bandwidth_gbps` and the GPU's `used` are the
-/// caller's to fill (the configured threads, the stored measurement, what its llama.cpp build
-/// can offload). Does a few small blocking reads of kernel files
-/// (and runs `nvidia-smi` when it is installed); call it from `spawn_blocking` in async code.
+/// `device_memory_gb` is left `None`: only the browser can fill it; `threads`,
+/// `memory_bandwidth_gbps`, the GPU's `used` and `proxy` are the caller's to fill (the
+/// configured threads, the stored measurement, what its llama.cpp build can offload, the proxy
+/// its downloads use). Does a few small blocking reads of kernel files (and runs `nvidia-smi`
+/// when it is installed); call it from `spawn_blocking` in async code.
 #[cfg(feature = "ssr")]
 pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
     let (total_ram_bytes, available_ram_bytes) = memory();
@@ -120,7 +120,7 @@ pub fn detect(models_dir: &std::path::Path) -> HardwareProfile {
         simd: Some(cpu::simd()),
         threads: None,
         memory_bandwidth_gbps: None,
-        proxy: crate::proxy::from_env(),
+        proxy: None,
     }
 }
 
