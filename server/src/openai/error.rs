@@ -114,11 +114,23 @@ impl OpenAiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", Some("insufficient_memory"))
             }
             ErrorKind::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, message, "server_error", None),
-            ErrorKind::Internal => Self::internal(message).because(format!("a chat completion failed: {e}")),
+            ErrorKind::Internal => Self::internal(message).because(format!("a chat completion failed: {}", causes(&e))),
         };
         answer.retry_after = retry_after;
         answer
     }
+}
+
+/// An error and its sources on one line, for the log: "what failed: why: why".
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 impl IntoResponse for OpenAiError {
@@ -132,7 +144,7 @@ impl IntoResponse for OpenAiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status.is_server_error() && self.kind == "server_error" {
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             // Logged once, by the server's error layer.
             let detail = self.detail.unwrap_or(self.message);
             response = InternalError(detail).on(response);
@@ -171,5 +183,18 @@ mod tests {
         assert!(e.message.contains("(3 waiting, 2 written at a time): try again in about 12 s"), "{}", e.message);
         let r = OpenAiError::unauthorized("no").into_response();
         assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn only_a_500_carries_its_detail_to_the_error_layer() {
+        let broken = BrainError::Io(std::io::Error::other("disk on fire"));
+        let r = OpenAiError::from_brain(broken).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = &r.extensions().get::<InternalError>().expect("the detail for the log").0;
+        assert!(detail.starts_with("a chat completion failed: ") && detail.contains("disk on fire"), "{detail}");
+        let low = BrainError::LowMemory { name: "Big".into(), needed: "9 GB".into(), available: "2 GB".into() };
+        let r = OpenAiError::from_brain(low).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.extensions().get::<InternalError>().is_none(), "a refusal for memory is not a failure");
     }
 }
