@@ -79,6 +79,32 @@ pub struct DiskModel {
     /// Why the file cannot run, in plain words, when it cannot.
     pub problem: Option<String>,
     pub in_use: Option<InUse>,
+    /// How far a check of its SHA-256 has got while one runs; `check` is still the last
+    /// result until it ends.
+    #[serde(default)]
+    pub checking: Option<CheckProgress>,
+}
+
+/// A running SHA-256 check of a model file: bytes hashed so far of the file's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckProgress {
+    pub bytes_done: u64,
+    pub total: u64,
+}
+
+impl CheckProgress {
+    /// Whole percent done, 0 to 100 (an empty file is done at once).
+    pub fn percent(self) -> u8 {
+        if self.total == 0 {
+            return 100;
+        }
+        (u128::from(self.bytes_done.min(self.total)) * 100 / u128::from(self.total)) as u8
+    }
+
+    /// "Checking… 45%", what the row shows while it runs.
+    pub fn label(self) -> String {
+        format!("Checking… {}%", self.percent())
+    }
 }
 
 /// A download that has not finished, and what its partial file holds.
@@ -201,5 +227,23 @@ mod tests {
         };
         assert_eq!(view.disk_line(), "Models 4.2 GB · unfinished downloads 3.1 GB · 52.0 GB free");
         assert_eq!(view.leftovers_line(), "2 unfinished downloads hold 3.1 GB");
+    }
+
+    #[test]
+    fn a_check_says_how_far_it_has_got_in_whole_percent() {
+        let at = |bytes_done, total| CheckProgress { bytes_done, total }.label();
+        assert_eq!(at(0, 1000), "Checking… 0%");
+        assert_eq!(at(459, 1000), "Checking… 45%");
+        assert_eq!(at(u64::MAX - 1, u64::MAX), "Checking… 99%");
+        assert_eq!(at(1000, 1000), "Checking… 100%");
+        assert_eq!(at(0, 0), "Checking… 100%");
+    }
+
+    #[test]
+    fn a_model_listed_before_checks_ran_as_jobs_reads_as_not_being_checked() {
+        let older = r#"{"model_id":"m","file_name":"m.gguf","name":"M","size_bytes":1,"installed_at":null,
+            "verified_at":null,"check":"verified","facts":null,"problem":null,"in_use":null}"#;
+        let m: DiskModel = serde_json::from_str(older).unwrap();
+        assert_eq!(m.checking, None);
     }
 }

@@ -11,16 +11,24 @@
 //! - Delete is refused while the brain is generating with the model or a download of it is
 //!   checking or installing the file. An idle loaded model is unloaded first; the brain's gate
 //!   is held while the file goes, so no reply can load it half-way.
-//! - Hashing streams the file on a blocking thread (never the whole file in memory).
+//! - Checking a file again is a job in the server's [`Checks`]: the request answers at once
+//!   with the model's row showing the check's progress, and the job records what it found when
+//!   it ends (a stopped check records nothing: the last result stands). Hashing streams the
+//!   file on a blocking thread (never the whole file in memory).
+//! - Deleting a model that is being checked stops the check first: the file is going, so its
+//!   check has no use, and the person asked for the delete.
 //! - Who may delete is decided by the caller (the API's admin check); nothing here knows users
 //!   beyond naming the owners of unfinished downloads.
+
+pub mod checks;
 
 use crate::brain::{Brain, BrainError, gguf};
 use crate::catalog::Catalog;
 use crate::engine::files;
-use crate::installed::{Check, DiskModel, InUse, Leftover, ModelsView};
+use crate::installed::{Check, CheckProgress, DiskModel, InUse, Leftover, ModelsView};
 use crate::status::DownloadStatus::{self, *};
 use crate::store::{Db, StoreError, downloads, installed, users};
+use checks::{CheckJob, Checks};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -58,6 +66,20 @@ pub struct Library<'a> {
     pub models_dir: &'a Path,
     /// The brain of this process; `None` in the CLI, which runs no model.
     pub brain: Option<&'a Brain>,
+    /// The checks running in this process (the CLI's is empty: it runs none).
+    pub checks: &'a Checks,
+}
+
+/// What a model's row needs besides its file: the records, the downloads that are running and
+/// what the brain is doing.
+struct Around {
+    /// The checks running, seen before the records were read: a check leaves the registry only
+    /// after recording, so a model not seen checking here has its newest record in `rows`.
+    checking: HashMap<String, CheckProgress>,
+    rows: HashMap<String, installed::InstalledRow>,
+    active: Vec<downloads::DownloadRow>,
+    loaded: Option<String>,
+    generating: bool,
 }
 
 /// A `.gguf` file found in the folder.
@@ -97,37 +119,65 @@ impl Library<'_> {
             .await
             .map_err(|e| LibraryError::Io { what: "cannot read the models folder", source: std::io::Error::other(e) })?
             .map_err(|source| LibraryError::Io { what: "cannot read the models folder", source })?;
-        let rows: HashMap<String, installed::InstalledRow> =
-            installed::all(self.db).await?.into_iter().map(|r| (r.model_id.clone(), r)).collect();
-        let active = downloads::in_statuses_any_user(self.db, &ACTIVE).await?;
-        let loaded = self.brain.and_then(Brain::loaded_model);
-        let generating = self.brain.is_some_and(Brain::is_busy);
-
+        let around = self.around(None).await?;
         let mut out = Vec::with_capacity(found.len());
         for f in found {
-            let entry = f.file_name.strip_suffix(".gguf").and_then(|stem| self.catalog.get(stem));
-            let model_id = entry.map(|e| e.id.clone());
-            let row = model_id.as_ref().and_then(|id| rows.get(id));
-            let (facts, problem) = self.facts(model_id.as_deref(), &f.path).await;
-            let in_use = model_id.as_deref().and_then(|id| {
-                let downloading = active.iter().filter(|d| d.model_id == id).map(|d| d.status);
-                in_use(loaded.as_deref() == Some(id), generating, downloading)
-            });
-            out.push(DiskModel {
-                name: entry.map_or_else(|| f.file_name.clone(), |e| e.name.clone()),
-                file_name: f.file_name,
-                size_bytes: f.size,
-                installed_at: row.map(|r| r.installed_at).or(f.modified_ms),
-                verified_at: row.filter(|r| r.check_for(f.size) != Check::NotChecked).map(|r| r.verified_at),
-                check: row.map_or(Check::NotChecked, |r| r.check_for(f.size)),
-                facts,
-                problem,
-                in_use,
-                model_id,
-            });
+            out.push(self.row(f, &around).await);
         }
         out.sort_by(|a, b| (a.model_id.is_none(), &a.name).cmp(&(b.model_id.is_none(), &b.name)));
         Ok(out)
+    }
+
+    /// The row of one installed catalog model, as [`Library::models`] lists it.
+    pub async fn model(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
+        let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
+        let path = files::target_path(self.models_dir, &entry.id);
+        let meta = installed_file(&path).ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
+        let around = self.around(Some(&entry.id)).await?;
+        let found =
+            Found { file_name: format!("{}.gguf", entry.id), size: meta.len(), modified_ms: modified_ms(&meta), path };
+        Ok(self.row(found, &around).await)
+    }
+
+    /// What the rows of every model (or of one) need, the running checks read first.
+    async fn around(&self, only: Option<&str>) -> Result<Around, LibraryError> {
+        let checking = self.checks.running();
+        let rows = match only {
+            Some(id) => installed::get(self.db, id).await?.into_iter().collect(),
+            None => installed::all(self.db).await?,
+        };
+        Ok(Around {
+            checking,
+            rows: rows.into_iter().map(|r| (r.model_id.clone(), r)).collect(),
+            active: downloads::in_statuses_any_user(self.db, &ACTIVE).await?,
+            loaded: self.brain.and_then(Brain::loaded_model),
+            generating: self.brain.is_some_and(Brain::is_busy),
+        })
+    }
+
+    /// A file's row: its record, facts, what is using it and the check running on it.
+    async fn row(&self, f: Found, around: &Around) -> DiskModel {
+        let entry = f.file_name.strip_suffix(".gguf").and_then(|stem| self.catalog.get(stem));
+        let model_id = entry.map(|e| e.id.clone());
+        let row = model_id.as_ref().and_then(|id| around.rows.get(id));
+        let (facts, problem) = self.facts(model_id.as_deref(), &f.path).await;
+        let in_use = model_id.as_deref().and_then(|id| {
+            let downloading = around.active.iter().filter(|d| d.model_id == id).map(|d| d.status);
+            in_use(around.loaded.as_deref() == Some(id), around.generating, downloading)
+        });
+        DiskModel {
+            name: entry.map_or_else(|| f.file_name.clone(), |e| e.name.clone()),
+            file_name: f.file_name,
+            size_bytes: f.size,
+            installed_at: row.map(|r| r.installed_at).or(f.modified_ms),
+            verified_at: row.filter(|r| r.check_for(f.size) != Check::NotChecked).map(|r| r.verified_at),
+            check: row.map_or(Check::NotChecked, |r| r.check_for(f.size)),
+            facts,
+            problem,
+            in_use,
+            checking: model_id.as_deref().and_then(|id| around.checking.get(id).copied()),
+            model_id,
+        }
     }
 
     /// The header's facts, or why the file cannot run. The brain's cache answers for catalog
@@ -168,6 +218,8 @@ impl Library<'_> {
                 return Err(LibraryError::Io { what: "cannot unload the model", source: std::io::Error::other(e) });
             }
         };
+        // The file is going: a check of it would only record a file that is no longer there.
+        self.checks.stop(&entry.id).await;
         tokio::task::spawn_blocking(move || files::remove_if_exists(&path))
             .await
             .map_err(std::io::Error::other)
@@ -178,33 +230,31 @@ impl Library<'_> {
         Ok(())
     }
 
-    /// Hashes an installed catalog model's file again (streaming, on a blocking thread) and
-    /// records what it found: verified, or damaged when the SHA-256 or size is not the catalog's.
+    /// Starts checking an installed catalog model's file again, or joins the check of it that
+    /// runs, and answers at once: its row, showing how far the check has got. The check hashes
+    /// the file on a blocking thread and records what it found: verified, or damaged when the
+    /// SHA-256 or size is not the catalog's.
     pub async fn reverify(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
         let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
         let path = files::target_path(self.models_dir, &entry.id);
-        let meta = std::fs::metadata(&path)
-            .ok()
-            .filter(|m| m.is_file())
-            .ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
-        let digest =
-            tokio::task::spawn_blocking(move || files::hash_file(&path, &tokio_util::sync::CancellationToken::new()))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-                .map_err(|source| LibraryError::Io { what: "cannot read the model file", source })?
-                .unwrap_or_default();
-        let ok = digest == entry.sha256 && meta.len() == entry.size_bytes;
-        if !ok {
-            tracing::warn!(model = %entry.id, got = %digest, expected = %entry.sha256, "installed model is damaged");
-        }
-        let installed_at = modified_ms(&meta).unwrap_or_else(crate::time::now_ms);
-        installed::record_check(self.db, &entry.id, meta.len(), &digest, ok, installed_at).await?;
-        let listed = self.models().await?;
-        listed
-            .into_iter()
-            .find(|m| m.model_id.as_deref() == Some(entry.id.as_str()))
-            .ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))
+        let meta = installed_file(&path).ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
+        let check = Recheck {
+            db: self.db.clone(),
+            model_id: entry.id.clone(),
+            sha256: entry.sha256.clone(),
+            size: entry.size_bytes,
+            path,
+        };
+        self.checks.start(&entry.id, meta.len(), |job| check.run(job));
+        self.model(&entry.id).await
+    }
+
+    /// Stops the check of a model, if one runs (what it would have recorded is not: the last
+    /// result stands), and answers its row.
+    pub async fn stop_check(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
+        let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
+        self.checks.stop(&entry.id).await;
+        self.model(&entry.id).await
     }
 
     /// Every unfinished download (any user) with what its partial holds, and their sum.
@@ -226,6 +276,59 @@ impl Library<'_> {
         let total = out.iter().map(|l| l.bytes_on_disk).sum();
         Ok((out, total))
     }
+}
+
+/// One check of an installed file, as its job runs it: everything it needs is its own.
+struct Recheck {
+    db: Db,
+    model_id: String,
+    /// The catalog's digest and size.
+    sha256: String,
+    size: u64,
+    path: PathBuf,
+}
+
+impl Recheck {
+    /// Hashes the file and records what it found, unless stopped first; a failure is logged
+    /// (nobody waits for the answer) and the last result stands.
+    async fn run(self, job: CheckJob) {
+        let model = self.model_id.clone();
+        match self.hash_and_record(&job).await {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(model = %model, "model check stopped"),
+            Err(e) => {
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::warn!(model = %model, error = %e, cause = ?cause, "model check failed");
+            }
+        }
+    }
+
+    /// True when it recorded a result; false when stopped.
+    async fn hash_and_record(self, job: &CheckJob) -> Result<bool, LibraryError> {
+        let read_error = |source| LibraryError::Io { what: "cannot read the model file", source };
+        let (path, done, stop) = (self.path.clone(), job.done.clone(), job.stop.clone());
+        let hashed = tokio::task::spawn_blocking(move || {
+            let meta = std::fs::metadata(&path)?;
+            Ok::<_, std::io::Error>(files::hash_file_counting(&path, &stop, &done)?.map(|digest| (digest, meta)))
+        })
+        .await
+        .map_err(|e| read_error(std::io::Error::other(e)))?
+        .map_err(read_error)?;
+        // Stopped while hashing, or just after: the one who stopped it was told nothing changes.
+        let Some((digest, meta)) = hashed.filter(|_| !job.stop.is_cancelled()) else { return Ok(false) };
+        let ok = digest == self.sha256 && meta.len() == self.size;
+        if !ok {
+            tracing::warn!(model = %self.model_id, got = %digest, expected = %self.sha256, "installed model is damaged");
+        }
+        let installed_at = modified_ms(&meta).unwrap_or_else(crate::time::now_ms);
+        installed::record_check(&self.db, &self.model_id, meta.len(), &digest, ok, installed_at).await?;
+        Ok(true)
+    }
+}
+
+/// The metadata of an installed model's file; `None` when there is no such regular file.
+fn installed_file(path: &Path) -> Option<std::fs::Metadata> {
+    std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file)
 }
 
 /// What makes a model "in use", the most binding reason first.

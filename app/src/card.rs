@@ -5,7 +5,7 @@
 //! the download once a second while it is active, and stops when it is not, or when the card
 //! goes away.
 
-mod browser;
+pub(crate) mod browser;
 mod chat;
 pub mod format;
 mod panel;

@@ -1,12 +1,15 @@
 //! "Models on this machine": the model files with their size, age, facts and check, the
 //! unfinished downloads and what they hold, and the disk line. Admins delete (after an inline
 //! confirmation, in the page: no browser dialog); anyone can check a file again, and a damaged
-//! one offers a fresh download, which the Local AI brain card then shows.
+//! one offers a fresh download, which the Local AI brain card then shows. A check runs on the
+//! server after the button's request has answered: while one runs, its row says how far it has
+//! got (with Cancel) and the list is polled once a second; the result replaces it when done.
 //!
 //! The section and the card talk through a [`ModelsBus`] the Settings page provides: a download
 //! the card finished refreshes this list, and a delete or a fresh download here updates the card.
 
 use crate::api::{self, ApiError};
+use crate::card::browser::Ticker;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::installed::{Check, DiskModel, Leftover, ModelsView};
@@ -63,13 +66,31 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
     let message = RwSignal::new(None::<(String, String)>);
     let bus = use_context::<ModelsBus>();
 
+    // Every reload says how the checks that ended meanwhile came out.
     let reload = move || {
         spawn_local(async move {
             if let Ok(v) = api::list_models().await {
+                let ended = view_sig.try_with_untracked(|old| ended_checks(old, &v)).unwrap_or_default();
+                for note in ended {
+                    let _ = message.try_set(Some(note));
+                }
                 let _ = view_sig.try_set(v);
             }
         })
     };
+    // Once a second while a check runs; dropping the ticker stops it (also when the page goes).
+    let checking = Memo::new(move |_| view_sig.with(|v| v.models.iter().any(|m| m.checking.is_some())));
+    let ticker = StoredValue::new(None::<Ticker>);
+    Effect::new(move |_| {
+        if !checking.get() {
+            ticker.set_value(None);
+        } else if ticker.with_value(Option::is_none) {
+            ticker.set_value(Some(Ticker::every(1000, reload)));
+        }
+    });
+    on_cleanup(move || {
+        let _ = ticker.try_set_value(None);
+    });
     if let Some(bus) = bus {
         Effect::new(move |prev: Option<u64>| {
             let n = bus.changed.get();
@@ -100,6 +121,8 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
             }
         });
     };
+    // The answer shows the check running (the ticker then follows it), or already done when
+    // the file was small.
     let check = move |id: String| {
         busy.set(Some(id.clone()));
         spawn_local(async move {
@@ -107,11 +130,28 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
             let _ = busy.try_set(None);
             match result {
                 Ok(m) => {
-                    let words = match m.check {
-                        Check::Damaged => "Its SHA-256 does not match the catalog's: the file is damaged.",
-                        _ => "Its SHA-256 matches the catalog's.",
-                    };
-                    let _ = message.try_set(Some((id.clone(), words.to_string())));
+                    let _ = view_sig.try_update(|v| {
+                        if let Some(slot) = v.models.iter_mut().find(|x| x.model_id.as_deref() == Some(id.as_str())) {
+                            let note = m.checking.is_none().then(|| check_note(slot, &m));
+                            let _ = message.try_set(note.map(|w| (id.clone(), w.to_string())));
+                            *slot = m;
+                        }
+                    });
+                }
+                Err(e) => {
+                    let _ = message.try_set(Some((id, e.to_string())));
+                }
+            }
+        });
+    };
+    let stop_check = move |id: String| {
+        busy.set(Some(id.clone()));
+        spawn_local(async move {
+            let result = api::cancel_verify_model(id.clone()).await;
+            let _ = busy.try_set(None);
+            match result {
+                Ok(m) => {
+                    let _ = message.try_set(Some((id.clone(), "Check stopped: the last result stands.".into())));
                     let _ = view_sig.try_update(|v| {
                         if let Some(slot) = v.models.iter_mut().find(|x| x.model_id.as_deref() == Some(id.as_str())) {
                             *slot = m;
@@ -154,7 +194,7 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
             reload();
         });
     };
-    let actions = RowActions { busy, confirming, message, delete, check, download_again };
+    let actions = RowActions { busy, confirming, message, delete, check, stop_check, download_again };
 
     view! {
         <section class="card-like" aria-labelledby="models-title" data-testid="models">
@@ -180,12 +220,38 @@ fn ModelsBody(initial: ModelsView) -> impl IntoView {
     }
 }
 
+/// The note for a model whose check ended between two looks at it (`before` while it ran,
+/// `after` once it had ended): what it found, or that it did not finish (stopped elsewhere, or
+/// the file could not be read) when its record did not change.
+fn check_note(before: &DiskModel, after: &DiskModel) -> &'static str {
+    match after.check {
+        _ if after.verified_at == before.verified_at => "The check did not finish: the last result stands.",
+        Check::Damaged => "Its SHA-256 does not match the catalog's: the file is damaged.",
+        Check::Verified => "Its SHA-256 matches the catalog's.",
+        Check::NotChecked => "The check did not finish: the last result stands.",
+    }
+}
+
+/// The notes for the checks running in `old` that have ended in `new`, by model id.
+fn ended_checks(old: &ModelsView, new: &ModelsView) -> Vec<(String, String)> {
+    new.models
+        .iter()
+        .filter(|m| m.checking.is_none())
+        .filter_map(|m| {
+            let id = m.model_id.as_ref()?;
+            let before = old.models.iter().find(|o| o.model_id.as_ref() == Some(id) && o.checking.is_some())?;
+            Some((id.clone(), check_note(before, m).to_string()))
+        })
+        .collect()
+}
+
 /// What a row's buttons do, and the state they share.
 #[derive(Clone, Copy)]
-struct RowActions<D, C, A>
+struct RowActions<D, C, S, A>
 where
     D: Fn(String) + Copy + 'static,
     C: Fn(String) + Copy + 'static,
+    S: Fn(String) + Copy + 'static,
     A: Fn(String) + Copy + 'static,
 {
     busy: RwSignal<Option<String>>,
@@ -193,13 +259,15 @@ where
     message: RwSignal<Option<(String, String)>>,
     delete: D,
     check: C,
+    stop_check: S,
     download_again: A,
 }
 
-fn model_row<D, C, A>(m: DiskModel, is_admin: bool, a: RowActions<D, C, A>) -> impl IntoView
+fn model_row<D, C, S, A>(m: DiskModel, is_admin: bool, a: RowActions<D, C, S, A>) -> impl IntoView
 where
     D: Fn(String) + Copy + Send + Sync + 'static,
     C: Fn(String) + Copy + Send + Sync + 'static,
+    S: Fn(String) + Copy + Send + Sync + 'static,
     A: Fn(String) + Copy + Send + Sync + 'static,
 {
     let id = m.model_id.clone().unwrap_or_default();
@@ -229,6 +297,7 @@ where
                 <strong>{m.name.clone()}</strong>
                 <span class=state_class data-testid="model-check">{m.check.label()}</span>
                 {m.in_use.map(|u| view! { <span class="state state-busy" data-testid="in-use">{u.label()}</span> })}
+                {m.checking.map(|p| view! { <span class="state state-busy" data-testid="checking">{p.label()}</span> })}
             </div>
             <p class="muted model-line">{m.summary()}</p>
             {(!details.is_empty()).then(|| view! { <p class="facts muted">{details}</p> })}
@@ -237,9 +306,18 @@ where
             })}
             {known.then(|| view! {
                 <div class="actions">
-                    <button class="btn btn-secondary" disabled=is_busy on:click=move |_| (a.check)(i1.clone())>
-                        {move || if is_busy2() { "Checking…" } else { "Check again" }}
-                    </button>
+                    {if m.checking.is_some() {
+                        view! {
+                            <button class="btn btn-secondary" disabled=is_busy
+                                on:click=move |_| (a.stop_check)(i1.clone())>"Cancel"</button>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <button class="btn btn-secondary" disabled=is_busy on:click=move |_| (a.check)(i1.clone())>
+                                {move || if is_busy2() { "Checking…" } else { "Check again" }}
+                            </button>
+                        }.into_any()
+                    }}
                     {(m.check == Check::Damaged).then(|| view! {
                         <button class="btn btn-primary" disabled=is_busy3
                             on:click=move |_| (a.download_again)(i2.clone())>"Download again"</button>
@@ -290,5 +368,55 @@ fn leftover_row(
             {move || message.with(|m| m.as_ref().filter(|(k, _)| *k == k2).map(|(_, w)| w.clone()))
                 .map(|w| view! { <p class="error" role="alert">{w}</p> })}
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use localbrain::installed::CheckProgress;
+
+    fn model(id: &str, check: Check, verified_at: Option<i64>, running: bool) -> DiskModel {
+        DiskModel {
+            model_id: Some(id.into()),
+            file_name: format!("{id}.gguf"),
+            name: id.into(),
+            size_bytes: 100,
+            installed_at: Some(1),
+            verified_at,
+            check,
+            facts: None,
+            problem: None,
+            in_use: None,
+            checking: running.then_some(CheckProgress { bytes_done: 40, total: 100 }),
+        }
+    }
+
+    fn view_of(models: Vec<DiskModel>) -> ModelsView {
+        ModelsView { models, leftovers: vec![], models_bytes: 0, partial_bytes: 0, free_bytes: None, is_admin: false }
+    }
+
+    #[test]
+    fn a_check_that_ended_says_what_it_found_or_that_it_did_not_finish() {
+        let old = view_of(vec![
+            model("a", Check::NotChecked, None, true),
+            model("b", Check::Verified, Some(5), true),
+            model("c", Check::Verified, Some(5), true),
+            model("d", Check::Verified, Some(5), false),
+        ]);
+        let new = view_of(vec![
+            model("a", Check::Damaged, Some(9), false),
+            model("b", Check::Verified, Some(5), false),
+            model("c", Check::Verified, Some(5), true),
+            model("d", Check::Verified, Some(9), false),
+        ]);
+        assert_eq!(
+            ended_checks(&old, &new),
+            vec![
+                ("a".to_string(), "Its SHA-256 does not match the catalog's: the file is damaged.".to_string()),
+                ("b".to_string(), "The check did not finish: the last result stands.".to_string()),
+            ],
+            "c still runs; d was not running here"
+        );
     }
 }

@@ -28,6 +28,7 @@ use cli::{Cli, Command, Config};
 use localbrain::brain::{Brain, BrainConfig};
 use localbrain::catalog::Catalog;
 use localbrain::engine::{Engine, EngineConfig};
+use localbrain::library::checks::Checks;
 use localbrain::store::sessions::{self, SessionRules};
 use localbrain::store::{Db, redact, users};
 use std::process::ExitCode;
@@ -72,11 +73,11 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Catalog { measure } => catalog_cmd::run(&config, &brain_config(&config), measure),
         Command::Models => {
             let (db, engine) = open(&config).await?;
-            models_cmd::list(&library(&db, &engine)).await
+            models_cmd::list(&library(&db, &engine, &Checks::default())).await
         }
         Command::Rm { model_id, yes } => {
             let (db, engine) = open(&config).await?;
-            models_cmd::remove(&library(&db, &engine), &model_id, yes).await
+            models_cmd::remove(&library(&db, &engine, &Checks::default()), &model_id, yes).await
         }
         Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
             let options = run_cmd::Options { max_tokens, temperature, verbose };
@@ -126,9 +127,9 @@ fn brain_config(config: &Config) -> BrainConfig {
     cfg
 }
 
-/// The models folder as the terminal sees it: no brain runs in this process.
-fn library<'a>(db: &'a Db, engine: &'a Engine) -> localbrain::library::Library<'a> {
-    localbrain::library::Library { db, catalog: engine.catalog(), models_dir: engine.models_dir(), brain: None }
+/// The models folder as the terminal sees it: no brain and no checks run in this process.
+fn library<'a>(db: &'a Db, engine: &'a Engine, checks: &'a Checks) -> localbrain::library::Library<'a> {
+    localbrain::library::Library { db, catalog: engine.catalog(), models_dir: engine.models_dir(), brain: None, checks }
 }
 
 /// Opens the data folder, the catalog, the database and the engine: what every subcommand needs.
@@ -209,11 +210,13 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     background.spawn("change listener", engine.clone().listen_for_changes());
     let engine_for_shutdown = engine.clone();
     let brain_for_shutdown = brain.clone();
+    let checks = Arc::new(Checks::default());
     let state = state::AppState {
         leptos_options: web::leptos_options(addr),
         db,
         engine,
         brain,
+        checks: checks.clone(),
         site: site::Site {
             bound: addr,
             public_url: args.public_url.clone(),
@@ -243,6 +246,7 @@ async fn serve(config: Config, args: cli::ServeArgs) -> anyhow::Result<()> {
     .context("server error")?;
     // Nothing takes over a download or sweeps while the downloads are paused.
     background.stop().await;
+    checks.shutdown(std::time::Duration::from_secs(2)).await;
     brain_for_shutdown.shutdown(std::time::Duration::from_secs(2)).await;
     let paused = engine_for_shutdown.pause_all(std::time::Duration::from_secs(4)).await;
     tracing::info!(paused = ?paused, "stopped");

@@ -16,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     pub engine: Arc<Engine>,
     pub brain: Arc<Brain>,
+    /// The checks of installed models running now (they outlive the requests that started them).
+    pub checks: Arc<localbrain::library::checks::Checks>,
     /// Where people reach the server, for the Host and Origin checks.
     pub site: crate::site::Site,
     /// When sessions end.

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// Reads are this big: large enough that syscalls cost nothing next to hashing.
@@ -44,6 +45,17 @@ pub fn len_or_zero(path: &Path) -> u64 {
 /// Hashes the first `len` bytes of `file` in large reads. `None` when cancelled; an error when
 /// the file is shorter than `len`.
 pub fn hash_prefix(file: &mut File, len: u64, token: &CancellationToken) -> io::Result<Option<Sha256>> {
+    hash_prefix_counting(file, len, token, &AtomicU64::new(0))
+}
+
+/// [`hash_prefix`], adding each read's length to `done` as it goes (what a check shows as its
+/// progress).
+fn hash_prefix_counting(
+    file: &mut File,
+    len: u64,
+    token: &CancellationToken,
+    done: &AtomicU64,
+) -> io::Result<Option<Sha256>> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
@@ -59,6 +71,7 @@ pub fn hash_prefix(file: &mut File, len: u64, token: &CancellationToken) -> io::
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
         }
         hasher.update(&buf[..n]);
+        done.fetch_add(n as u64, Ordering::Relaxed);
         left -= n as u64;
     }
     Ok(Some(hasher))
@@ -66,9 +79,14 @@ pub fn hash_prefix(file: &mut File, len: u64, token: &CancellationToken) -> io::
 
 /// SHA-256 of a whole file as lowercase hex; `None` when cancelled.
 pub fn hash_file(path: &Path, token: &CancellationToken) -> io::Result<Option<String>> {
+    hash_file_counting(path, token, &AtomicU64::new(0))
+}
+
+/// [`hash_file`], adding the bytes hashed so far to `done`.
+pub fn hash_file_counting(path: &Path, token: &CancellationToken, done: &AtomicU64) -> io::Result<Option<String>> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
-    Ok(hash_prefix(&mut f, len, token)?.map(|h| hex(&h.finalize())))
+    Ok(hash_prefix_counting(&mut f, len, token, done)?.map(|h| hex(&h.finalize())))
 }
 
 /// Lowercase hex of a digest.
@@ -232,7 +250,9 @@ mod tests {
         let mut f = File::open(&p).unwrap();
         let h = hash_prefix(&mut f, 6_000_000, &token).unwrap().unwrap();
         assert_eq!(hex(&h.finalize()), hex(&Sha256::digest(&data[..6_000_000])));
-        assert_eq!(hash_file(&p, &token).unwrap().unwrap(), hex(&Sha256::digest(&data)));
+        let done = AtomicU64::new(0);
+        assert_eq!(hash_file_counting(&p, &token, &done).unwrap().unwrap(), hex(&Sha256::digest(&data)));
+        assert_eq!(done.into_inner(), data.len() as u64, "every byte hashed is counted");
         assert!(hash_prefix(&mut f, 20_000_000, &token).is_err());
         token.cancel();
         assert!(hash_file(&p, &token).unwrap().is_none());

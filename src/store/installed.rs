@@ -75,6 +75,17 @@ pub async fn record_check(
     .await?)
 }
 
+/// The row of one model, if it has one.
+pub async fn get(db: &Db, model_id: &str) -> Result<Option<InstalledRow>, StoreError> {
+    Ok(sqlx::query_as::<_, InstalledRow>(
+        "SELECT model_id, size_bytes, sha256, installed_at, verified_at, state FROM installed_models
+         WHERE model_id = $1",
+    )
+    .bind(model_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
 /// Every row.
 pub async fn all(db: &Db) -> Result<Vec<InstalledRow>, StoreError> {
     Ok(sqlx::query_as::<_, InstalledRow>(

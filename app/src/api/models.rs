@@ -1,6 +1,8 @@
 //! The endpoints of "Models on this machine": the list (models, unfinished downloads, the disk
-//! line), delete (admins only: installed files are shared by every user), check again, and
-//! removing an unfinished download (its owner, or an admin for anyone's).
+//! line), delete (admins only: installed files are shared by every user), check again (a job
+//! that outlives the request: the answer shows it running, the list shows how far it has got)
+//! and stopping that check, and removing an unfinished download (its owner, or an admin for
+//! anyone's).
 //!
 //! Refusals: 403 delete by a non-admin, 404 a model that is not on this machine (or a download
 //! that is not the caller's), 409 delete while the model is answering a chat or a download of
@@ -19,8 +21,8 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "models/list", input = Json, output = Json)]
 pub async fn list_models() -> Result<ModelsView, ApiError> {
     let (engine, user) = ssr::caller().await?;
-    let brain = ssr::brain().ok();
-    library::of(&engine, brain.as_deref()).view(user.id, user.is_admin).await.map_err(library::error)
+    let (brain, checks) = (ssr::brain().ok(), library::checks()?);
+    library::of(&engine, brain.as_deref(), &checks).view(user.id, user.is_admin).await.map_err(library::error)
 }
 
 /// Deletes an installed model's file (admins only); the list as it is afterwards.
@@ -33,19 +35,31 @@ pub async fn delete_model(model_id: String) -> Result<ModelsView, ApiError> {
         });
     }
     library::valid_id(&model_id)?;
-    let brain = ssr::brain().ok();
-    let lib = library::of(&engine, brain.as_deref());
+    let (brain, checks) = (ssr::brain().ok(), library::checks()?);
+    let lib = library::of(&engine, brain.as_deref(), &checks);
     lib.remove(&model_id).await.map_err(library::error)?;
     lib.view(user.id, user.is_admin).await.map_err(library::error)
 }
 
-/// Hashes an installed model's file again: verified, or damaged (a fresh download replaces it).
+/// Starts hashing an installed model's file again, or joins the check of it that runs, and
+/// answers at once with its row (`checking` says how far it has got). When the check ends, the
+/// list shows what it found: verified, or damaged (a fresh download replaces it).
 #[server(prefix = "/api", endpoint = "models/verify", input = Json, output = Json)]
 pub async fn verify_model(model_id: String) -> Result<DiskModel, ApiError> {
     let (engine, _user) = ssr::caller().await?;
     library::valid_id(&model_id)?;
-    let brain = ssr::brain().ok();
-    library::of(&engine, brain.as_deref()).reverify(&model_id).await.map_err(library::error)
+    let (brain, checks) = (ssr::brain().ok(), library::checks()?);
+    library::of(&engine, brain.as_deref(), &checks).reverify(&model_id).await.map_err(library::error)
+}
+
+/// Stops the check of an installed model's file, if one runs, and answers its row once the
+/// check has ended: the last result stands.
+#[server(prefix = "/api", endpoint = "models/verify/cancel", input = Json, output = Json)]
+pub async fn cancel_verify_model(model_id: String) -> Result<DiskModel, ApiError> {
+    let (engine, _user) = ssr::caller().await?;
+    library::valid_id(&model_id)?;
+    let (brain, checks) = (ssr::brain().ok(), library::checks()?);
+    library::of(&engine, brain.as_deref(), &checks).stop_check(&model_id).await.map_err(library::error)
 }
 
 /// Cancels an unfinished download and removes its partial file: the caller's own, or anyone's
@@ -68,13 +82,22 @@ pub async fn remove_leftover(id: i64) -> Result<DownloadView, ApiError> {
 #[cfg(feature = "ssr")]
 mod library {
     use super::{ApiError, ssr};
+    use leptos::prelude::use_context;
     use localbrain::brain::Brain;
     use localbrain::engine::Engine;
+    use localbrain::library::checks::Checks;
     use localbrain::library::{Library, LibraryError};
+    use std::sync::Arc;
 
-    /// The library of this server: the engine's catalog, folder and database, and the brain.
-    pub fn of<'a>(engine: &'a Engine, brain: Option<&'a Brain>) -> Library<'a> {
-        Library { db: engine.db(), catalog: engine.catalog(), models_dir: engine.models_dir(), brain }
+    /// The library of this server: the engine's catalog, folder and database, the brain, and
+    /// the checks running.
+    pub fn of<'a>(engine: &'a Engine, brain: Option<&'a Brain>, checks: &'a Checks) -> Library<'a> {
+        Library { db: engine.db(), catalog: engine.catalog(), models_dir: engine.models_dir(), brain, checks }
+    }
+
+    /// The checks running in this server (its state owns them).
+    pub fn checks() -> Result<Arc<Checks>, ApiError> {
+        use_context::<Arc<Checks>>().ok_or_else(|| ssr::internal("model checks missing from context"))
     }
 
     /// 400 unless `model_id` is shaped like a catalog id.

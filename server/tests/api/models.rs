@@ -1,7 +1,9 @@
 //! "Models on this machine" over HTTP (issue 15): the list with its records and facts, delete
 //! (admins only; refused while a download of the model is checking it or the brain is
 //! generating with it), "removed" on the downloads that installed it, a re-check finding a
-//! damaged file, and the unfinished downloads with what their partials hold.
+//! damaged file, and the unfinished downloads with what their partials hold. A check runs as
+//! a job: the request answers at once, the list shows its progress, cancel and delete stop it,
+//! and a client that leaves does not.
 
 use super::harness::*;
 use serde_json::{Value, json};
@@ -166,7 +168,8 @@ async fn checking_again_finds_a_damaged_file_and_a_fresh_download_replaces_it() 
     let bob = s.add_user("bob").await;
     install(&s, &admin, BETA).await;
 
-    let same = s.ok(&bob, "models/verify", json!({ "model_id": BETA })).await;
+    s.ok(&bob, "models/verify", json!({ "model_id": BETA })).await;
+    let same = check_ended(&s, &bob, BETA).await;
     assert_eq!(same["check"], "verified", "{same}");
 
     // One byte flipped in the middle of the installed file.
@@ -174,7 +177,8 @@ async fn checking_again_finds_a_damaged_file_and_a_fresh_download_replaces_it() 
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[BETA_SIZE / 2] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let damaged = s.ok(&bob, "models/verify", json!({ "model_id": BETA })).await;
+    s.ok(&bob, "models/verify", json!({ "model_id": BETA })).await;
+    let damaged = check_ended(&s, &bob, BETA).await;
     assert_eq!(damaged["check"], "damaged", "{damaged}");
     assert_eq!(listed(&models(&s, &admin).await, BETA).unwrap()["check"], "damaged");
 
@@ -186,6 +190,161 @@ async fn checking_again_finds_a_damaged_file_and_a_fresh_download_replaces_it() 
 
     let a = s.call(Some(&bob), "models/verify", json!({ "model_id": ALPHA })).await;
     assert_eq!(a.status, 404, "not installed: {}", a.text);
+}
+
+/// A model file big enough that hashing it takes a while (seconds in a debug build): real
+/// bytes, written as a copy by hand would leave it; its size is not the catalog's, so a check
+/// that ends finds it damaged.
+const BIG: u64 = 256 << 20;
+
+fn write_big_model(s: &Server, model: &str) {
+    use std::io::Write;
+    std::fs::create_dir_all(&s.models_dir).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(s.installed_path(model)).unwrap());
+    let chunk = test_bytes(1 << 20, 7);
+    for _ in 0..BIG >> 20 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.into_inner().unwrap().sync_all().unwrap();
+}
+
+/// The check of `model` as the list shows it: `Some(bytes_done)` while it runs.
+async fn checking(s: &Server, user: &User, model: &str) -> Option<u64> {
+    let view = models(s, user).await;
+    let row = listed(&view, model).unwrap_or_else(|| panic!("{model} listed: {view}"));
+    row["checking"].as_object().map(|c| {
+        assert_eq!(c["total"], BIG, "{row}");
+        c["bytes_done"].as_u64().unwrap()
+    })
+}
+
+/// Waits until the check of `model` has hashed more than `past` bytes; how far it got.
+async fn hashed_past(s: &Server, user: &User, model: &str, past: u64) -> u64 {
+    wait_for("the check to go on", WAIT, || async {
+        let done = checking(s, user, model).await.unwrap_or_else(|| panic!("the check of {model} ended"));
+        (done > past).then_some(done)
+    })
+    .await
+}
+
+/// Waits until no check of `model` runs; its row then.
+async fn check_ended(s: &Server, user: &User, model: &str) -> Value {
+    wait_for("the check to end", WAIT, || async {
+        let view = models(s, user).await;
+        let row = listed(&view, model).unwrap().clone();
+        row["checking"].is_null().then_some(row)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_answers_before_the_hash_ends_and_the_list_shows_it_going_on() {
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    let admin = s.admin().await;
+    let bob = s.add_user("bob").await;
+    write_big_model(&s, ALPHA);
+
+    let started = std::time::Instant::now();
+    let answer = s.ok(&bob, "models/verify", json!({ "model_id": ALPHA })).await;
+    println!("models/verify answered in {} ms", started.elapsed().as_millis());
+    assert_eq!(answer["check"], "not_checked", "the answer came before the result: {answer}");
+    assert_eq!(answer["checking"]["total"], BIG, "{answer}");
+    assert!(answer["checking"]["bytes_done"].as_u64().unwrap() < BIG, "{answer}");
+    assert_eq!(s.count_rows("installed_models").await, 0, "nothing recorded while it runs");
+
+    // Everyone's list shows it moving.
+    let first = hashed_past(&s, &admin, ALPHA, 0).await;
+    let later = hashed_past(&s, &bob, ALPHA, first).await;
+    assert!(later < BIG, "{later}");
+    // Asking again joins it: a fresh check would start over from nothing.
+    let again = s.ok(&admin, "models/verify", json!({ "model_id": ALPHA })).await;
+    assert!(again["checking"]["bytes_done"].as_u64().unwrap() >= later, "joined: {again}");
+
+    let done = check_ended(&s, &admin, ALPHA).await;
+    println!("the check took {} ms", started.elapsed().as_millis());
+    assert_eq!(done["check"], "damaged", "its size is not the catalog's: {done}");
+    assert!(done["verified_at"].as_i64().is_some(), "{done}");
+    assert_eq!(s.count_rows("installed_models").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_check_and_the_last_result_stands_and_delete_stops_one_first() {
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    let admin = s.admin().await;
+    write_big_model(&s, ALPHA);
+    // What an earlier check of this very file found.
+    sql(
+        &s,
+        &format!(
+            "INSERT INTO installed_models (model_id, size_bytes, sha256, installed_at, verified_at, state)
+         VALUES ('{ALPHA}', {BIG}, '{}', 1000, 2000, 'verified')",
+            "e".repeat(64)
+        ),
+    )
+    .await;
+    assert_eq!(listed(&models(&s, &admin).await, ALPHA).unwrap()["check"], "verified");
+
+    s.ok(&admin, "models/verify", json!({ "model_id": ALPHA })).await;
+    hashed_past(&s, &admin, ALPHA, 0).await;
+    let stopped = s.ok(&admin, "models/verify/cancel", json!({ "model_id": ALPHA })).await;
+    // It answers once the check has ended: nothing of it is recorded after.
+    assert!(stopped["checking"].is_null(), "{stopped}");
+    assert_eq!(
+        (stopped["check"].as_str(), stopped["verified_at"].as_i64()),
+        (Some("verified"), Some(2000)),
+        "{stopped}"
+    );
+    let row = listed(&models(&s, &admin).await, ALPHA).unwrap().clone();
+    assert_eq!((row["checking"].is_null(), row["verified_at"].as_i64()), (true, Some(2000)), "{row}");
+    // Nothing runs now: cancel again answers the same row.
+    let again = s.ok(&admin, "models/verify/cancel", json!({ "model_id": ALPHA })).await;
+    assert_eq!(again, stopped);
+
+    // Delete while a check runs: the check stops, the file and its record go.
+    s.ok(&admin, "models/verify", json!({ "model_id": ALPHA })).await;
+    hashed_past(&s, &admin, ALPHA, 0).await;
+    let view = s.ok(&admin, "models/delete", json!({ "model_id": ALPHA })).await;
+    assert!(listed(&view, ALPHA).is_none(), "{view}");
+    assert!(!s.installed_path(ALPHA).exists());
+    assert_eq!(s.count_rows("installed_models").await, 0, "the stopped check recorded nothing");
+
+    let a = s.call(Some(&admin), "models/verify/cancel", json!({ "model_id": ALPHA })).await;
+    assert_eq!(a.status, 404, "not installed: {}", a.text);
+    let a = s.call(None, "models/verify/cancel", json!({ "model_id": ALPHA })).await;
+    assert_eq!(a.status, 401, "{}", a.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_goes_on_to_its_record_when_the_client_that_asked_leaves() {
+    use tokio::io::AsyncWriteExt;
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    let admin = s.admin().await;
+    write_big_model(&s, ALPHA);
+
+    // The whole request; once the server is at it, the connection closes with nothing of the
+    // answer read (a client that closes before the server has read its request is not served:
+    // hyper drops a request whose client is gone).
+    let body = json!({ "model_id": ALPHA }).to_string();
+    let request = format!(
+        "POST /api/models/verify HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+         Accept: application/json\r\nCookie: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        s.port,
+        admin.cookie,
+        body.len()
+    );
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    c.write_all(request.as_bytes()).await.unwrap();
+    wait_for("the check to start", WAIT, || async { checking(&s, &admin, ALPHA).await }).await;
+    drop(c);
+
+    let first = hashed_past(&s, &admin, ALPHA, 0).await;
+    hashed_past(&s, &admin, ALPHA, first).await;
+    let done = check_ended(&s, &admin, ALPHA).await;
+    assert_eq!(done["check"], "damaged", "{done}");
+    assert_eq!(s.count_rows("installed_models").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
