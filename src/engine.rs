@@ -1,5 +1,5 @@
 //! The download engine: starts, pauses, resumes and cancels downloads, and runs each one in a
-//! task of its own (a [`job::Job`], with its transfer: `single` or `segmented`).
+//! task of its own (its `life`: a [`job::Job`] and its transfer, `single` or `segmented`).
 //!
 //! Contract:
 //! - Runner tasks are owned by the engine (`runners`: a `JoinSet`, never detached). A runner
@@ -20,17 +20,27 @@
 //!   shares its models folder ([`Engine::adopt_abandoned`]).
 //! - Two users downloading one model share one transfer and one partial (`carriers`): the later
 //!   download joins the running one, and the transfer goes on until the last of them stops.
+//!
+//! Layout, every import pointing down: this file holds every `Engine` method (starting and
+//! stopping, sharing a transfer, recovery, the heartbeat) and spawns runners; a runner runs a
+//! download's `life`, which drives `single` or `segmented`; both use `http` and `job` (the
+//! [`job::Job`] they work on), which use `record`, `runners`, `retry`, the sinks and, at the
+//! bottom, `files`, `blocking` and `config`.
 
+mod blocking;
 mod carriers;
+mod config;
 mod error;
 mod failure;
 pub mod files;
 mod http;
 pub mod instance;
 mod job;
+mod life;
 mod live;
 pub mod pace;
 pub mod range;
+mod record;
 mod recovery;
 pub use recovery::Recovered;
 pub mod retry;
@@ -38,85 +48,34 @@ mod runners;
 mod segment_sink;
 mod segmented;
 pub mod segments;
-mod sharing;
 mod single;
 mod sink;
 mod words;
 mod writer;
 
+pub use config::{DEFAULT_CONNECTIONS, DEFAULT_STALL_TIMEOUT_SECS, EngineConfig, FAST_STREAM_BPS};
 pub use error::{EngineError, TransferError};
 pub use failure::{Failure, Reach};
 pub use words::Said;
 
 use crate::catalog::Catalog;
-use crate::status::DownloadStatus;
+use crate::status::DownloadStatus::{self, *};
 use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
-use crate::store::leases;
+use crate::store::leases::{self, SeenClaim};
 use crate::units::{disk_margin, format_bytes};
 use crate::view::{DownloadView, RetryView};
+use blocking::blocking;
+use carriers::is_joined;
 use job::Job;
-use retry::RetryPolicy;
+use recovery::{ACTIVE, ADOPTABLE, NOT_HERE_NOTE};
 pub use runners::News;
 use runners::{Runners, Slot};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// How the engine behaves. Tests shrink the timings; the product uses [`EngineConfig::new`].
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub models_dir: PathBuf,
-    pub retry: RetryPolicy,
-    /// A transfer with no byte for this long is treated as a dropped connection.
-    pub stall_timeout: Duration,
-    /// How often bytes are written to the row.
-    pub progress_interval: Duration,
-    pub connect_timeout: Duration,
-    /// A bandwidth limit in bytes per second, shared by every download; `None` for none.
-    pub max_rate: Option<u64>,
-    /// Connections one download may open at once (1: always one stream).
-    pub connections: usize,
-    /// How a large file is cut into segments for those connections.
-    pub segment_rule: segments::SegmentRule,
-    /// The other connections open only while the first delivers less than this (bytes per
-    /// second); `None` opens them all at once.
-    pub fast_stream_bps: Option<u64>,
-    /// How often a runner renews its claim on the row, writes its speed and reads the status.
-    pub heartbeat: Duration,
-    /// How long a claim holds without renewal: then another process may take the download over.
-    pub lease: Duration,
-}
-
-/// Seconds without a byte before a connection is retried, unless configured: long enough for a
-/// busy server or a Wi-Fi hiccup, short enough that a dead connection is noticed.
-pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 30;
-
-/// Connections per download unless configured: see BENCHMARKS.md for how it was chosen.
-pub const DEFAULT_CONNECTIONS: usize = 8;
-
-/// One stream this fast (2 Gbit/s, faster than most disks) needs no help: see BENCHMARKS.md.
-pub const FAST_STREAM_BPS: u64 = 250_000_000;
-
-impl EngineConfig {
-    /// The product's settings for a models folder.
-    pub fn new(models_dir: PathBuf) -> Self {
-        EngineConfig {
-            models_dir,
-            retry: RetryPolicy::default(),
-            stall_timeout: Duration::from_secs(DEFAULT_STALL_TIMEOUT_SECS),
-            progress_interval: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(30),
-            max_rate: None,
-            connections: DEFAULT_CONNECTIONS,
-            segment_rule: segments::SegmentRule::default(),
-            fast_stream_bps: Some(FAST_STREAM_BPS),
-            heartbeat: Duration::from_secs(1),
-            lease: Duration::from_secs(10),
-        }
-    }
-}
 
 /// The engine, shared by the server's requests and the CLI.
 pub struct Engine {
@@ -276,7 +235,7 @@ impl Engine {
         self.runners.gone(id).await;
         self.let_go_elsewhere(id).await?;
         let partial = PathBuf::from(&row.partial_path);
-        job::blocking(move || files::remove_if_exists(&partial))
+        blocking(move || files::remove_if_exists(&partial))
             .await
             .map_err(EngineError::io("cannot remove the partial file"))?;
         Ok(view)
@@ -499,7 +458,7 @@ impl Engine {
                 let job = Arc::new(self.job(&row, model, slot.clone(), token.clone()));
                 // The heartbeat never ends by itself: the job's end ends both.
                 tokio::select! {
-                    () = job.run() => {}
+                    () = life::run(&job) => {}
                     () = self.heartbeat(id, &slot, &token) => {}
                 }
                 // Before the claim is let go: a process waiting on it then finds the transfer
@@ -517,7 +476,7 @@ impl Engine {
     /// panicked. Its partial is kept.
     async fn fail(&self, id: i64, error: &TransferError) {
         if let Some(row) = self.row_or_log(id).await {
-            job::record_failure(&self.db, id, std::path::Path::new(&row.partial_path), error).await;
+            record::record_failure(&self.db, id, std::path::Path::new(&row.partial_path), error).await;
         }
     }
 
@@ -542,6 +501,338 @@ impl Engine {
             validator: Mutex::new(row.validator.clone()),
             cancel,
             slot,
+        }
+    }
+}
+
+// One transfer per model (see `carriers`): joining a running download, and handing it on.
+impl Engine {
+    /// The running download a new or resumed download of `model_id` joins, if any.
+    async fn carrier_for(&self, model_id: &str) -> Result<Option<DownloadRow>, EngineError> {
+        Ok(crate::store::carriers::running_for(&self.db, model_id, &self.folder_id).await?)
+    }
+
+    /// Brings a download that just joined `carrier_id` in step with it at once. A carrier that
+    /// ended the moment before leaves it complete (the model is installed) or, if it failed or
+    /// stopped, on its own: then it runs its own transfer.
+    async fn settle_join(self: &Arc<Self>, id: i64, carrier_id: i64) -> Result<DownloadRow, EngineError> {
+        // A carrier running here knows bytes its row will only hear of at the next write.
+        let live = self.runners.find(carrier_id).map_or(0, |slot| slot.live.lock().expect("live lock").bytes);
+        crate::store::carriers::mirror(&self.db, carrier_id, live).await?;
+        let row = downloads::get_any_user(&self.db, id).await?.ok_or(EngineError::NotFound)?;
+        if row.carrier_id.is_some() || !matches!(row.status, Paused | Failed) {
+            return Ok(row);
+        }
+        let slot = self.runners.slot(id);
+        let _critical = slot.critical.lock().await;
+        match downloads::resume_claimed(&self.db, id, &self.claim()).await? {
+            Some(row) => {
+                self.spawn_runner(id);
+                Ok(row)
+            }
+            None => Ok(downloads::get_any_user(&self.db, id).await?.ok_or(EngineError::NotFound)?),
+        }
+    }
+
+    /// What a carrier's runner does when its transfer has ended: a transfer its own user
+    /// stopped goes on for the downloads that joined it ([`Engine::hand_off`]); otherwise they
+    /// end as it ended (complete, failed), or are paused with it when this process shuts down.
+    async fn after_transfer(self: &Arc<Self>, id: i64) {
+        let Some(row) = self.row_or_log(id).await else { return };
+        let stopped_by_user = matches!(row.status, Paused | Cancelled) && !self.stopping.load(Ordering::SeqCst);
+        if stopped_by_user {
+            match self.hand_off(&row).await {
+                Ok(Some(_)) => return,
+                Ok(None) => {}
+                Err(e) => tracing::error!(id, error = %e, "cannot hand the shared transfer on"),
+            }
+        }
+        if let Err(e) = crate::store::carriers::mirror(&self.db, id, 0).await {
+            tracing::error!(id, error = %e, "cannot bring the downloads sharing this transfer in step");
+        }
+    }
+
+    /// Hands a stopped carrier's transfer to the oldest download that joined it: its partial is
+    /// renamed to that download's name, the rows are rewritten in one transaction, and its
+    /// runner starts here (this process has the partial). The download it went to, if any.
+    async fn hand_off(self: &Arc<Self>, row: &DownloadRow) -> Result<Option<i64>, EngineError> {
+        for next in crate::store::carriers::followers(&self.db, row.id).await? {
+            let (from, to) = (PathBuf::from(&row.partial_path), PathBuf::from(&next.partial_path));
+            let (f, t) = (from.clone(), to.clone());
+            let moved = blocking(move || files::rename_if_exists(&f, &t))
+                .await
+                .map_err(EngineError::io("cannot hand the partial file on"))?;
+            // A single stream's progress is its file's length; segments say it themselves.
+            let bytes = if row.segments.is_some() { row.bytes_downloaded } else { files::len_or_zero(&to) };
+            if crate::store::carriers::hand_over(&self.db, row, bytes, next.id, &self.claim()).await? {
+                tracing::info!(from = row.id, to = next.id, bytes, "handed the shared transfer on");
+                self.spawn_runner(next.id);
+                return Ok(Some(next.id));
+            }
+            // Its user stopped it meanwhile: the file goes back, and the next one is tried.
+            if moved {
+                blocking(move || std::fs::rename(&to, &from))
+                    .await
+                    .map_err(EngineError::io("cannot take the partial file back"))?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends downloads left joined to a carrier that stopped without handing its transfer on
+    /// (its process died): paused, no longer joined, so their users can resume them. A carrier
+    /// whose runner still holds its claim is left alone: that runner is handing it on.
+    async fn settle_stranded(&self) -> Result<(), EngineError> {
+        let now = crate::time::now_ms();
+        for carrier in crate::store::carriers::stranded(&self.db).await? {
+            let let_go = match carrier.runner.as_deref() {
+                None => true,
+                Some(runner) => self
+                    .instance
+                    .has_stopped(runner)
+                    .unwrap_or_else(|| carrier.lease_until.is_none_or(|until| until < now)),
+            };
+            if let_go {
+                let n = crate::store::carriers::mirror(&self.db, carrier.id, 0).await?;
+                tracing::info!(carrier = carrier.id, settled = n, "downloads that shared a stopped transfer settled");
+            }
+        }
+        Ok(())
+    }
+
+    /// A joined download that its user paused or cancelled leaves the shared transfer; the row
+    /// as it then is.
+    async fn leave_shared(&self, row: DownloadRow) -> Result<DownloadRow, EngineError> {
+        if row.carrier_id.is_none() || !matches!(row.status, Paused | Cancelled) {
+            return Ok(row);
+        }
+        crate::store::carriers::leave(&self.db, row.id).await?;
+        Ok(downloads::get_any_user(&self.db, row.id).await?.unwrap_or(row))
+    }
+}
+
+// Boot recovery and takeover (see `recovery`).
+impl Engine {
+    /// Pauses every active row (any user) and removes orphaned partials. Run once at start,
+    /// before any runner exists.
+    pub async fn recover(&self) -> Result<Recovered, EngineError> {
+        let mut out = Recovered::default();
+        for row in downloads::in_statuses_any_user(&self.db, &ACTIVE).await? {
+            if self.pause_stale(&row).await? {
+                out.paused.push(row.id);
+            }
+        }
+        self.settle_stranded().await?;
+        let open: std::collections::HashSet<i64> =
+            downloads::in_statuses_any_user(&self.db, &[Pending, Downloading, Paused, Verifying, Installing, Failed])
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+        let dir = files::partial_dir(&self.cfg.models_dir);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let owned = files::download_id_of_partial(&name).is_some_and(|id| open.contains(&id));
+                if !owned && !files::is_locked_elsewhere(&entry.path()) && entry.file_type().is_ok_and(|t| t.is_file())
+                {
+                    files::remove_if_exists(&entry.path())
+                        .map_err(EngineError::io("cannot remove an orphaned partial"))?;
+                    out.orphans_removed += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The CLI's recovery: only this user's open row of this model, if a dead process left it
+    /// active. Leaves alone a download another live process is running.
+    pub async fn recover_one(&self, user_id: i64, model_id: &str) -> Result<bool, EngineError> {
+        match downloads::open_for(&self.db, user_id, model_id).await? {
+            // Joined to another's transfer: it is stale when that transfer's runner is gone.
+            Some(row) if is_joined(&row) => {
+                let carrier = downloads::get_any_user(&self.db, row.carrier_id.unwrap_or_default()).await?;
+                if let Some(carrier) = carrier.filter(|c| c.status.is_active()) {
+                    self.pause_stale(&carrier).await?;
+                }
+                self.settle_stranded().await?;
+                let now = downloads::get_any_user(&self.db, row.id).await?;
+                Ok(now.is_some_and(|r| r.status == Paused))
+            }
+            Some(row) if row.status.is_active() => self.pause_stale(&row).await,
+            _ => Ok(false),
+        }
+    }
+
+    /// Pauses an active row no runner of this process owns, unless another process holds its
+    /// partial's lock. Bytes are set to what the partial really holds. A joined row has no
+    /// runner: it is settled with its carrier.
+    async fn pause_stale(&self, row: &DownloadRow) -> Result<bool, EngineError> {
+        let partial = Path::new(&row.partial_path);
+        if is_joined(row)
+            || self.runners.is_running(row.id)
+            || files::is_locked_elsewhere(partial)
+            || !self.is_abandoned(row, crate::time::now_ms())
+        {
+            return Ok(false);
+        }
+        if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
+            return Ok(false);
+        }
+        if let Some(dead) = &row.runner {
+            leases::release(&self.db, row.id, dead).await?;
+        }
+        record::reconcile_bytes(&self.db, row.id, partial, &[Paused]).await;
+        Ok(true)
+    }
+
+    /// Takes over the active downloads whose runner died: resumed here from their partial when
+    /// this server shares their models folder, else paused with [`NOT_HERE_NOTE`]. Returns the
+    /// ids resumed here. Run every heartbeat or two by `serve`; a download is won by one
+    /// process only (a compare-and-set on the claim each read).
+    pub async fn adopt_abandoned(self: &std::sync::Arc<Self>) -> Result<Vec<i64>, EngineError> {
+        let now = crate::time::now_ms();
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        let mut adopted = Vec::new();
+        for row in downloads::in_statuses_any_user(&self.db, &ADOPTABLE).await? {
+            let partial = Path::new(&row.partial_path);
+            if is_joined(&row)
+                || self.runners.is_running(row.id)
+                || !self.is_abandoned(&row, now)
+                || files::is_locked_elsewhere(partial)
+            {
+                continue;
+            }
+            let seen = SeenClaim { runner: row.runner.clone(), lease_until: row.lease_until };
+            if !leases::adopt(&self.db, row.id, &seen, &ADOPTABLE, &self.instance.id, &self.folder_id, lease_ms).await?
+            {
+                continue;
+            }
+            let shared = row.folder_id.as_deref().map_or_else(|| partial.exists(), |f| f == self.folder_id);
+            if shared {
+                tracing::info!(id = row.id, runner = ?row.runner, "taking over a download whose runner stopped");
+                self.spawn_runner(row.id);
+                adopted.push(row.id);
+            } else {
+                tracing::warn!(id = row.id, runner = ?row.runner, "a download whose runner stopped is in a models folder not shared with this server; pausing it");
+                downloads::set_status(&self.db, row.id, Paused, Some(NOT_HERE_NOTE)).await?;
+                leases::release(&self.db, row.id, &self.instance.id).await?;
+            }
+        }
+        self.settle_stranded().await?;
+        Ok(adopted)
+    }
+}
+
+// Among other processes on one database (issue 17): whether a row's runner is gone, waiting
+// for another process's runner to let go, the heartbeat that keeps a claim and hears of
+// pauses, the wake-up that PostgreSQL's NOTIFY brings, and the view of a download another
+// process runs.
+impl Engine {
+    /// This process's claim on a download it is about to run, for the write that makes the
+    /// row pending.
+    fn claim(&self) -> downloads::Claim<'_> {
+        downloads::Claim {
+            runner: &self.instance.id,
+            folder_id: &self.folder_id,
+            lease_until: crate::time::now_ms() + self.cfg.lease.as_millis() as i64,
+        }
+    }
+
+    /// Waits (up to a lease and a heartbeat) until no other process runs the download; the row
+    /// as it then is. A runner that died does not hold the wait up: its claim is abandoned.
+    async fn let_go_elsewhere(&self, id: i64) -> Result<Option<DownloadRow>, EngineError> {
+        let deadline = Instant::now() + self.cfg.lease + self.cfg.heartbeat;
+        loop {
+            let Some(row) = downloads::get_any_user(&self.db, id).await? else { return Ok(None) };
+            let elsewhere = row.runner.as_deref().is_some_and(|r| r != self.instance.id);
+            if !elsewhere || self.is_abandoned(&row, crate::time::now_ms()) || Instant::now() >= deadline {
+                return Ok(Some(row));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Whether the process that ran an active row is gone: its claim (if any) is not renewed.
+    /// A runner on this host is looked up by its pid; one elsewhere is gone when its lease ran
+    /// out. A row nobody claimed is abandoned once it has not changed for a lease.
+    fn is_abandoned(&self, row: &DownloadRow, now: i64) -> bool {
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        match row.runner.as_deref() {
+            None => row.updated_at < now - lease_ms,
+            Some(runner) => match self.instance.has_stopped(runner) {
+                Some(stopped) => stopped,
+                None => row.lease_until.is_none_or(|until| until < now),
+            },
+        }
+    }
+
+    /// Wakes this process's runners when another process announces a change to their row
+    /// (PostgreSQL's NOTIFY; `store::control`), so a pause from anywhere stops the transfer at
+    /// once instead of at the next heartbeat. Runs for as long as the process; `serve` and
+    /// `download` spawn it. Returns at once on SQLite.
+    pub async fn listen_for_changes(self: Arc<Self>) {
+        let runners = self.runners.clone();
+        crate::store::control::listen(&self.db, move |id| {
+            if let Some(slot) = runners.find(id) {
+                slot.nudge.notify_one();
+            }
+        })
+        .await;
+    }
+
+    /// The view of a row no runner of this process has: the bytes and speed its runner (in
+    /// another process) last wrote, while that runner's claim holds.
+    fn view_from_row(&self, row: &DownloadRow) -> DownloadView {
+        // A joined row's speed and lease are its carrier's, copied by the carrier's heartbeat.
+        let live = row.status == DownloadStatus::Downloading
+            && (row.runner.as_deref().is_some_and(|r| r != self.instance.id) || row.carrier_id.is_some())
+            && row.lease_until.is_some_and(|until| until > crate::time::now_ms());
+        let speed = if live { row.speed_bps.unwrap_or(0) } else { 0 };
+        let eta = (speed > 0).then(|| row.total_bytes.saturating_sub(row.bytes_downloaded).div_ceil(speed));
+        row.to_view(speed, eta)
+    }
+
+    /// Every `heartbeat` while the runner works: renews its claim and writes its speed, and
+    /// stops the transfer when the row says another process paused or cancelled it, or took
+    /// it over.
+    async fn heartbeat(&self, id: i64, slot: &Slot, token: &CancellationToken) {
+        let lease_ms = self.cfg.lease.as_millis() as i64;
+        let mut every = tokio::time::interval(self.cfg.heartbeat);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = slot.nudge.notified() => {}
+            }
+            let (speed, bytes) = {
+                let live = slot.live.lock().expect("live lock");
+                (live.speed_bps(Instant::now()), live.bytes)
+            };
+            let stop = match leases::renew(&self.db, id, &self.instance.id, lease_ms, speed).await {
+                Ok(Some(status)) => {
+                    // The downloads that joined this transfer see its progress too; once it is
+                    // paused or cancelled they wait for the hand-off instead (`carriers`).
+                    if status.is_active()
+                        && let Err(e) = crate::store::carriers::mirror(&self.db, id, bytes).await
+                    {
+                        tracing::warn!(id, error = %e, "cannot bring the downloads sharing this transfer in step");
+                    }
+                    matches!(status, DownloadStatus::Paused | DownloadStatus::Cancelled).then_some(status.as_str())
+                }
+                Ok(None) => Some("taken over"),
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "cannot renew the download's claim");
+                    None
+                }
+            };
+            if let Some(why) = stop
+                && !token.is_cancelled()
+            {
+                tracing::info!(id, status = why, "stopped by another localbrain process");
+                token.cancel();
+            }
         }
     }
 }

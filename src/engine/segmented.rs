@@ -18,10 +18,11 @@
 //! starts over, tries mirrors and words any failure. A failure of the host itself that waiting
 //! would not cure (a bad certificate) ends the run at once, keeping every segment.
 
+use super::blocking::blocking;
 use super::error::TransferError;
 use super::files;
 use super::http::{Failed, content_range, validator_of};
-use super::job::{Job, Outcome, blocking};
+use super::job::{Job, Outcome};
 use super::retry::RetryState;
 use super::segment_sink::{Progress, SegmentSink, SegmentWriter};
 use super::segments::{self, Segment};

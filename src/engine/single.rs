@@ -3,10 +3,11 @@
 //! worth another try. A `200` to a resume means the server ignored the range (or the file
 //! changed): start over, never append.
 
+use super::blocking::blocking;
 use super::error::TransferError;
 use super::files;
 use super::http::{Failed, content_length, content_range, host_of, validator_of};
-use super::job::{Job, Outcome, blocking};
+use super::job::{Job, Outcome};
 use super::retry::RetryState;
 use super::sink::Sink;
 use crate::status::DownloadStatus::Downloading;
