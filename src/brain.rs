@@ -220,6 +220,11 @@ impl Brain {
         brain
     }
 
+    /// The models it can run: the catalog and its hub shelf.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// The settings it runs with.
     pub fn config(&self) -> &BrainConfig {
         &self.cfg
@@ -262,7 +267,7 @@ impl Brain {
     pub async fn installed(&self) -> Vec<InstalledModel> {
         let loaded = self.loaded_model();
         let mut out = Vec::new();
-        for entry in &self.catalog.models {
+        for entry in &self.catalog.all() {
             let (size, installed_at) = match std::fs::metadata(target_path(&self.cfg.models_dir, &entry.id)) {
                 Ok(m) if m.is_file() => (m.len(), m.modified().map_or(0, crate::time::unix_seconds)),
                 _ => continue,
@@ -337,8 +342,7 @@ impl Brain {
     pub async fn chat(self: &Arc<Self>, owner: i64, req: ChatRequest) -> Result<Reply, BrainError> {
         let received = Instant::now();
         validate(&req)?;
-        let entry =
-            self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?.clone();
+        let entry = self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?;
         let header = self.check(&entry.id).await?;
 
         let slots = self.slots();

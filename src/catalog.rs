@@ -50,6 +50,10 @@ pub struct ModelEntry {
     pub context_length: u64,
     /// SPDX-style license name, e.g. "apache-2.0".
     pub license: String,
+    /// The model's page (its card: what it is for, its license in full), shown beside it. Hub
+    /// models have their repo's; a catalog entry may give one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// Higher is better; ranks models within what fits (ties broken by `params_b`, then `id`).
     pub quality: i64,
 }
@@ -67,12 +71,32 @@ impl ModelEntry {
     }
 }
 
-/// A validated list of models, in catalog order.
+/// A validated list of models, in catalog order, and the models this server resolved on Hugging
+/// Face since (the hub shelf). Every clone shares one shelf: the engine's, the brain's and the
+/// library's catalog see a hub model as soon as it is added, whoever added it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
-    /// The models, in the order the file lists them.
+    /// The shipped (or `LOCALBRAIN_CATALOG`) models, in the order the file lists them.
     pub models: Vec<ModelEntry>,
+    #[serde(skip)]
+    hub: HubShelf,
+}
+
+/// The hub models known to this process (`crate::store::hub_models` keeps them across restarts).
+#[derive(Clone, Debug, Default)]
+struct HubShelf(std::sync::Arc<std::sync::RwLock<Vec<ModelEntry>>>);
+
+impl HubShelf {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<ModelEntry>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl PartialEq for HubShelf {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || *self.read() == *other.read()
+    }
 }
 
 /// Why a catalog was refused. Entry numbers are 1-based: entry 3 is the third `[[models]]`.
@@ -164,9 +188,47 @@ impl Catalog {
         Catalog::parse(&text).map_err(|detail| CatalogError::InFile { path: path.to_owned(), detail: Box::new(detail) })
     }
 
-    /// The model with this id, if the catalog has it.
-    pub fn get(&self, id: &str) -> Option<&ModelEntry> {
-        self.models.iter().find(|m| m.id == id)
+    /// A catalog of `models` as given, not validated: for writing a catalog file ([`Catalog::parse`]
+    /// checks it when read).
+    pub fn unchecked(models: Vec<ModelEntry>) -> Catalog {
+        Catalog { models, hub: HubShelf::default() }
+    }
+
+    /// The model with this id, shipped or from the hub shelf.
+    pub fn get(&self, id: &str) -> Option<ModelEntry> {
+        if let Some(m) = self.models.iter().find(|m| m.id == id) {
+            return Some(m.clone());
+        }
+        self.hub.read().iter().find(|m| m.id == id).cloned()
+    }
+
+    /// Every model: the shipped ones in catalog order, then the hub's in the order they came.
+    pub fn all(&self) -> Vec<ModelEntry> {
+        let mut all = self.models.clone();
+        all.extend(self.hub.read().iter().cloned());
+        all
+    }
+
+    /// The models resolved on the hub, in the order they came.
+    pub fn hub_models(&self) -> Vec<ModelEntry> {
+        self.hub.read().clone()
+    }
+
+    /// Puts a model resolved on the hub on the shelf (replacing one with its id: a newer commit),
+    /// after the same checks a catalog entry gets; its id must be a hub id
+    /// ([`is_hub_id`]), so it can never shadow a shipped model.
+    pub fn add_hub(&self, entry: ModelEntry) -> Result<(), CatalogError> {
+        let refuse = |field, problem: String| CatalogError::Entry { index: 0, id: entry.id.clone(), field, problem };
+        if !is_hub_id(&entry.id) {
+            return Err(refuse("id", format!("must start with {:?}", HUB_ID_PREFIX)));
+        }
+        validate_entry(&entry).map_err(|(field, problem)| refuse(field, problem))?;
+        let mut shelf = self.hub.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match shelf.iter_mut().find(|m| m.id == entry.id) {
+            Some(old) => *old = entry,
+            None => shelf.push(entry),
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), CatalogError> {
@@ -181,6 +243,14 @@ impl Catalog {
                 field,
                 problem,
             })?;
+            if is_hub_id(&m.id) {
+                return Err(CatalogError::Entry {
+                    index,
+                    id: m.id.clone(),
+                    field: "id",
+                    problem: format!("must not start with {:?}: that is kept for Hugging Face models", HUB_ID_PREFIX),
+                });
+            }
             if let Some(first) = self.models[..i].iter().position(|o| o.id == m.id) {
                 return Err(CatalogError::DuplicateId { index, id: m.id.clone(), first: position(first) });
             }
@@ -192,6 +262,16 @@ impl Catalog {
 /// 0-based slice index to the 1-based entry number users see.
 fn position(i: usize) -> u32 {
     u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+/// The first part of every local id of a Hugging Face model: `hf--ORG--REPO--QUANT`
+/// (made by the hub module's `model_id`). The hub forbids `--` in names, so such an id names exactly
+/// one repo and quant; no shipped catalog entry may use the prefix.
+pub const HUB_ID_PREFIX: &str = "hf--";
+
+/// Whether `id` is the local id of a Hugging Face model.
+pub fn is_hub_id(id: &str) -> bool {
+    id.starts_with(HUB_ID_PREFIX)
 }
 
 /// Whether `id` may name a model: `[a-z0-9._-]+`, at most [`MAX_MODEL_ID_LEN`] characters,
@@ -227,6 +307,10 @@ fn validate_entry(m: &ModelEntry) -> Result<(), (&'static str, String)> {
     check_url(&m.url).map_err(|p| ("url", p))?;
     for mirror in &m.mirrors {
         check_url(mirror).map_err(|p| ("mirrors", p))?;
+    }
+    // Shown as a link: http(s) only, like the file's own address.
+    if let Some(page) = &m.page {
+        check_url(page).map_err(|p| ("page", p))?;
     }
     check_sha256(&m.sha256).map_err(|p| ("sha256", p.into()))?;
     if m.size_bytes == 0 {
@@ -319,6 +403,7 @@ size_bytes = 1000
 min_ram_gb = 1
 context_length = 4096
 license = "mit"
+page = "https://example.com/tiny"
 quality = 1
 "#;
 
@@ -373,9 +458,11 @@ quality = 1
             ["https://example.com/tiny.gguf", "http://mirror.example.org/tiny.gguf"]
         );
         assert!(c.get("nope").is_none());
-        // mirrors is optional.
+        // mirrors and page are optional.
         let c = Catalog::parse(&with_line("mirrors", "")).unwrap();
         assert!(c.models[0].mirrors.is_empty());
+        assert_eq!(c.models[0].page.as_deref(), Some("https://example.com/tiny"));
+        assert_eq!(Catalog::parse(&with_line("page", "")).unwrap().models[0].page, None);
     }
 
     #[test]
@@ -431,6 +518,8 @@ quality = 1
                 "size_bytes = 0",
                 r#"catalog entry 1 ("tiny-model-q4_k_m"): size_bytes must be greater than 0"#,
             ),
+            // A link in the page: never javascript: or a file.
+            ("page", r#"page = "javascript:alert(1)""#, r#"page "javascript:alert(1)" must start with https://"#),
             ("min_ram_gb", "min_ram_gb = 0", "min_ram_gb must be greater than 0"),
             ("context_length", "context_length = 0", "context_length must be greater than 0"),
         ];
@@ -448,7 +537,7 @@ quality = 1
             (with_line("sha256", r#"sha265 = "x""#), "unknown field `sha265`"),
             (with_line("size_bytes", ""), "missing field `size_bytes`"),
             (with_line("size_bytes", "size_bytes = -1"), "line "),
-            (with_line("quality", r#"quality = "high""#), "line 15"),
+            (with_line("quality", r#"quality = "high""#), "line 16"),
             ("models = 3".to_string(), "line 1"),
             (GOOD.replace("[[models]]", "[[model]]"), "unknown field `model`"),
             ("[[models]\n".to_string(), "not valid TOML"),

@@ -64,11 +64,11 @@ use crate::store::Db;
 use crate::store::downloads::{self, DownloadRow, NewDownload};
 use crate::store::leases::{self, SeenClaim};
 use crate::units::{disk_margin, format_bytes};
-use crate::view::{DownloadView, RetryView};
+use crate::view::{DownloadView, PauseReason, RetryView};
 use blocking::blocking;
 use carriers::is_joined;
 use job::Job;
-use recovery::{ACTIVE, ADOPTABLE, NOT_HERE_NOTE};
+use recovery::{ACTIVE, ADOPTABLE};
 pub use runners::News;
 use runners::{Runners, Slot};
 use std::path::{Path, PathBuf};
@@ -132,6 +132,11 @@ impl Engine {
     /// The catalog downloads are checked against.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The settings the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
     }
 
     /// The database downloads are kept in.
@@ -291,7 +296,7 @@ impl Engine {
         let mut paused = Vec::new();
         for (id, slot) in &running {
             let _critical = slot.critical.lock().await;
-            match downloads::set_status(&self.db, *id, DownloadStatus::Paused, Some(crate::view::RESTART_NOTE)).await {
+            match downloads::set_paused_by(&self.db, *id, PauseReason::Restart).await {
                 Ok(true) => paused.push(*id),
                 Ok(false) => {}
                 Err(e) => tracing::error!(id, error = %e, "cannot pause on shutdown"),
@@ -343,8 +348,15 @@ impl Engine {
     /// a row kept without one shows the words stored with it.
     pub fn view(&self, row: &DownloadRow) -> DownloadView {
         let mut view = self.live_view(row);
-        if let Some(failure) = row.error_kind.as_deref().and_then(Failure::from_json) {
+        let kind = row.error_kind.as_deref();
+        if let Some(failure) = kind.and_then(Failure::from_json) {
             view.error = Some(failure.said().stopped());
+        }
+        if row.status == DownloadStatus::Paused {
+            view.paused_by = kind.and_then(PauseReason::from_kind);
+            if let Some(reason) = view.paused_by {
+                view.error = Some(reason.note().to_string());
+            }
         }
         view
     }
@@ -453,7 +465,7 @@ impl Engine {
             }
             Err(e) => return tracing::error!(id, error = %e, "cannot claim the download"),
         }
-        match self.catalog.get(&row.model_id).cloned() {
+        match self.catalog.get(&row.model_id) {
             Some(model) => {
                 let job = Arc::new(self.job(&row, model, slot.clone(), token.clone()));
                 // The heartbeat never ends by itself: the job's end ends both.
@@ -676,7 +688,7 @@ impl Engine {
         {
             return Ok(false);
         }
-        if !downloads::set_status(&self.db, row.id, Paused, Some(crate::view::RESTART_NOTE)).await? {
+        if !downloads::set_paused_by(&self.db, row.id, PauseReason::Restart).await? {
             return Ok(false);
         }
         if let Some(dead) = &row.runner {
@@ -687,7 +699,7 @@ impl Engine {
     }
 
     /// Takes over the active downloads whose runner died: resumed here from their partial when
-    /// this server shares their models folder, else paused with [`NOT_HERE_NOTE`]. Returns the
+    /// this server shares their models folder, else paused with [`PauseReason::ElsewhereFolder`]. Returns the
     /// ids resumed here. Run every heartbeat or two by `serve`; a download is won by one
     /// process only (a compare-and-set on the claim each read).
     pub async fn adopt_abandoned(self: &std::sync::Arc<Self>) -> Result<Vec<i64>, EngineError> {
@@ -715,7 +727,7 @@ impl Engine {
                 adopted.push(row.id);
             } else {
                 tracing::warn!(id = row.id, runner = ?row.runner, "a download whose runner stopped is in a models folder not shared with this server; pausing it");
-                downloads::set_status(&self.db, row.id, Paused, Some(NOT_HERE_NOTE)).await?;
+                downloads::set_paused_by(&self.db, row.id, PauseReason::ElsewhereFolder).await?;
                 leases::release(&self.db, row.id, &self.instance.id).await?;
             }
         }

@@ -68,6 +68,11 @@ pub struct DiskModel {
     pub file_name: String,
     /// The catalog's name, else the file name.
     pub name: String,
+    /// The catalog's license and the model's page, kept with it (a hub model's repo card).
+    #[serde(default)]
+    pub license: Option<String>,
+    #[serde(default)]
+    pub page: Option<String>,
     pub size_bytes: u64,
     /// When localbrain installed it; the file's modification time when it has no record.
     pub installed_at: Option<i64>,

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod chat;
 pub mod conversation;
 pub mod hardware;
+pub mod hub;
 pub mod installed;
 pub mod keys;
 pub mod memory_rule;
@@ -22,6 +23,8 @@ pub mod brain;
 pub mod disk;
 #[cfg(feature = "ssr")]
 pub mod engine;
+#[cfg(feature = "ssr")]
+pub mod hub_settings;
 #[cfg(feature = "ssr")]
 pub mod library;
 #[cfg(feature = "ssr")]

@@ -158,7 +158,7 @@ impl Library<'_> {
     /// A file's row: its record, facts, what is using it and the check running on it.
     async fn row(&self, f: Found, around: &Around) -> DiskModel {
         let entry = f.file_name.strip_suffix(".gguf").and_then(|stem| self.catalog.get(stem));
-        let model_id = entry.map(|e| e.id.clone());
+        let model_id = entry.as_ref().map(|e| e.id.clone());
         let row = model_id.as_ref().and_then(|id| around.rows.get(id));
         let (facts, problem) = self.facts(model_id.as_deref(), &f.path).await;
         let in_use = model_id.as_deref().and_then(|id| {
@@ -166,7 +166,9 @@ impl Library<'_> {
             in_use(around.loaded.as_deref() == Some(id), around.generating, downloading)
         });
         DiskModel {
-            name: entry.map_or_else(|| f.file_name.clone(), |e| e.name.clone()),
+            name: entry.as_ref().map_or_else(|| f.file_name.clone(), |e| e.name.clone()),
+            license: entry.as_ref().map(|e| e.license.clone()),
+            page: entry.and_then(|e| e.page),
             file_name: f.file_name,
             size_bytes: f.size,
             installed_at: row.map(|r| r.installed_at).or(f.modified_ms),

@@ -67,6 +67,7 @@ mod tests {
             min_ram_gb,
             context_length: 32768,
             license: "mit".into(),
+            page: None,
             quality: 1,
         }
     }

@@ -309,6 +309,7 @@ mod tests {
             min_ram_gb,
             context_length: 32768,
             license: "mit".into(),
+            page: None,
             quality,
         }
     }
@@ -475,7 +476,7 @@ mod tests {
         // A 3B model at 5 tokens/s: solved so that its prediction equals its measurement.
         let eff = efficiency(&catalog.models, &hw, &[measured("llama-3.2-3b-instruct-q4_k_m", 5.0)]);
         let m = catalog.get("llama-3.2-3b-instruct-q4_k_m").unwrap();
-        let predicted = predict_generation(m, &hw, eff).unwrap();
+        let predicted = predict_generation(&m, &hw, eff).unwrap();
         assert!((predicted - 5.0).abs() < 1e-9, "{predicted}");
         assert!(eff > DEFAULT_EFFICIENCY, "{eff}");
         // The biggest measured model decides; a small one (partly cached, overhead-bound) does not.

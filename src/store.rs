@@ -8,6 +8,7 @@ pub mod carriers;
 pub mod control;
 pub mod conversations;
 pub mod downloads;
+pub mod hub_models;
 pub mod installed;
 pub mod leases;
 pub mod secrets;
@@ -59,6 +60,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row in model_downloads: {0}")]
     CorruptRow(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 /// The default database: a SQLite file in the data folder.

@@ -4,8 +4,47 @@
 use crate::status::DownloadStatus;
 use serde::{Deserialize, Serialize};
 
-/// The note boot recovery leaves on a download it paused; the card shows it as a banner.
-pub const RESTART_NOTE: &str = "paused because localbrain restarted";
+/// Why localbrain (not the user) paused a download. The row keeps it as a kind
+/// (`{"paused_by":"restart"}` in `model_downloads.error_kind`), so the card decides on the value,
+/// never by comparing the sentence, and a reworded sentence changes no decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// The process running it stopped (a restart, a shutdown, a crash found by boot recovery):
+    /// the card offers Resume in a banner.
+    Restart,
+    /// Its runner died and its partial is in a models folder this server does not see.
+    ElsewhereFolder,
+}
+
+impl PauseReason {
+    /// The sentence shown with the paused download.
+    pub fn note(self) -> &'static str {
+        match self {
+            PauseReason::Restart => "paused because localbrain restarted",
+            PauseReason::ElsewhereFolder => {
+                "The localbrain server that was downloading this stopped, and its unfinished file is in a models \
+                 folder this server cannot see. Resume it on that server, or resume it here to start again."
+            }
+        }
+    }
+
+    /// The kind as the row stores it.
+    #[cfg(feature = "ssr")]
+    pub fn to_kind(self) -> String {
+        serde_json::json!({ "paused_by": self }).to_string()
+    }
+
+    /// The reason in a stored kind; `None` for a failure's kind, or one a newer build wrote.
+    #[cfg(feature = "ssr")]
+    pub fn from_kind(kind: &str) -> Option<PauseReason> {
+        #[derive(Deserialize)]
+        struct Kept {
+            paused_by: PauseReason,
+        }
+        serde_json::from_str::<Kept>(kind).ok().map(|k| k.paused_by)
+    }
+}
 
 /// One download as the card and the API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +64,9 @@ pub struct DownloadView {
     pub error: Option<String>,
     /// The technical account behind `error` (its causes), for a "Details" disclosure.
     pub error_detail: Option<String>,
+    /// Set when paused by localbrain rather than by the user, saying why.
+    #[serde(default)]
+    pub paused_by: Option<PauseReason>,
     /// Set while the transfer waits before trying again after a failure.
     pub retrying: Option<RetryView>,
     /// Where the model is installed, once complete.
@@ -99,6 +141,17 @@ mod tests {
         assert_eq!(r.sentence(), "This machine can't reach huggingface.co. Trying again in 12 s (attempt 3 of 9).");
         r.in_seconds = 0;
         assert!(r.sentence().contains("Trying again now"));
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn a_pause_reason_survives_its_kind_and_is_not_a_failure() {
+        use super::PauseReason::*;
+        for r in [Restart, ElsewhereFolder] {
+            assert_eq!(super::PauseReason::from_kind(&r.to_kind()), Some(r));
+        }
+        assert_eq!(super::PauseReason::from_kind(r#"{"kind":"busy","host":"x","status":503}"#), None);
+        assert_eq!(super::PauseReason::from_kind(r#"{"paused_by":"a_newer_reason"}"#), None);
     }
 
     #[test]

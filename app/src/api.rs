@@ -8,10 +8,12 @@
 
 mod chat;
 mod conversations;
+mod hub;
 mod keys;
 mod models;
 pub use chat::*;
 pub use conversations::*;
+pub use hub::*;
 pub use keys::*;
 pub use models::*;
 
@@ -146,15 +148,24 @@ pub async fn catalog() -> Result<CatalogView, ApiError> {
     let (hardware, speed) = tokio::task::spawn_blocking(move || (brain.hardware(false), brain.speed_inputs()))
         .await
         .map_err(ssr::internal)?;
-    let models = engine.catalog().models.clone();
+    // The shipped models, then the Hugging Face ones resolved here.
+    let models = engine.catalog().all();
     let recommendation = localbrain::recommend::recommend_with(&models, &hardware, &speed);
     Ok(CatalogView { models, hardware, recommendation, speed, models_dir: models_dir.display().to_string() })
 }
 
-/// Starts a download of a catalog model, or returns the caller's open one for it.
+/// Starts a download of a catalog model, or returns the caller's open one for it. `model_id` may
+/// be a Hugging Face reference (`hf.co/ORG/REPO[:QUANT]`, a file's address): it is resolved and
+/// pinned first (`hub/repo` shows what it would pick).
 #[server(prefix = "/api", endpoint = "downloads/start", input = server_fn::codec::Json, output = server_fn::codec::Json)]
 pub async fn start_download(model_id: String) -> Result<DownloadView, ApiError> {
     let (engine, user) = ssr::caller().await?;
+    let settings = engine.config().hub.clone().ok_or_else(|| ssr::internal("the hub's settings are not set"))?;
+    let model_id = match localbrain::hub::shelf::name(&model_id, &settings) {
+        Ok(localbrain::hub::shelf::Named::Id(id)) => id,
+        Ok(localbrain::hub::shelf::Named::Hub(r)) => hub::on_hub::adopt(&engine, &r).await?,
+        Err(e) => return Err(ApiError::BadRequest { error: e.to_string() }),
+    };
     if !localbrain::catalog::is_valid_model_id(&model_id) {
         return Err(ApiError::BadRequest {
             error: "model_id must be a catalog model id (lowercase letters, digits, '.', '_' or '-')".into(),

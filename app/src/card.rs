@@ -8,10 +8,12 @@
 pub(crate) mod browser;
 mod chat;
 pub mod format;
+mod hub_search;
 mod panel;
 
 use crate::api::{self, ApiError};
 use chat::TryIt;
+use hub_search::HubSearch;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use localbrain::catalog::ModelEntry;
@@ -21,7 +23,7 @@ use localbrain::memory_rule::ram_needed_bytes;
 use localbrain::recommend::{Fit, recommend_with};
 use localbrain::status::DownloadStatus;
 use localbrain::units::{format_bytes, format_ram};
-use localbrain::view::{CatalogView, DownloadView, RESTART_NOTE};
+use localbrain::view::{CatalogView, DownloadView, PauseReason};
 use panel::DownloadPanel;
 
 /// The card, loading its data on the server for the first render.
@@ -193,7 +195,12 @@ fn CardBody(
                     let _ = current.try_set(None);
                 }
                 Ok(v) => {
+                    let unknown = models.try_with_value(|m| !m.iter().any(|m| m.id == v.model_id)).unwrap_or(false);
                     let _ = current.try_set(Some(v));
+                    // A Hugging Face model just resolved: its name comes with the catalog.
+                    if unknown && let Ok(c) = api::catalog().await {
+                        let _ = models.try_set_value(c.models);
+                    }
                 }
                 Err(e) => {
                     let _ = toast.try_set(Some(e.to_string()));
@@ -208,7 +215,7 @@ fn CardBody(
     let restart_banner = move || {
         current.with(|c| {
             c.as_ref()
-                .filter(|d| d.status == DownloadStatus::Paused && d.error.as_deref() == Some(RESTART_NOTE))
+                .filter(|d| d.status == DownloadStatus::Paused && d.paused_by == Some(PauseReason::Restart))
                 .map(|d| (d.id, model_name(&d.model_id)))
         })
     };
@@ -288,6 +295,7 @@ fn CardBody(
             }).collect_view())}
         </select>
         <DownloadPanel current selected busy act model_name=Callback::new(move |id: String| model_name(&id))/>
+        <HubSearch busy act downloading=Signal::derive(move || current.with(|c| c.as_ref().is_some_and(|d| !d.status.is_terminal())))/>
         <TryIt brain chats/>
         {move || toast.get().map(|msg| view! {
             <div class="toast" role="alert">
@@ -394,7 +402,7 @@ mod tests {
         };
         let measured = vec![MeasuredSpeed { model_id: "qwen2.5-0.5b-instruct-q4_k_m".into(), tokens_per_second: 19.0 }];
         let rec = recommend_with(&catalog.models, &hw, &SpeedInputs { measured, ..Default::default() });
-        let label = |id: &str| option_label(catalog.get(id).unwrap(), &rec);
+        let label = |id: &str| option_label(&catalog.get(id).unwrap(), &rec);
         assert_eq!(
             label("gemma-3-1b-it-q4_k_m"),
             "Gemma 3 1B Instruct · 806 MB · needs 2 GB RAM · ~9 tokens/s here · recommended"

@@ -301,6 +301,15 @@ where
             </div>
             <p class="muted model-line">{m.summary()}</p>
             {(!details.is_empty()).then(|| view! { <p class="facts muted">{details}</p> })}
+            {(m.license.is_some() || m.page.is_some()).then(|| view! {
+                <p class="muted" data-testid="model-license">
+                    {m.license.clone().map(|l| format!("license {l}"))}
+                    {m.page.clone().map(|href| view! {
+                        {m.license.is_some().then_some(" · ")}
+                        <a href=href target="_blank" rel="noopener noreferrer">"model page"</a>
+                    })}
+                </p>
+            })}
             {(!known).then(|| view! {
                 <p class="muted">{format!("{} is not a catalog model: remove it from the models folder by hand.", m.file_name)}</p>
             })}
@@ -381,6 +390,8 @@ mod tests {
             model_id: Some(id.into()),
             file_name: format!("{id}.gguf"),
             name: id.into(),
+            license: None,
+            page: None,
             size_bytes: 100,
             installed_at: Some(1),
             verified_at,

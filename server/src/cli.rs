@@ -111,20 +111,28 @@ pub enum Command {
   localbrain serve --public-url https://brain.example.com   (behind a reverse proxy)
   LOCALBRAIN_DATA_DIR=/srv/localbrain localbrain serve")]
     Serve(ServeArgs),
-    /// Download, verify and install a model from the catalog
+    /// Download, verify and install a model from the catalog or from Hugging Face
     ///
     /// The same downloads as the web app: a progress bar, then the SHA-256 is checked and the
     /// model is installed in the models folder. Ctrl-C pauses; running the same command again
     /// resumes where it stopped. Exits with 0 only when the verified model is installed.
+    ///
+    /// A model on Hugging Face is named hf.co/ORG/REPO (the best quant for this machine),
+    /// hf.co/ORG/REPO:QUANT, or by its file's address; it is pinned to the repo's commit and
+    /// checked against the hub's own SHA-256. HF_TOKEN (or huggingface-cli's token file) signs in
+    /// for gated models; HF_ENDPOINT points at a mirror.
     #[command(after_help = "Examples:
   localbrain download qwen2.5-0.5b-instruct-q4_k_m
+  localbrain download hf.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF
+  localbrain download hf.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF:Q8_0
+  localbrain download https://huggingface.co/bartowski/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf
   localbrain --max-rate 10M download qwen2.5-0.5b-instruct-q4_k_m
   HTTPS_PROXY=http://proxy.example:3128 localbrain download qwen2.5-0.5b-instruct-q4_k_m
   localbrain download qwen2.5-0.5b-instruct-q4_k_m --verbose   (a failure's technical details too)
 
 `localbrain catalog` lists the model ids.")]
     Download {
-        /// A catalog model id (see `localbrain catalog`)
+        /// A catalog model id (see `localbrain catalog`), or hf.co/ORG/REPO[:QUANT], or a file's address on Hugging Face
         model_id: String,
         /// Also print the technical details of a failure
         #[arg(long, short)]
@@ -156,7 +164,7 @@ pub enum Command {
   localbrain run qwen2.5-0.5b-instruct-q4_k_m
   localbrain run qwen2.5-0.5b-instruct-q4_k_m --max-tokens 50 --temperature 0 \"Name three colours\"")]
     Run {
-        /// A catalog model id that is installed (see `localbrain catalog`)
+        /// An installed model: its id (see `localbrain models`) or the hf.co/ORG/REPO[:QUANT] it was downloaded as
         model_id: String,
         /// What to ask; the words are joined. Without it: an interactive chat
         #[arg(trailing_var_arg = true)]
@@ -181,7 +189,7 @@ pub enum Command {
   localbrain rm qwen2.5-0.5b-instruct-q4_k_m
   localbrain rm qwen2.5-0.5b-instruct-q4_k_m --yes   (in a script: no question)")]
     Rm {
-        /// A catalog model id (see `localbrain models`)
+        /// An installed model: its id (see `localbrain models`) or the hf.co/ORG/REPO[:QUANT] it was downloaded as
         model_id: String,
         /// Delete without asking (needed when not run from a terminal)
         #[arg(long, short)]

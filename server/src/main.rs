@@ -11,6 +11,7 @@ mod headers;
 mod key_cmd;
 mod listen;
 mod models_cmd;
+mod names;
 mod openai;
 mod proxies;
 mod refusal;
@@ -77,6 +78,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Rm { model_id, yes } => {
             let (db, engine) = open(&config).await?;
+            let model_id = names::installed(&engine, &model_id)?;
             models_cmd::remove(&library(&db, &engine, &Checks::default()), &model_id, yes).await
         }
         Command::Run { model_id, prompt, max_tokens, temperature, verbose } => {
@@ -142,6 +144,7 @@ async fn open(config: &Config) -> anyhow::Result<(Db, Arc<Engine>)> {
         .await
         .with_context(|| format!("cannot open database {}", redact(&config.database_url)))?;
     let mut engine_config = EngineConfig::new(config.models_dir.clone());
+    engine_config.hub = Some(localbrain::hub::settings::HubSettings::from_env()?);
     engine_config.max_rate = config.max_rate;
     engine_config.connections = config.connections;
     engine_config.stall_timeout = config.stall_timeout;
@@ -152,6 +155,9 @@ async fn open(config: &Config) -> anyhow::Result<(Db, Arc<Engine>)> {
     }
     let engine =
         Engine::new(db.clone(), Arc::new(catalog), engine_config).context("cannot start the download engine")?;
+    // The Hugging Face models resolved before (by any process on this database) are catalog
+    // models from the start.
+    localbrain::hub::shelf::load(&db, engine.catalog()).await.context("cannot read the Hugging Face models kept")?;
     Ok((db, engine))
 }
 
@@ -283,8 +289,9 @@ async fn sweep_sessions(db: Db, rules: SessionRules) {
     }
 }
 
-async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Result<()> {
+async fn download(config: Config, name: &str, verbose: bool) -> anyhow::Result<()> {
     let (db, engine) = open(&config).await?;
+    let model_id = &names::to_download(&config, &engine, name).await?;
     let (admin, _) = users::ensure_admin(&db).await.context("cannot set up the admin user")?;
     engine.recover_one(admin.id, model_id).await.context("cannot recover an earlier download")?;
     // A pause from the web page reaches this terminal's transfer at once on PostgreSQL.
@@ -295,15 +302,17 @@ async fn download(config: Config, model_id: &str, verbose: bool) -> anyhow::Resu
     result
 }
 
-async fn run(config: Config, model_id: &str, prompt: Vec<String>, options: run_cmd::Options) -> anyhow::Result<()> {
-    let catalog = Catalog::load(config.catalog.as_deref())?;
-    if catalog.get(model_id).is_none() {
+async fn run(config: Config, name: &str, prompt: Vec<String>, options: run_cmd::Options) -> anyhow::Result<()> {
+    // The database knows the Hugging Face models downloaded here.
+    let (_db, engine) = open(&config).await?;
+    let model_id = &names::installed(&engine, name)?;
+    if engine.catalog().get(model_id).is_none() {
         bail!("there is no model called {model_id:?} in the catalog (see `localbrain catalog`)");
     }
     // One person at a keyboard: one slot (and one context's memory) unless --parallel says.
     let mut cfg = brain_config(&config);
     cfg.parallel = config.parallel.unwrap_or(1);
-    let brain = Brain::new(Arc::new(catalog), cfg);
+    let brain = Brain::new(Arc::new(engine.catalog().clone()), cfg);
     let result = run_cmd::run(brain.clone(), model_id, prompt, options).await;
     brain.shutdown(std::time::Duration::from_secs(2)).await;
     result

@@ -160,7 +160,14 @@ async fn completions(
             let field = if at == "." { String::new() } else { format!("{at}: ") };
             OpenAiError::bad_request(format!("the body is not a chat completion request: {field}{}", e.inner()))
         })?;
-    let reply = brain.chat(user.0, request.to_chat()?).await.map_err(OpenAiError::from_brain)?;
+    let mut chat = request.to_chat()?;
+    // A Hugging Face model answers to the reference it was downloaded as, as well as to its id.
+    if let Some(Ok(r)) = localbrain::hub::reference::parse(&chat.model_id, None)
+        && let Some(id) = localbrain::hub::shelf::known_ids(brain.catalog(), &r).into_iter().next()
+    {
+        chat.model_id = id;
+    }
+    let reply = brain.chat(user.0, chat).await.map_err(OpenAiError::from_brain)?;
     let created = SystemTime::now();
     let answer = stream::Answer {
         // Reply ids count from 1 in each process: the start time keeps them apart across restarts.

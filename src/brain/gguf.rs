@@ -80,6 +80,17 @@ pub fn read(path: &Path) -> Result<Header, GgufError> {
     parse(&mut r)
 }
 
+/// Reads the header from the first bytes of a file of `file_len` bytes (the answer to a Range
+/// request: the hub's files are checked before they are downloaded). `Ok(None)` when `prefix`
+/// ends before the header does: ask for more.
+pub fn read_prefix(prefix: &[u8], file_len: u64) -> Result<Option<Header>, GgufError> {
+    let mut r = Reader { inner: io::Cursor::new(prefix), pos: 0, len: file_len };
+    match parse(&mut r) {
+        Err(GgufError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// A value of the key-value section, as far as the facts need it.
 enum Value {
     Int(u64),

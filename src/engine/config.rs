@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub heartbeat: Duration,
     /// How long a claim holds without renewal: then another process may take the download over.
     pub lease: Duration,
+    /// The Hugging Face hub: its token goes with requests to the hub's own address (a hub
+    /// model's `resolve` URL), never past its redirect to the CDN. `None`: no token is sent.
+    pub hub: Option<crate::hub_settings::HubSettings>,
 }
 
 /// Seconds without a byte before a connection is retried, unless configured: long enough for a
@@ -56,6 +59,7 @@ impl EngineConfig {
             fast_stream_bps: Some(FAST_STREAM_BPS),
             heartbeat: Duration::from_secs(1),
             lease: Duration::from_secs(10),
+            hub: None,
         }
     }
 }

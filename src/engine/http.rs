@@ -51,6 +51,10 @@ impl Job {
         stop: &CancellationToken,
     ) -> Result<Response, Failed> {
         let mut req = self.client.get(url).header(header::ACCEPT_ENCODING, "identity");
+        // Only the hub's own address gets the token; reqwest drops it on the redirect to the CDN.
+        if let Some(token) = self.cfg.hub.as_ref().filter(|h| h.is_hub_url(url)).and_then(|h| h.token.as_ref()) {
+            req = req.bearer_auth(token.secret());
+        }
         if from > 0 || to.is_some() {
             let end = to.map_or(String::new(), |t| (t - 1).to_string());
             req = req.header(header::RANGE, format!("bytes={from}-{end}"));

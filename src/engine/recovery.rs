@@ -25,9 +25,3 @@ pub(super) const ACTIVE: [DownloadStatus; 4] = [Pending, Downloading, Verifying,
 /// What a server takes over: a download that was installing is paused instead (its runner may
 /// have renamed the file already; a resume checks).
 pub(super) const ADOPTABLE: [DownloadStatus; 3] = [Pending, Downloading, Verifying];
-
-/// The note on a download paused because its partial is in a models folder this server does
-/// not see.
-pub const NOT_HERE_NOTE: &str = "The localbrain server that was downloading this stopped, and its unfinished \
-    file is in a models folder this server cannot see. Resume it on that server, or resume it here \
-    to start again.";

@@ -153,6 +153,7 @@ impl DownloadRow {
             eta_seconds,
             error: self.error.clone(),
             error_detail: self.error_detail.clone(),
+            paused_by: None,
             retrying: None,
             target_path: (self.status == DownloadStatus::Complete).then(|| self.target_path.clone()),
             created_at: self.created_at,
@@ -266,6 +267,14 @@ pub async fn set_status(db: &Db, id: i64, to: DownloadStatus, error: Option<&str
 pub async fn set_failed(db: &Db, id: i64, words: &str, detail: &str, kind: Option<&str>) -> Result<bool, StoreError> {
     let why = Why { detail: Some(detail), kind };
     Ok(write_status(db, id, DownloadStatus::Failed, Some(words), why, None).await?.is_some())
+}
+
+/// Pauses a download on localbrain's behalf (not the user's), keeping why as the row's kind so
+/// the card decides on the value; returns whether the row changed.
+pub async fn set_paused_by(db: &Db, id: i64, reason: crate::view::PauseReason) -> Result<bool, StoreError> {
+    let kind = reason.to_kind();
+    let why = Why { detail: None, kind: Some(&kind) };
+    Ok(write_status(db, id, DownloadStatus::Paused, Some(reason.note()), why, None).await?.is_some())
 }
 
 /// What a failed row keeps beside its words.

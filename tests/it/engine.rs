@@ -5,7 +5,7 @@ use localbrain::engine::retry::RetryPolicy;
 use localbrain::engine::{Engine, EngineConfig, EngineError, files};
 use localbrain::status::DownloadStatus::*;
 use localbrain::store::{downloads, users};
-use localbrain::view::DownloadView;
+use localbrain::view::{DownloadView, PauseReason};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -670,7 +670,16 @@ async fn shutdown_pauses_running_downloads_and_keeps_their_partials() {
     assert_eq!(paused, vec![v.id]);
     let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
     assert_eq!(row.status, Paused);
-    assert_eq!(row.error.as_deref(), Some(localbrain::view::RESTART_NOTE));
+    assert_eq!(row.error.as_deref(), Some(PauseReason::Restart.note()));
+    // The card decides on the typed reason, not on the sentence.
+    let view = rig.engine.get(rig.user, v.id).await.unwrap();
+    assert_eq!(view.paused_by, Some(PauseReason::Restart));
+    let by_user = paused_midway(&Rig::new().await, 100_000).await;
+    assert_eq!(
+        (by_user.status, by_user.paused_by),
+        (Paused, None),
+        "a pause by the user has no reason of localbrain's"
+    );
     let on_disk = files::len_or_zero(Path::new(&row.partial_path));
     assert!(on_disk >= 100_000);
     assert_eq!(row.bytes_downloaded, on_disk, "the runner flushed and recorded its bytes");

@@ -293,7 +293,7 @@ async fn shutdown_pauses_a_parallel_download_with_its_segments_saved() {
     assert_eq!(rig.engine.pause_all(Duration::from_secs(4)).await, vec![v.id]);
     let row = downloads::get(&rig.db, rig.user, v.id).await.unwrap().unwrap();
     assert_eq!(row.status, Paused);
-    assert_eq!(row.error.as_deref(), Some(localbrain::view::RESTART_NOTE));
+    assert_eq!(row.error.as_deref(), Some(localbrain::view::PauseReason::Restart.note()));
     let saved = saved_segments(&rig, v.id).await;
     assert!(segments::done_bytes(&saved) >= 300_000, "the bytes written before the stop are recorded");
     // What the segments claim is really in the file.

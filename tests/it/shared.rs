@@ -174,7 +174,7 @@ async fn a_shutdown_pauses_the_shared_transfer_for_everyone() {
     assert_eq!(paused, vec![a.id]);
     assert_eq!(rig.settle(a.id).await.status, Paused);
     let joined = wait_view(&rig, bob, b.id, "paused", |v| v.status == Paused).await;
-    assert_eq!(joined.error.as_deref(), Some(localbrain::view::RESTART_NOTE));
+    assert_eq!(joined.error.as_deref(), Some(localbrain::view::PauseReason::Restart.note()));
     assert_eq!(partials(&rig), vec![format!("{MODEL}.{}.partial", a.id)], "the partial stays with its carrier");
     assert_eq!(rig.server.file_requests().len(), 1, "a shutting-down process handed the transfer on");
 }

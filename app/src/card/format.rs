@@ -23,6 +23,20 @@ pub fn bytes_of(d: &DownloadView) -> String {
     format!("{} of {}", format_bytes(d.bytes_downloaded), format_bytes(d.total_bytes))
 }
 
+/// "2026-11-30": the UTC date of Unix milliseconds (Howard Hinnant's days-to-civil).
+pub fn date(ms: i64) -> String {
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// The sentence announced to screen readers and shown above the bar.
 pub fn status_line(d: &DownloadView, model_name: &str) -> String {
     match d.status {
@@ -51,6 +65,13 @@ mod tests {
         assert_eq!(time_left(59), "59 s left");
         assert_eq!(time_left(61), "about 2 min left");
         assert_eq!(time_left(3_900), "1 h 5 min left");
+    }
+
+    #[test]
+    fn dates_are_calendar_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_709_251_200_000), "2024-03-01");
+        assert_eq!(date(1_764_504_000_000), "2025-11-30");
     }
 
     #[test]

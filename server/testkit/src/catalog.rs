@@ -23,6 +23,7 @@ pub fn entry(id: &str, urls: &[String], size: u64, sha256: &str) -> ModelEntry {
         min_ram_gb: 1,
         context_length: 4096,
         license: "apache-2.0".into(),
+        page: None,
         quality: 1,
     }
 }
@@ -41,7 +42,7 @@ pub fn smol_entry(url: &str) -> ModelEntry {
 
 /// The catalog file's text for `models`, in this order.
 pub fn to_toml(models: impl IntoIterator<Item = ModelEntry>) -> String {
-    toml::to_string(&Catalog { models: models.into_iter().collect() }).expect("a catalog serializes to TOML")
+    toml::to_string(&Catalog::unchecked(models.into_iter().collect())).expect("a catalog serializes to TOML")
 }
 
 /// A one-model catalog's text: [`entry`] as a file.

@@ -91,6 +91,8 @@ pub struct Seen {
     pub accept_encoding: Option<String>,
     /// The `Via` header a forward proxy adds on its way through.
     pub via: Option<String>,
+    /// The `Authorization` header, if one came (a hub token must never reach the CDN).
+    pub authorization: Option<String>,
     pub status: u16,
     /// Body bytes handed to the connection.
     pub sent: u64,
@@ -130,6 +132,11 @@ impl Fixture {
     /// Serves each `(path, bytes)` as a file of its own, with modes of its own.
     pub async fn serve(files: Vec<(&str, Vec<u8>)>) -> Fixture {
         Self::launch(files.into_iter().map(|(p, d)| (vec![p.to_string()], d)).collect()).await
+    }
+
+    /// Serves each file at every one of its paths, with modes of its own.
+    pub async fn serve_paths(files: Vec<(Vec<String>, Vec<u8>)>) -> Fixture {
+        Self::launch(files).await
     }
 
     async fn launch(files: Vec<(Vec<String>, Vec<u8>)>) -> Fixture {
@@ -233,6 +240,7 @@ fn log(inner: &Inner, path: &str, h: &HeaderMap, status: u16, sent: u64, ended: 
         if_range: get(header::IF_RANGE),
         accept_encoding: get(header::ACCEPT_ENCODING),
         via: get(header::VIA),
+        authorization: get(header::AUTHORIZATION),
         status,
         sent,
         ended,

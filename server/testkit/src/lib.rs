@@ -3,6 +3,8 @@
 //!
 //! - [`host`]: a real HTTP model host on 127.0.0.1 with switchable fault modes and a request log,
 //!   and below HTTP a [`RawHost`] that answers with bytes no well-behaved server sends.
+//! - [`hub`]: a loopback host shaped like the Hugging Face hub (API, `resolve` redirects, gated
+//!   repos) in front of a CDN-shaped [`Fixture`].
 //! - [`db`]: a fresh database per test, SQLite or (when DATABASE_URL is `postgres://...`) PostgreSQL.
 //! - [`catalog`]: catalog TOML written from [`localbrain::catalog::Catalog`] itself.
 //! - [`test_model_path`]: the real model (SmolLM2-135M) the brain tests run.
@@ -10,10 +12,12 @@
 pub mod catalog;
 pub mod db;
 pub mod host;
+pub mod hub;
 pub mod raw;
 
 pub use db::{FreshDb, TestDb};
 pub use host::{ETAG, Fixture, Modes, Seen, hex, sha256_hex, test_bytes};
+pub use hub::{HUB_TOKEN, HubFile, HubHost, HubRepo, HubSeen};
 pub use raw::{RawHost, SELF_SIGNED_CERT, Then, tls12_hello_with};
 
 use std::path::PathBuf;

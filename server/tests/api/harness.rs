@@ -259,6 +259,11 @@ impl Server {
             .env("RUST_LOG", "info,sqlx=warn")
             .env("LOCALBRAIN_THREADS", "1")
             .env("LOCALBRAIN_CONTEXT", "1024")
+            // No token or hub of the developer's: a test sets HF_ENDPOINT and HF_TOKEN itself.
+            .env_remove("HF_TOKEN")
+            .env_remove("HUGGING_FACE_HUB_TOKEN")
+            .env_remove("HF_ENDPOINT")
+            .env("HF_HOME", self.data_dir.join("hf"))
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }

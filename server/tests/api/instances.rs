@@ -240,6 +240,7 @@ async fn an_instance_that_cannot_see_the_models_folder_leaves_a_dead_instances_d
     let row = elsewhere.wait_dl(&admin, id, "paused", WAIT, |r| status_of(r) == "paused").await;
     let note = row["error"].as_str().unwrap_or_default();
     assert!(note.contains("models folder this server cannot see"), "{row}");
+    assert_eq!(row["paused_by"], "elsewhere_folder", "the reason is a value, not only a sentence: {row}");
     assert_eq!(host.requests(ALPHA_PATH).len(), requests, "no transfer started where the partial is not");
     assert!(row["bytes_downloaded"].as_u64().unwrap_or(0) > 0, "the bytes on the other disk are still told: {row}");
 }

@@ -16,6 +16,7 @@ mod conversations;
 mod guesses;
 mod harness;
 mod headers;
+mod hub;
 mod instances;
 mod instances_bench;
 mod internal_errors;
