@@ -67,8 +67,13 @@ test-faults:
 e2e-deps:
 	cd end2end && { [ -x node_modules/.bin/playwright ] && [ package-lock.json -ot node_modules/.package-lock.json ] || npm ci --no-audit --no-fund; }
 
+# Playwright drives the server the cargo tests built (target/debug/localbrain: `--no-run` builds
+# it with the same features, a no-op after test-sqlite) and a debug WASM, instead of building the
+# release a second time (about 11 minutes on a bare 2-core machine). `make run` builds the release;
+# LOCALBRAIN_BIN=target/release/localbrain runs these tests on it after `make build`.
 test-e2e: test-tools e2e-deps
-	cargo leptos build --release
+	cargo nextest run --workspace --no-run
+	cargo leptos build --frontend-only
 	cd end2end && npx playwright test
 
 bench-tools:

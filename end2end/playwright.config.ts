@@ -1,6 +1,6 @@
 import { defineConfig } from "@playwright/test";
 
-// Every test starts its own `localbrain` (target/release) and model server: see tests/support.ts.
+// Every test starts its own `localbrain` (target/debug, or LOCALBRAIN_BIN) and model server: see tests/support.ts.
 export default defineConfig({
   testDir: "./tests",
   timeout: 90_000,

@@ -34,7 +34,9 @@ export const test = base.extend<{ cspGuard: void }>({
   ],
 });
 
-export const BIN = resolve(__dirname, "../../target/release/localbrain");
+// The binary the cargo tests built (`make test-e2e` builds it the same way), or LOCALBRAIN_BIN
+// (e.g. target/release/localbrain after `make build`, to try the release bundle).
+export const BIN = process.env.LOCALBRAIN_BIN ?? resolve(__dirname, "../../target/debug/localbrain");
 /** The one real model (SmolLM2-135M-Instruct Q4_1), fetched by scripts/install-tools.sh test. */
 export const SMOL = "smollm2-135m-instruct-q4_1";
 export const SMOL_PATH =
@@ -101,8 +103,47 @@ export class ModelServer {
     return `http://127.0.0.1:${this.port}/${name}`;
   }
 
+  /**
+   * The Hugging Face hub's API as localbrain calls it (server/testkit/HUB.md has the shapes), with
+   * one repo holding the real model: search, the repo's details, its tree, and `resolve`
+   * redirecting to the file on this same server. Answers true when it answered.
+   */
+  private hub(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = new URL(req.url ?? "/", "http://x");
+    const json = (v: unknown) => {
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(v));
+      return true;
+    };
+    if (url.pathname === "/api/models") {
+      const q = (url.searchParams.get("search") ?? "").toLowerCase();
+      const found = HUB_REPO.toLowerCase().includes(q)
+        ? [{ id: HUB_REPO, downloads: 123_456, likes: 789, lastModified: "2026-11-30T12:00:00.000Z", gated: false, tags: ["gguf"] }]
+        : [];
+      return json(found);
+    }
+    // The hub answers a revision by name or by its commit (the card's address pins the commit).
+    if (url.pathname === `/api/models/${HUB_REPO}/revision/main` || url.pathname === `/api/models/${HUB_REPO}/revision/${HUB_COMMIT}`) {
+      return json({ id: HUB_REPO, sha: HUB_COMMIT, gated: false, private: false, cardData: { license: "apache-2.0" }, siblings: [{ rfilename: HUB_FILE }] });
+    }
+    if (url.pathname === `/api/models/${HUB_REPO}/tree/${HUB_COMMIT}`) {
+      const size = this.smol().length;
+      return json([{ type: "file", oid: "0".repeat(40), size, path: HUB_FILE, lfs: { oid: SMOL_SHA256, size, pointerSize: 134 } }]);
+    }
+    if (url.pathname === `/${HUB_REPO}/resolve/${HUB_COMMIT}/${HUB_FILE}`) {
+      res.writeHead(302, {
+        Location: this.url("smollm.gguf"),
+        "X-Repo-Commit": HUB_COMMIT,
+        "X-Linked-Etag": `"${SMOL_SHA256}"`,
+        "X-Linked-Size": String(this.smol().length),
+      }).end();
+      return true;
+    }
+    return false;
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse) {
     this.requests.push(`${req.url} ${req.headers.range ?? ""}`);
+    if (this.hub(req, res)) return;
     // Both files carry the good file's name in the catalog; /corrupt.gguf sends other bytes.
     const body =
       req.url === "/good.gguf" ? this.good : req.url === "/corrupt.gguf" ? this.corrupt : req.url === "/smollm.gguf" ? this.smol() : undefined;
@@ -111,17 +152,20 @@ export class ModelServer {
       return;
     }
     let start = 0;
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    let last = body.length - 1;
+    // `bytes=N-` (a resume) and `bytes=N-M` (the GGUF header read before a hub download).
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
     const etag = `"${req.url}-v1"`;
     if (m && (!req.headers["if-range"] || req.headers["if-range"] === etag)) {
       start = Number(m[1]);
-      if (start >= body.length) {
+      if (m[2]) last = Math.min(Number(m[2]), last);
+      if (start > last) {
         res.writeHead(416, { "Content-Range": `bytes */${body.length}` }).end();
         return;
       }
       res.writeHead(206, {
-        "Content-Length": body.length - start,
-        "Content-Range": `bytes ${start}-${body.length - 1}/${body.length}`,
+        "Content-Length": last + 1 - start,
+        "Content-Range": `bytes ${start}-${last}/${body.length}`,
         ETag: etag,
       });
     } else {
@@ -131,11 +175,11 @@ export class ModelServer {
     let pos = start;
     const pump = () => {
       if (res.destroyed) return;
-      if (pos >= body.length) {
+      if (pos > last) {
         res.end();
         return;
       }
-      const end = Math.min(pos + chunk, body.length);
+      const end = Math.min(pos + chunk, last + 1);
       res.write(body.subarray(pos, end));
       pos = end;
       setTimeout(pump, (chunk / this.bytesPerSecond) * 1000);
@@ -143,6 +187,10 @@ export class ModelServer {
     pump();
   }
 }
+
+export const HUB_REPO = "test-org/SmolLM2-135M-Instruct-GGUF";
+const HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567";
+const HUB_FILE = "SmolLM2-135M-Instruct-Q4_1.gguf";
 
 /** A catalog with a good model, one whose server sends corrupt bytes, and one too big for any disk. */
 export function writeCatalog(dir: string, files: ModelServer): string {
@@ -185,6 +233,8 @@ export class Localbrain {
   port = 0;
   catalog = "";
   loginUrl = "";
+  /** Settings of this server beyond the suite's own. */
+  extraEnv: Record<string, string> = {};
   private child?: ChildProcess;
 
   constructor(public files: ModelServer) {}
@@ -209,6 +259,10 @@ export class Localbrain {
       // Four retries (about 4-8 s of waiting in all) instead of eight, so a failure's end is
       // reached within a test.
       LOCALBRAIN_RETRIES: "4",
+      // The model server also plays the Hugging Face hub (ModelServer.hub).
+      HF_ENDPOINT: `http://127.0.0.1:${this.files.port}`,
+      HF_TOKEN: "",
+      ...this.extraEnv,
     };
   }
 
