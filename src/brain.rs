@@ -23,10 +23,12 @@
 //!   hang; the context is made anew.
 
 mod admission;
+pub mod devices;
 mod error;
 pub mod gguf;
 mod listener;
 mod loaded;
+pub mod offload;
 mod runtime;
 mod scheduler;
 mod slots;
@@ -86,6 +88,8 @@ pub struct BrainConfig {
     pub machine_file: Option<PathBuf>,
     /// Tokens/s below which the recommendation calls a model slow here.
     pub usable_tokens_per_second: f64,
+    /// Layers of a model on the GPU: by fit, or a count ([`offload`]).
+    pub gpu_layers: offload::GpuLayers,
 }
 
 impl BrainConfig {
@@ -100,17 +104,27 @@ impl BrainConfig {
             queue_limit: DEFAULT_QUEUE_LIMIT,
             machine_file: None,
             usable_tokens_per_second: crate::speed::DEFAULT_USABLE_TOKENS_PER_SECOND,
+            gpu_layers: offload::GpuLayers::Auto,
         }
     }
 
-    /// The speeds measured on this machine and the usable speed: what the recommendation needs
-    /// besides the catalog and the hardware.
+    /// The speeds measured on the device models run on here and the usable speed: what the
+    /// recommendation needs besides the catalog and the hardware.
     pub fn speed_inputs(&self) -> crate::speed::SpeedInputs {
         let facts = self.machine_file.as_deref().map(crate::machine::load).unwrap_or_default();
         crate::speed::SpeedInputs {
-            measured: facts.measured(),
+            measured: facts.measured(self.gpu().map(|d| d.label()).as_deref()),
             usable_tokens_per_second: self.usable_tokens_per_second,
         }
+    }
+
+    /// The GPU models are put on: `None` on a CPU build, with `--gpu-layers 0`, or when
+    /// llama.cpp sees none.
+    fn gpu(&self) -> Option<devices::Device> {
+        if !GPU_BUILD || self.gpu_layers == offload::GpuLayers::Count(0) {
+            return None;
+        }
+        devices::gpu().ok().flatten()
     }
 
     /// This machine's profile for the models folder: [`crate::hardware::detect`] plus the
@@ -121,9 +135,26 @@ impl BrainConfig {
     pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
         let mut hw = crate::hardware::detect(&self.models_dir);
         hw.threads = Some(self.threads);
-        // Asked only once a GPU is seen: it starts llama.cpp's backend.
-        if let Some(gpu) = hw.gpu.as_mut() {
-            gpu.used = gpu_offload();
+        // llama.cpp's own device list where a GPU backend is built in (it names the device
+        // that will run the model); asked on a CPU build only once a GPU is seen, since it
+        // starts llama.cpp's backend.
+        if GPU_BUILD || hw.gpu.is_some() {
+            let on = self.gpu_layers != offload::GpuLayers::Count(0);
+            match devices::gpu() {
+                Ok(Some(d)) => {
+                    hw.gpu = Some(crate::hardware::Gpu {
+                        name: format!("{} via {}", d.description, d.backend),
+                        memory_bytes: Some(d.memory_total),
+                        unified: d.integrated,
+                        used: on,
+                    })
+                }
+                _ => {
+                    if let Some(gpu) = hw.gpu.as_mut() {
+                        gpu.used = false;
+                    }
+                }
+            }
         }
         hw.proxy = crate::proxy::from_env();
         hw.memory_bandwidth_gbps =
@@ -132,11 +163,9 @@ impl BrainConfig {
     }
 }
 
-/// Whether this build's llama.cpp can run models on a GPU (built with CUDA, Metal, Vulkan...).
-/// Starts the backend if it has not started.
-fn gpu_offload() -> bool {
-    runtime::backend().is_ok_and(|b| b.supports_gpu_offload())
-}
+/// Whether llama.cpp is built with a GPU backend (or loads them).
+const GPU_BUILD: bool =
+    cfg!(any(feature = "vulkan", feature = "cuda", feature = "metal", feature = "shared-llama", target_os = "macos"));
 
 /// Physical cores minus one, at least one. With every core generating, llama.cpp's threads
 /// spin-wait on each other, and anything else using a core (the server answering, a download
@@ -472,7 +501,9 @@ impl Brain {
             // Another model, or this one's file changed: its memory comes back before the next
             // one is mapped.
             self.unload(&mut write);
-            let slots = fit_slots(entry, self.cfg.parallel)?;
+            let (gpu, n_gpu_layers) = self.placement(&header, self.cfg.parallel)?;
+            let in_ram = gpu.as_ref().map_or(1.0, |g| offload::ram_fraction(&header.layout, g.layers));
+            let slots = fit_slots(entry, self.cfg.parallel, in_ram)?;
             if slots < self.cfg.parallel {
                 tracing::warn!(
                     model = %entry.id, slots, asked = self.cfg.parallel,
@@ -480,20 +511,41 @@ impl Brain {
                 );
             }
             let path = target_path(&self.cfg.models_dir, &entry.id);
-            let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads };
+            let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads, n_gpu_layers, gpu };
             let started = Instant::now();
             let id = entry.id.clone();
             let loaded = tokio::task::spawn_blocking(move || Loaded::load(&id, &path, header, shape))
                 .await
                 .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
             tracing::info!(
-                model = %entry.id, slots, context = loaded.context,
+                model = %entry.id, slots, context = loaded.context, ran_on = %crate::chat::ran_on(loaded.gpu.as_ref()),
                 ms = started.elapsed().as_millis() as u64, "model loaded"
             );
             *write = Some(loaded);
             *self.loaded_id.lock().expect("loaded") = Some(entry.id.clone());
         }
         Ok(write.downgrade())
+    }
+
+    /// Where a model with `header` goes for `slots` slots: the GPU and its layers there (as the
+    /// stats will name them), and llama.cpp's `n_gpu_layers`. The CPU alone on a CPU build, on
+    /// a GPU build that sees no GPU (said once), and with `--gpu-layers 0`.
+    fn placement(&self, header: &Header, slots: u32) -> Result<(Option<crate::chat::GpuUse>, u32), BrainError> {
+        if self.cfg.gpu_layers == offload::GpuLayers::Count(0) {
+            return Ok((None, 0));
+        }
+        let Some(device) = devices::gpu()? else {
+            if GPU_BUILD {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| tracing::warn!("llama.cpp sees no GPU here: models run on the CPU"));
+            }
+            return Ok((None, 0));
+        };
+        let layout = header.layout;
+        let context = u64::from(self.cfg.context_tokens).min(header.facts.context_length.max(1));
+        let kv = layout.kv_bytes_per_token.saturating_mul(context).saturating_mul(u64::from(slots));
+        let layers = offload::layers_on_gpu(self.cfg.gpu_layers, device.memory_free, device.memory_total, &layout, kv);
+        Ok((offload::gpu_use(&device.label(), layers, layout.layers), offload::n_gpu_layers(layers, layout.layers)))
     }
 
     /// Unloads the model if nothing has used it for `keep_alive`.

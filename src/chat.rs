@@ -105,6 +105,37 @@ pub struct ChatStats {
     pub prompt_tokens_per_second: f64,
     /// Tokens generated per second, after the first.
     pub tokens_per_second: f64,
+    /// The GPU it was written on, and how many of the model's layers; `None`: the CPU alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuUse>,
+}
+
+impl ChatStats {
+    /// "on CUDA0 NVIDIA H200: 30/30 layers", or "on CPU".
+    pub fn ran_on(&self) -> String {
+        ran_on(self.gpu.as_ref())
+    }
+}
+
+/// "on Vulkan0 llvmpipe: 30/30 layers", or "on CPU".
+pub fn ran_on(gpu: Option<&GpuUse>) -> String {
+    gpu.map_or_else(|| "on CPU".to_string(), GpuUse::to_string)
+}
+
+/// A model's layers on a GPU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuUse {
+    /// llama.cpp's device name and the card: "Vulkan0 llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub device: String,
+    pub layers: u32,
+    /// The model's layers.
+    pub of: u32,
+}
+
+impl std::fmt::Display for GpuUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "on {}: {}/{} layers", self.device, self.layers, self.of)
+    }
 }
 
 /// One line of a streamed reply.

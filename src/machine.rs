@@ -1,5 +1,5 @@
 //! What this machine has shown about itself, kept in `<data-dir>/machine.json`: its measured
-//! memory bandwidth and each model's measured generation speed.
+//! memory bandwidth and each model's measured generation speed on each device it ran on.
 //!
 //! Per machine, not per deployment: several servers on different hosts may share one database,
 //! but each has its own data folder. The file is rewritten whole (a temporary file, then a
@@ -39,20 +39,40 @@ pub struct BandwidthReading {
 pub struct MachineFacts {
     #[serde(default)]
     pub bandwidth: Option<BandwidthReading>,
-    /// Model id -> the generation tokens/s of its last [`RUNS_KEPT`] runs, oldest first.
+    /// [`speed_key`] (the model, and the GPU it ran on) -> the generation tokens/s of its last
+    /// [`RUNS_KEPT`] runs, oldest first.
     #[serde(default)]
     pub speeds: BTreeMap<String, Vec<f64>>,
 }
 
 impl MachineFacts {
-    /// Each measured model's speed: the median of its kept runs.
-    pub fn measured(&self) -> Vec<MeasuredSpeed> {
+    /// Each model's speed measured on `device` (a GPU's label, `None` for the CPU): the median
+    /// of its kept runs there. A figure from another device says nothing of this one.
+    pub fn measured(&self, device: Option<&str>) -> Vec<MeasuredSpeed> {
         self.speeds
             .iter()
-            .filter_map(|(id, runs)| {
-                median(runs).map(|tps| MeasuredSpeed { model_id: id.clone(), tokens_per_second: tps })
+            .filter_map(|(key, runs)| {
+                let model_id = match (key.split_once(ON), device) {
+                    (None, None) => key.as_str(),
+                    (Some((id, on)), Some(d)) if on == d => id,
+                    _ => return None,
+                };
+                median(runs).map(|tps| MeasuredSpeed { model_id: model_id.to_string(), tokens_per_second: tps })
             })
             .collect()
+    }
+}
+
+/// Between a model id and the GPU in a speed's key. Model ids never hold it (catalog ids and
+/// `hf.co/ORG/REPO:QUANT` names alike).
+const ON: &str = " on ";
+
+/// The key of `model_id`'s speeds on `device`: the id alone for the CPU (as files written before
+/// the GPU builds have them), "ID on DEVICE" for a GPU.
+pub fn speed_key(model_id: &str, device: Option<&str>) -> String {
+    match device {
+        None => model_id.to_string(),
+        Some(d) => format!("{model_id}{ON}{d}"),
     }
 }
 
@@ -165,15 +185,16 @@ pub fn keep_best_bandwidth(path: &Path, threads: u32) -> Option<BandwidthReading
     }
 }
 
-/// Records a run of `model_id` that generated `tokens` at `tokens_per_second` (skipped when too
-/// short to say much, see [`MIN_TOKENS_TO_RECORD`]). Failures are logged: a speed not kept is
-/// measured again on the next run.
-pub fn record_speed(path: &Path, model_id: &str, tokens: u32, tokens_per_second: f64) {
+/// Records a run of `model_id` on `device` (a GPU's label, `None` for the CPU) that generated
+/// `tokens` at `tokens_per_second` (skipped when too short to say much, see
+/// [`MIN_TOKENS_TO_RECORD`]). Failures are logged: a speed not kept is measured again on the
+/// next run.
+pub fn record_speed(path: &Path, model_id: &str, device: Option<&str>, tokens: u32, tokens_per_second: f64) {
     if tokens < MIN_TOKENS_TO_RECORD || !tokens_per_second.is_finite() || tokens_per_second <= 0.0 {
         return;
     }
     let result = update(path, |f| {
-        let runs = f.speeds.entry(model_id.to_string()).or_default();
+        let runs = f.speeds.entry(speed_key(model_id, device)).or_default();
         runs.push(tokens_per_second);
         let extra = runs.len().saturating_sub(RUNS_KEPT);
         runs.drain(..extra);
@@ -193,14 +214,14 @@ mod tests {
         let path = path_in(&dir.path().join("data"));
         assert_eq!(load(&path), MachineFacts::default());
         for tps in [10.0, 50.0, 12.0, 11.0, 9.0, 13.0] {
-            record_speed(&path, "m", 64, tps);
+            record_speed(&path, "m", None, 64, tps);
         }
-        record_speed(&path, "m", 3, 1000.0); // too short to count
-        record_speed(&path, "other", 32, 7.5);
+        record_speed(&path, "m", None, 3, 1000.0); // too short to count
+        record_speed(&path, "other", None, 32, 7.5);
         let facts = load(&path);
         assert_eq!(facts.speeds["m"], vec![50.0, 12.0, 11.0, 9.0, 13.0]);
         assert_eq!(
-            facts.measured(),
+            facts.measured(None),
             vec![
                 MeasuredSpeed { model_id: "m".into(), tokens_per_second: 12.0 },
                 MeasuredSpeed { model_id: "other".into(), tokens_per_second: 7.5 },
@@ -214,8 +235,24 @@ mod tests {
         // A damaged file reads as empty and is replaced whole by the next write.
         std::fs::write(&path, b"{not json").unwrap();
         assert_eq!(load(&path), MachineFacts::default());
-        record_speed(&path, "m", 64, 20.0);
+        record_speed(&path, "m", None, 64, 20.0);
         assert_eq!(load(&path).speeds["m"], vec![20.0]);
+    }
+
+    #[test]
+    fn a_speed_counts_for_the_device_it_was_measured_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let gpu = "Vulkan0 llvmpipe (LLVM 15.0.6, 256 bits)";
+        record_speed(&path, "hf.co/org/repo:Q4_K_M", None, 64, 9.0);
+        record_speed(&path, "hf.co/org/repo:Q4_K_M", Some(gpu), 64, 90.0);
+        record_speed(&path, "m", Some("CUDA0 NVIDIA H200"), 64, 400.0);
+        let facts = load(&path);
+        let speed = |id: &str, tps| MeasuredSpeed { model_id: id.into(), tokens_per_second: tps };
+        assert_eq!(facts.measured(None), vec![speed("hf.co/org/repo:Q4_K_M", 9.0)]);
+        assert_eq!(facts.measured(Some(gpu)), vec![speed("hf.co/org/repo:Q4_K_M", 90.0)]);
+        assert_eq!(facts.measured(Some("CUDA0 NVIDIA H200")), vec![speed("m", 400.0)]);
+        assert_eq!(facts.measured(Some("Metal0 Apple M3")), vec![]);
     }
 
     #[test]

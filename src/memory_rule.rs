@@ -1,10 +1,12 @@
 //! The memory rule: how much installed RAM a catalog model needs (its weights plus a KV cache at
 //! the default context, inside a budget of the RAM) and whether a machine's reported RAM covers
-//! it. One rule for the recommendation, the GPU speed guess and the brain's admission, so what
-//! the card calls a fit is what the brain agrees to load. Bytes throughout.
+//! it, counting a GPU's own memory where layers go. One rule for the recommendation, the GPU
+//! speed guess and the brain's admission and offload, so what the card calls a fit is what the
+//! brain agrees to load. Bytes throughout.
 
 use crate::catalog::ModelEntry;
-use crate::units::GIB;
+use crate::hardware::Gpu;
+use crate::units::{GIB, MIB};
 
 /// The context (tokens) the KV cache is sized for: local runtimes start with about 4K unless
 /// told otherwise, and the cache at a model's full 128K would dwarf its weights.
@@ -47,6 +49,23 @@ pub fn ram_needed_bytes(m: &ModelEntry) -> u64 {
 pub fn ram_fits(needed: u64, ram_bytes: u64) -> bool {
     // Exact integer form of `ram >= 0.9 * needed`.
     u128::from(ram_bytes) * 10 >= u128::from(needed) * 9
+}
+
+/// What is kept free on a GPU beside the weights and the cache: llama.cpp's compute buffers and
+/// what the driver and the desktop take while the model runs. A twentieth of the card, and at
+/// least 512 MiB.
+pub fn gpu_margin(total: u64) -> u64 {
+    (total / 20).max(512 * MIB)
+}
+
+/// The memory of `gpu` a model's layers may take, which they then leave out of RAM: a discrete
+/// card's memory less its margin when models run on it; 0 for none, one not used, or one that
+/// shares the RAM (Apple silicon, an integrated GPU: its memory is the RAM already counted).
+pub fn gpu_room(gpu: Option<&Gpu>) -> u64 {
+    match gpu {
+        Some(g) if g.used && !g.unified => g.memory_bytes.map_or(0, |total| total.saturating_sub(gpu_margin(total))),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +126,21 @@ mod tests {
         for (needed, ram, ok) in cases {
             assert_eq!(ram_fits(needed, ram), ok, "{needed} in {ram}");
         }
+    }
+
+    #[test]
+    fn a_card_of_its_own_adds_its_memory_less_the_margin() {
+        let card = |gib: u64, unified: bool, used: bool| Gpu {
+            name: "g".into(),
+            memory_bytes: Some(gib * GIB),
+            unified,
+            used,
+        };
+        assert_eq!(gpu_room(Some(&card(24, false, true))), 24 * GIB - 24 * GIB / 20);
+        assert_eq!(gpu_room(Some(&card(4, false, true))), 4 * GIB - 512 * MIB);
+        assert_eq!(gpu_room(Some(&card(24, false, false))), 0, "not used by this build");
+        assert_eq!(gpu_room(Some(&card(16, true, true))), 0, "the RAM itself");
+        assert_eq!(gpu_room(Some(&Gpu { memory_bytes: None, ..card(8, false, true) })), 0);
+        assert_eq!(gpu_room(None), 0);
     }
 }

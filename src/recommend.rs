@@ -5,7 +5,7 @@
 
 use crate::catalog::ModelEntry;
 use crate::hardware::HardwareProfile;
-use crate::memory_rule::{ram_fits, ram_needed_bytes};
+use crate::memory_rule::{gpu_room, ram_fits, ram_needed_bytes};
 use crate::speed::{SpeedEstimate, SpeedInputs, estimates, tokens_per_second};
 use crate::units::{GIB, disk_margin, format_bytes, format_ram};
 use serde::{Deserialize, Serialize};
@@ -96,8 +96,10 @@ pub fn recommend(models: &[ModelEntry], hw: &HardwareProfile) -> Recommendation 
 /// - Nothing fits: `model_id` is `None` and the reason names the model needing the least RAM.
 pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &SpeedInputs) -> Recommendation {
     let (ram, ram_source) = ram_reading(hw);
+    let gpu = gpu_room(hw.gpu.as_ref());
     let usable = inputs.usable_tokens_per_second;
-    let mut fits: Vec<ModelFit> = models.iter().map(|m| judge(m, ram, ram_source, hw.free_disk_bytes)).collect();
+    let mut fits: Vec<ModelFit> =
+        models.iter().map(|m| judge(m, Memory { ram, source: ram_source, gpu }, hw.free_disk_bytes)).collect();
     for (f, speed) in fits.iter_mut().zip(estimates(models, hw, inputs)) {
         f.slow = f.fit == Fit::Fits && speed.as_ref().is_some_and(|s| s.tokens_per_second < usable);
         f.speed = speed;
@@ -121,7 +123,8 @@ pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &Spee
     let mut reason = match (pick, ram) {
         (Some(m), Some(ram)) => {
             let estimate = if ram_source == RamSource::Browser { " (browser estimate)" } else { "" };
-            format!("fits {} RAM{estimate}, {} on disk", format_ram(ram), format_bytes(m.size_bytes))
+            let card = if gpu > 0 { format!(" + {} on the GPU", format_ram(gpu)) } else { String::new() };
+            format!("fits {} RAM{estimate}{card}, {} on disk", format_ram(ram), format_bytes(m.size_bytes))
         }
         (Some(m), None) => format!(
             "RAM unknown, so picked for a typical {} machine; {} on disk",
@@ -197,15 +200,26 @@ fn ram_reading(hw: &HardwareProfile) -> (Option<u64>, RamSource) {
     }
 }
 
+/// The memory a model may take: the RAM that decides, where its figure came from, and the room
+/// on a GPU of its own whose layers leave the RAM ([`gpu_room`], 0 without one).
+#[derive(Clone, Copy)]
+struct Memory {
+    ram: Option<u64>,
+    source: RamSource,
+    gpu: u64,
+}
+
 /// One model's verdict and its reason in plain words.
-fn judge(m: &ModelEntry, ram: Option<u64>, source: RamSource, free_disk: Option<u64>) -> ModelFit {
+fn judge(m: &ModelEntry, memory: Memory, free_disk: Option<u64>) -> ModelFit {
+    let Memory { ram, source, gpu } = memory;
     let ram_need = ram_needed_bytes(m);
     let disk_need = disk_needed_bytes(m);
-    let ram_ok = ram.is_none_or(|r| ram_fits(ram_need, r));
+    let ram_ok = ram.is_none_or(|r| ram_fits(ram_need, r.saturating_add(gpu)));
     let disk_ok = free_disk.is_none_or(|f| f >= disk_need);
+    let card = if gpu > 0 { format!(" and {} on the GPU", format_ram(gpu)) } else { String::new() };
     let have_ram = |r: u64| match source {
-        RamSource::Browser => format!("the browser reports {}", format_ram(r)),
-        _ => format!("this machine has {}", format_ram(r)),
+        RamSource::Browser => format!("the browser reports {}{card}", format_ram(r)),
+        _ => format!("this machine has {}{card}", format_ram(r)),
     };
     let disk_short = |f: u64| format!("needs {} free disk, {} free", format_bytes(disk_need), format_bytes(f));
 
@@ -220,8 +234,8 @@ fn judge(m: &ModelEntry, ram: Option<u64>, source: RamSource, free_disk: Option<
         (true, false, _, Some(f)) => (Fit::NotEnoughDisk, disk_short(f)),
         _ => {
             let ram_note = match (ram, source) {
-                (Some(r), RamSource::Browser) => format!("browser reports {}", format_ram(r)),
-                (Some(r), _) => format!("{} here", format_ram(r)),
+                (Some(r), RamSource::Browser) => format!("browser reports {}{card}", format_ram(r)),
+                (Some(r), _) => format!("{} here{card}", format_ram(r)),
                 (None, _) => "RAM unknown".to_string(),
             };
             let disk_note = match free_disk {
@@ -379,7 +393,7 @@ mod tests {
                 machine(64.0, 16, Simd::Avx2, 15, 60.0, card("NVIDIA GeForce RTX 4090", 24, false, true)),
                 default.clone(),
                 "qwen3-14b-q4_k_m",
-                "about 26 tokens/s here; fits 64 GB RAM, 9.0 GB on disk",
+                "about 26 tokens/s here; fits 64 GB RAM + 22.8 GB on the GPU, 9.0 GB on disk",
             ),
             (
                 "the same desktop, GPU seen but not used by this build",
@@ -509,6 +523,30 @@ mod tests {
 
     fn fit_of<'a>(r: &'a Recommendation, id: &str) -> &'a ModelFit {
         r.fits.iter().find(|f| f.model_id == id).unwrap()
+    }
+
+    /// The brain puts the layers that fit a card of its own there, and they leave the RAM: a
+    /// model too big for the RAM alone fits the RAM and the card together.
+    #[test]
+    fn a_card_s_memory_counts_beside_the_ram() {
+        let catalog = Catalog::embedded();
+        let laptop = |gpu| HardwareProfile { gpu, ..server(8.0, Some(TB)) };
+        let alone = recommend(&catalog.models, &laptop(None));
+        let fit = fit_of(&alone, "qwen3-14b-q4_k_m");
+        assert_eq!(fit.fit, Fit::TooBigForRam, "{}", fit.reason);
+        assert!(fit.reason.starts_with("needs 16 GB RAM, this machine has 8 GB"), "{}", fit.reason);
+
+        let with_card = recommend(&catalog.models, &laptop(card("NVIDIA GeForce RTX 4060", 8, false, true)));
+        let fit = fit_of(&with_card, "qwen3-14b-q4_k_m");
+        assert_eq!(fit.fit, Fit::Fits, "{}", fit.reason);
+        assert!(fit.reason.contains("(8 GB here and 7.5 GB on the GPU)"), "{}", fit.reason);
+        assert!(with_card.reason.contains("fits 8 GB RAM + 7.5 GB on the GPU"), "{}", with_card.reason);
+
+        // Not used (a CPU build, --gpu-layers 0), or the RAM itself (Apple silicon): no more room.
+        for gpu in [card("NVIDIA GeForce RTX 4060", 8, false, false), card("Apple M2 GPU", 8, true, true)] {
+            let r = recommend(&catalog.models, &laptop(gpu));
+            assert_eq!(fit_of(&r, "qwen3-14b-q4_k_m").fit, Fit::TooBigForRam);
+        }
     }
 
     /// The shipped catalog on machines of each common size, with plenty of disk. The RAM is

@@ -31,7 +31,7 @@
 //!
 use crate::catalog::ModelEntry;
 use crate::hardware::{HardwareProfile, Simd};
-use crate::memory_rule::ram_needed_bytes;
+use crate::memory_rule::{gpu_room, kv_cache_bytes};
 use crate::units::MIB;
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,6 @@ pub fn tokens_per_second(tps: f64) -> String {
 /// Where a model would run, as the seconds a token's weights take to read and to compute
 /// (before the efficiency), and whether on a GPU. `None` without a bandwidth figure.
 fn weight_seconds(m: &ModelEntry, hw: &HardwareProfile) -> Option<(f64, bool)> {
-    let flops = 2.0 * m.params_b.max(0.0) * 1e9;
     if let Some(gpu) = hw.gpu.as_ref().filter(|g| g.used) {
         // A GPU's arithmetic outruns its memory: only the reading counts. Unified memory is
         // the RAM the measurement read (whatever fits the RAM fits it); a discrete card is
@@ -162,16 +161,33 @@ fn weight_seconds(m: &ModelEntry, hw: &HardwareProfile) -> Option<(f64, bool)> {
             let gbps = hw.memory_bandwidth_gbps.filter(|g| g.is_finite() && *g > 0.0)?;
             return Some((m.size_bytes as f64 / (gbps * 1e9), true));
         }
-        let fits = gpu.memory_bytes.is_some_and(|mem| ram_needed_bytes(m) as f64 <= mem as f64 * 0.9);
-        if fits {
-            return Some((m.size_bytes as f64 / (GPU_BANDWIDTH_GBPS * 1e9), true));
+        let on_card = m.size_bytes as f64 / (GPU_BANDWIDTH_GBPS * 1e9);
+        if gpu.memory_bytes.is_none() {
+            return cpu_seconds(m, hw).map(|s| (s, false));
         }
+        // The room the brain's offload by fit gives layers on the card: all of them when the
+        // weights and the cache fit it, else that share, the rest read by the CPU.
+        let room = gpu_room(Some(gpu)) as f64;
+        let working = m.size_bytes.saturating_add(kv_cache_bytes(m)).max(1) as f64;
+        if working <= room {
+            return Some((on_card, true));
+        }
+        let share = (room / working).clamp(0.0, 1.0);
+        let cpu = cpu_seconds(m, hw)?;
+        return Some((share * on_card + (1.0 - share) * cpu, share > 0.0));
     }
+    cpu_seconds(m, hw).map(|s| (s, false))
+}
+
+/// The seconds a token's weights take to read and compute on the CPU (before the efficiency);
+/// `None` without a bandwidth figure.
+fn cpu_seconds(m: &ModelEntry, hw: &HardwareProfile) -> Option<f64> {
+    let flops = 2.0 * m.params_b.max(0.0) * 1e9;
     let gbps = hw.memory_bandwidth_gbps.filter(|g| g.is_finite() && *g > 0.0)?;
     let reading = m.size_bytes as f64 / (gbps * 1e9);
     let threads = hw.threads.or(hw.cpu_cores).unwrap_or(1).max(1);
     let computing = hw.simd.map_or(0.0, |simd| flops / (f64::from(threads) * decode_gflops_per_thread(simd) * 1e9));
-    Some((reading.max(computing), false))
+    Some(reading.max(computing))
 }
 
 /// Predicted generation tokens/s of `m` at `efficiency`; `None` without a bandwidth figure.

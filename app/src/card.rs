@@ -348,7 +348,8 @@ fn bandwidth_words(hw: &HardwareProfile) -> String {
     hw.memory_bandwidth_gbps.map_or("not measured".to_string(), |g| format!("{g:.1} GB/s (measured)"))
 }
 
-/// "NVIDIA GeForce RTX 4090 · 24 GB", "… (not used: models run on the processor)", "none seen".
+/// "NVIDIA GeForce RTX 4090 via Vulkan · 24 GB (models run on it)", "… (not used: models run on
+/// the processor)", "none seen".
 fn gpu_words(hw: &HardwareProfile) -> String {
     match &hw.gpu {
         None => "none seen".to_string(),
@@ -360,9 +361,7 @@ fn gpu_words(hw: &HardwareProfile) -> String {
                     words.push_str(" shared");
                 }
             }
-            if !g.used {
-                words.push_str(" (not used: models run on the processor)");
-            }
+            words.push_str(if g.used { " (models run on it)" } else { " (not used: models run on the processor)" });
             words
         }
     }

@@ -177,3 +177,29 @@ test("a conversation is kept: it survives a reload and a restart, New chat start
   await expect(chat(page).getByRole("button", { name: "Send" })).toHaveCount(0);
   await shot(page, "chat-model-gone");
 });
+
+// Where the brain runs. make test drives the CPU build: no GPU, "on CPU". The same spec on a
+// Vulkan build with Mesa's software Vulkan named (README "The GPU"):
+//   GGML_VK_VISIBLE_DEVICES=0 LOCALBRAIN_BIN=<a --features vulkan build> npx playwright test -g "which device"
+// shows the device in the machine line and every layer on it in the footer.
+const onVulkan = process.env.GGML_VK_VISIBLE_DEVICES !== undefined;
+
+test("the card says which device runs the model, and where each reply was written", async ({ page }) => {
+  await installThroughTheCard(page);
+  const gpu = page.getByTestId("gpu");
+  if (onVulkan) {
+    await expect(gpu).toHaveText(/^llvmpipe .* via Vulkan · [\d.]+ GB \(models run on it\)$/);
+  } else {
+    await expect(gpu).toHaveText(/^none seen$|\(not used: models run on the processor\)$/);
+  }
+  await gpu.scrollIntoViewIfNeeded();
+  await shot(page, onVulkan ? "machine-line-vulkan" : "machine-line-cpu");
+  await chat(page).getByLabel("Message").fill("Name a colour of the sky.");
+  await chat(page).getByRole("button", { name: "Send" }).click();
+  const footer = chat(page).getByTestId("chat-footer");
+  await expect(footer).toContainText("tokens/s", { timeout: 60_000 });
+  await expect(footer).toHaveText(
+    onVulkan ? /^\d+ tokens\/s · SmolLM2 135M · on Vulkan0 llvmpipe .*: 30\/30 layers/ : /^\d+ tokens\/s · SmolLM2 135M · on CPU/,
+  );
+  await shot(page, onVulkan ? "chat-footer-vulkan" : "chat-footer-cpu");
+});

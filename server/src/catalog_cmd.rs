@@ -82,7 +82,7 @@ pub fn machine_lines(hw: &HardwareProfile) -> Vec<String> {
         Some(g) => {
             let memory = g.memory_bytes.map(|b| format!(", {}", format_ram(b))).unwrap_or_default();
             let shared = if g.unified { " shared with the CPU" } else { "" };
-            let used = if g.used { "" } else { " (not used by this build: models run on the CPU)" };
+            let used = if g.used { " (models run on it)" } else { " (not used: models run on the CPU)" };
             format!("{}{memory}{shared}{used}", g.name)
         }
     };

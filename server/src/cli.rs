@@ -94,6 +94,12 @@ pub struct Cli {
           value_parser = parse_speed)]
     pub usable_speed: f64,
 
+    /// Layers of a model on the GPU: auto (all when the model and its context fit the card's
+    /// free memory, else as many as fit), 0 (the CPU only) or a number. A build without a GPU
+    /// backend runs on the CPU whatever this says
+    #[arg(long, env = "LOCALBRAIN_GPU_LAYERS", global = true, default_value = "auto", value_name = "N|auto")]
+    pub gpu_layers: localbrain::brain::offload::GpuLayers,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -366,6 +372,7 @@ pub struct Config {
     pub keep_alive: std::time::Duration,
     pub context: u32,
     pub usable_speed: f64,
+    pub gpu_layers: localbrain::brain::offload::GpuLayers,
 }
 
 impl Cli {
@@ -401,6 +408,7 @@ impl Cli {
             keep_alive: self.keep_alive,
             context: self.context,
             usable_speed: self.usable_speed,
+            gpu_layers: self.gpu_layers,
         })
     }
 

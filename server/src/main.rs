@@ -126,6 +126,7 @@ fn brain_config(config: &Config) -> BrainConfig {
     cfg.context_tokens = config.context;
     cfg.machine_file = Some(localbrain::machine::path_in(&config.data_dir));
     cfg.usable_tokens_per_second = config.usable_speed;
+    cfg.gpu_layers = config.gpu_layers;
     cfg
 }
 

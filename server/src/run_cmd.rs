@@ -117,8 +117,12 @@ async fn reply(
                 eprintln!("{}", stats_line(&stats));
                 if options.verbose {
                     eprintln!(
-                        "prompt: {} tokens ({} reused from the last turn), {:.1} tokens/s; first token after {} ms",
-                        stats.prompt_tokens, stats.cached_tokens, stats.prompt_tokens_per_second, stats.first_token_ms
+                        "prompt: {} tokens ({} reused from the last turn), {:.1} tokens/s; first token after {} ms; {}",
+                        stats.prompt_tokens,
+                        stats.cached_tokens,
+                        stats.prompt_tokens_per_second,
+                        stats.first_token_ms,
+                        stats.ran_on()
                     );
                 }
                 return Ok(text);

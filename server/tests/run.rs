@@ -154,6 +154,13 @@ fn the_next_turn_of_a_conversation_reuses_what_the_model_read() {
     assert_eq!(prompts.len(), 2, "{stderr}");
     assert_eq!(prompts[0].1, 0, "{stderr}");
     assert!(prompts[1].1 >= prompts[0].0 && prompts[1].1 < prompts[1].0, "{stderr}");
+    // It says where the model ran: this CPU build (and --gpu-layers 0 on any build) on the CPU.
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("prompt:") && l.ends_with("; on CPU")).count(), 2, "{stderr}");
+    let cpu = s.run(&["--verbose", "--gpu-layers", "0", "--max-tokens", "4", SMOL, "Hi"], "");
+    assert!(text(&cpu.stderr).contains("; on CPU"), "{}", text(&cpu.stderr));
+    let bad = s.run(&["--gpu-layers", "all", SMOL, "Hi"], "");
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("auto (as many as fit the GPU)"), "{}", text(&bad.stderr));
 }
 
 #[test]

@@ -40,14 +40,17 @@ pub(super) fn wait_estimate(waiting: usize, slots: u32, reply_secs: f64) -> Dura
 
 /// The memory rule: the model must fit this machine's RAM by the same rule the recommendation
 /// uses, and its weights plus the context of every slot must fit in what is free now. Returns
-/// how many of the `wanted` slots fit (at least one), or why none does.
-pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32) -> Result<u32, BrainError> {
+/// how many of the `wanted` slots fit (at least one), or why none does. `in_ram` is the share
+/// of the weights and the cache that stays in RAM (1: all; less when layers are on the GPU).
+pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32, in_ram: f64) -> Result<u32, BrainError> {
     let (total, available) = crate::hardware::memory();
-    let needed = ram_needed_bytes(entry);
+    let share = |bytes: u64| (bytes as f64 * in_ram.clamp(0.0, 1.0)).ceil() as u64;
+    let needed = share(ram_needed_bytes(entry));
     if let Some(ram) = total.filter(|&ram| !ram_fits(needed, ram)) {
         return Err(BrainError::TooBig { name: entry.name.clone(), needed: format_ram(needed), ram: format_ram(ram) });
     }
-    let working = |slots: u32| entry.size_bytes.saturating_add(kv_cache_bytes(entry).saturating_mul(u64::from(slots)));
+    let working =
+        |slots: u32| share(entry.size_bytes.saturating_add(kv_cache_bytes(entry).saturating_mul(u64::from(slots))));
     let Some(free) = available else { return Ok(wanted.max(1)) };
     match (1..=wanted.max(1)).rev().find(|&n| working(n) <= free) {
         Some(n) => Ok(n),

@@ -70,6 +70,22 @@ pub struct Header {
     pub chat_template: Option<String>,
     /// The length the file must have to hold every tensor.
     pub needed_len: u64,
+    /// What the GPU offload plan needs ([`super::offload`]).
+    pub layout: Layout,
+}
+
+/// How the weights are laid out: the repeating layers, and their KV cache per token.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Layout {
+    /// `{arch}.block_count`; 0 when the file does not say.
+    pub layers: u32,
+    /// The bytes of the layers' tensors (`blk.N.*`), all together.
+    pub layer_bytes: u64,
+    /// The bytes of every other tensor (embeddings, output).
+    pub other_bytes: u64,
+    /// The f16 KV cache of one token, all layers together, from the attention's shape; 0 when
+    /// the file does not say.
+    pub kv_bytes_per_token: u64,
 }
 
 /// Reads and checks the header of the file at `path`.
@@ -305,7 +321,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
     let mut file_type = None;
     let mut alignment = 32u64;
     let mut chat_template = None;
-    let mut contexts = Vec::new();
+    let mut numbers = Vec::new();
     for _ in 0..kvs {
         let key = r.string()?;
         let ty = r.u32()?;
@@ -315,7 +331,8 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
             ("general.file_type", Value::Int(n)) => file_type = Some(n),
             ("general.alignment", Value::Int(n)) => alignment = n,
             ("tokenizer.chat_template", Value::Str(s)) => chat_template = Some(s),
-            (k, Value::Int(n)) if k.ends_with(".context_length") => contexts.push((key, n)),
+            // The architecture's own numbers (context, layers, attention), read once it is known.
+            (k, Value::Int(n)) if !k.starts_with("general.") && !k.starts_with("tokenizer.") => numbers.push((key, n)),
             _ => {}
         }
     }
@@ -325,8 +342,10 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
 
     let mut parameters = 0u64;
     let mut data_len = 0u64;
+    let mut layer_bytes = 0u64;
+    let mut all_bytes = 0u64;
     for _ in 0..tensors {
-        let _name = r.string()?;
+        let name = r.string()?;
         let dims = r.u32()?;
         if dims == 0 || dims > MAX_DIMS {
             return Err(GgufError::Malformed("a tensor has an impossible shape"));
@@ -340,6 +359,10 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         parameters = parameters.saturating_add(elements);
         let bytes = block(ty).map_or(0, |(per, size)| elements.div_ceil(per).saturating_mul(size));
         data_len = data_len.max(offset.saturating_add(bytes));
+        all_bytes = all_bytes.saturating_add(bytes);
+        if name.starts_with("blk.") {
+            layer_bytes = layer_bytes.saturating_add(bytes);
+        }
     }
     let data_start = r.pos.div_ceil(alignment).saturating_mul(alignment);
     let needed_len = data_start.saturating_add(data_len);
@@ -351,8 +374,28 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
     if !ARCHITECTURES.contains(&architecture.as_str()) {
         return Err(GgufError::UnsupportedArchitecture(architecture));
     }
-    let context_key = format!("{architecture}.context_length");
-    let context_length = contexts.iter().find(|(k, _)| *k == context_key).map_or(0, |(_, n)| *n);
+    let number = |what: &str| {
+        let key = format!("{architecture}.{what}");
+        numbers.iter().find(|(k, _)| *k == key).map(|(_, n)| *n)
+    };
+    let context_length = number("context_length").unwrap_or(0);
+    let layers = number("block_count").unwrap_or(0);
+    // Keys and values of every KV head, in f16: llama.cpp's default cache type.
+    let kv_bytes_per_token = match (number("embedding_length"), number("attention.head_count")) {
+        (Some(embd), Some(heads)) if heads > 0 => {
+            let kv_heads = number("attention.head_count_kv").unwrap_or(heads);
+            let key = number("attention.key_length").unwrap_or(embd / heads);
+            let value = number("attention.value_length").unwrap_or(embd / heads);
+            layers.saturating_mul(kv_heads).saturating_mul(key.saturating_add(value)).saturating_mul(2)
+        }
+        _ => 0,
+    };
+    let layout = Layout {
+        layers: u32::try_from(layers).unwrap_or(0),
+        layer_bytes,
+        other_bytes: all_bytes - layer_bytes,
+        kv_bytes_per_token,
+    };
     Ok(Header {
         version,
         facts: ModelFacts {
@@ -365,6 +408,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         },
         chat_template,
         needed_len,
+        layout,
     })
 }
 

@@ -52,14 +52,23 @@ impl Out for Listener {
 
     fn end(mut self: Box<Self>, result: Result<ChatStats, RuntimeError>, alone: bool) {
         let last = match result {
-            Ok(stats) => {
+            Ok(mut stats) => {
+                stats.gpu = self.hold.as_ref().and_then(|h| h._model.as_ref()).and_then(|l| l.gpu.clone());
+                // The usage line of every reply (the card's, the terminal's, the API's).
+                tracing::info!(
+                    model = %self.model_id, prompt_tokens = stats.prompt_tokens, cached_tokens = stats.cached_tokens,
+                    generated_tokens = stats.generated_tokens, tokens_per_second = format!("{:.1}", stats.tokens_per_second),
+                    first_token_ms = stats.first_token_ms, ran_on = %stats.ran_on(), "reply written"
+                );
                 // Every reply written alone, whoever asked (the card, the terminal, the API),
                 // is a measurement of this model on this machine: the recommendation shows it
                 // instead of its prediction. Recorded before the last event goes out, so
                 // whoever reads it finds the figure stored. A reply written beside others ran
                 // slower than this machine's single stream, so it is not one.
                 if let Some(path) = self.machine_file.as_deref().filter(|_| alone) {
-                    crate::machine::record_speed(path, &self.model_id, stats.generated_tokens, stats.tokens_per_second);
+                    let device = stats.gpu.as_ref().map(|g| g.device.as_str());
+                    let (tokens, tps) = (stats.generated_tokens, stats.tokens_per_second);
+                    crate::machine::record_speed(path, &self.model_id, device, tokens, tps);
                 }
                 if let Some(brain) = self.brain.upgrade() {
                     brain.measured(&stats);

@@ -6,6 +6,7 @@ use super::gguf::Header;
 use super::scheduler::{self, Queue};
 use super::slots::Slots;
 use super::{BrainError, runtime};
+use crate::chat::GpuUse;
 use llama_cpp_2::model::LlamaModel;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub(super) struct Loaded {
     /// Tokens each slot holds.
     pub context: u32,
     pub queue: Arc<Queue>,
+    /// Its layers on the GPU; `None`: the CPU alone.
+    pub gpu: Option<GpuUse>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -43,16 +46,19 @@ pub(super) struct Shape {
     pub slots: u32,
     pub context: u32,
     pub threads: u32,
+    /// llama.cpp's `n_gpu_layers`, and what it means ([`super::offload`]).
+    pub n_gpu_layers: u32,
+    pub gpu: Option<GpuUse>,
 }
 
 impl Loaded {
     /// Loads `path` and makes its context; blocks (run it on a blocking thread).
     pub fn load(model_id: &str, path: &Path, header: Arc<Header>, shape: Shape) -> Result<Loaded, BrainError> {
-        let model = Arc::new(Model { model_id: model_id.to_string(), model: runtime::load(path)?, header });
+        let model =
+            Arc::new(Model { model_id: model_id.to_string(), model: runtime::load(path, shape.n_gpu_layers)?, header });
         let context = runtime::slot_context(&model.model, shape.context);
-        let make = move |owner: Arc<Model>| {
-            Session::try_new(owner, |m| Slots::new(&m.model, shape.slots, context, shape.threads))
-        };
+        let (slots, threads) = (shape.slots, shape.threads);
+        let make = move |owner: Arc<Model>| Session::try_new(owner, |m| Slots::new(&m.model, slots, context, threads));
         let session = make(model.clone())?;
         let queue = Arc::new(Queue::default());
         let q = queue.clone();
@@ -60,7 +66,7 @@ impl Loaded {
             .name(format!("brain {model_id}"))
             .spawn(move || write_replies(session, &q, make))
             .map_err(BrainError::Io)?;
-        Ok(Loaded { model, slots: shape.slots, context, queue, thread: Some(thread) })
+        Ok(Loaded { model, slots: shape.slots, context, queue, gpu: shape.gpu, thread: Some(thread) })
     }
 
     /// Whether this is `model_id` loaded from the file `header` was read from, and its thread

@@ -45,9 +45,11 @@ pub fn backend() -> Result<&'static LlamaBackend, RuntimeError> {
         .map_err(|e| RuntimeError::Backend(e.clone()))
 }
 
-/// Loads the model at `path` (memory-mapped, CPU).
-pub fn load(path: &Path) -> Result<LlamaModel, RuntimeError> {
-    LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default()).map_err(RuntimeError::Load)
+/// Loads the model at `path` (memory-mapped), with `n_gpu_layers` of it on the GPU
+/// ([`super::offload::n_gpu_layers`]; 0: the CPU alone).
+pub fn load(path: &Path, n_gpu_layers: u32) -> Result<LlamaModel, RuntimeError> {
+    let params = LlamaModelParams::default().with_n_gpu_layers(n_gpu_layers);
+    LlamaModel::load_from_file(backend()?, path, &params).map_err(RuntimeError::Load)
 }
 
 /// The prompt for `messages`: llama.cpp's built-in format when it recognises the model's

@@ -71,6 +71,8 @@ impl Clock {
                 self.prompt_done.duration_since(self.started).as_secs_f64(),
             ),
             tokens_per_second: per_second(f64::from(generated), self.prompt_done.elapsed().as_secs_f64()),
+            // The brain's listener says where the model is (the slots do not know).
+            gpu: None,
         }
     }
 }

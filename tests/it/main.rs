@@ -6,6 +6,9 @@ mod batching;
 mod brain;
 mod catalog;
 mod engine;
+// Only in the Vulkan build (`make test-vulkan`), on Mesa's software Vulkan driver.
+#[cfg(feature = "vulkan")]
+mod gpu;
 mod parallel;
 mod retry;
 mod sessions;

@@ -244,7 +244,7 @@ fn footer(last: Option<(ChatStats, String)>, threads: u32, slots: u32) -> String
             } else {
                 String::new()
             };
-            format!("{:.0} tokens/s · {name}{reused}{ending}", s.tokens_per_second)
+            format!("{:.0} tokens/s · {name} · {}{reused}{ending}", s.tokens_per_second, s.ran_on())
         }
         None => format!(
             "Runs on this machine ({threads} CPU thread{}, {slots} repl{} at a time); nothing you type leaves it.",
