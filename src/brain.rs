@@ -121,10 +121,10 @@ impl BrainConfig {
     /// The GPU models are put on: `None` on a CPU build, with `--gpu-layers 0`, or when
     /// llama.cpp sees none.
     fn gpu(&self) -> Option<devices::Device> {
-        if !GPU_BUILD || self.gpu_layers == offload::GpuLayers::Count(0) {
+        if self.gpu_layers == offload::GpuLayers::Count(0) {
             return None;
         }
-        devices::gpu().ok().flatten()
+        gpu_device().ok().flatten()
     }
 
     /// This machine's profile for the models folder: [`crate::hardware::detect`] plus the
@@ -135,12 +135,11 @@ impl BrainConfig {
     pub fn hardware(&self, measure_again: bool) -> crate::hardware::HardwareProfile {
         let mut hw = crate::hardware::detect(&self.models_dir);
         hw.threads = Some(self.threads);
-        // llama.cpp's own device list where a GPU backend is built in (it names the device
-        // that will run the model); asked on a CPU build only once a GPU is seen, since it
-        // starts llama.cpp's backend.
+        // llama.cpp's own device list where a GPU backend is built in: it names the device
+        // that will run the model. A CPU build's llama.cpp uses no GPU it is shown.
         if GPU_BUILD || hw.gpu.is_some() {
             let on = self.gpu_layers != offload::GpuLayers::Count(0);
-            match devices::gpu() {
+            match gpu_device() {
                 Ok(Some(d)) => {
                     hw.gpu = Some(crate::hardware::Gpu {
                         name: format!("{} via {}", d.description, d.backend),
@@ -166,6 +165,20 @@ impl BrainConfig {
 /// Whether llama.cpp is built with a GPU backend (or loads them).
 const GPU_BUILD: bool =
     cfg!(any(feature = "vulkan", feature = "cuda", feature = "metal", feature = "shared-llama", target_os = "macos"));
+
+/// The GPU llama.cpp sees: `None` on a CPU build (its backend is not started for nothing), or
+/// when a GPU build sees none, which is said once.
+fn gpu_device() -> Result<Option<devices::Device>, BrainError> {
+    if !GPU_BUILD {
+        return Ok(None);
+    }
+    let device = devices::gpu()?;
+    if device.is_none() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| tracing::warn!("llama.cpp sees no GPU here: models run on the CPU"));
+    }
+    Ok(device)
+}
 
 /// Physical cores minus one, at least one. With every core generating, llama.cpp's threads
 /// spin-wait on each other, and anything else using a core (the server answering, a download
@@ -501,7 +514,7 @@ impl Brain {
             // Another model, or this one's file changed: its memory comes back before the next
             // one is mapped.
             self.unload(&mut write);
-            let (gpu, n_gpu_layers) = self.placement(&header, self.cfg.parallel)?;
+            let gpu = self.placement(&header, self.cfg.parallel)?;
             let in_ram = gpu.as_ref().map_or(1.0, |g| offload::ram_fraction(&header.layout, g.layers));
             let slots = fit_slots(entry, self.cfg.parallel, in_ram)?;
             if slots < self.cfg.parallel {
@@ -511,7 +524,7 @@ impl Brain {
                 );
             }
             let path = target_path(&self.cfg.models_dir, &entry.id);
-            let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads, n_gpu_layers, gpu };
+            let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads, gpu };
             let started = Instant::now();
             let id = entry.id.clone();
             let loaded = tokio::task::spawn_blocking(move || Loaded::load(&id, &path, header, shape))
@@ -528,24 +541,18 @@ impl Brain {
     }
 
     /// Where a model with `header` goes for `slots` slots: the GPU and its layers there (as the
-    /// stats will name them), and llama.cpp's `n_gpu_layers`. The CPU alone on a CPU build, on
-    /// a GPU build that sees no GPU (said once), and with `--gpu-layers 0`.
-    fn placement(&self, header: &Header, slots: u32) -> Result<(Option<crate::chat::GpuUse>, u32), BrainError> {
+    /// stats will name them). `None`, the CPU alone, on a CPU build, on a GPU build that sees no
+    /// GPU, and with `--gpu-layers 0`.
+    fn placement(&self, header: &Header, slots: u32) -> Result<Option<crate::chat::GpuUse>, BrainError> {
         if self.cfg.gpu_layers == offload::GpuLayers::Count(0) {
-            return Ok((None, 0));
+            return Ok(None);
         }
-        let Some(device) = devices::gpu()? else {
-            if GPU_BUILD {
-                static SAID: std::sync::Once = std::sync::Once::new();
-                SAID.call_once(|| tracing::warn!("llama.cpp sees no GPU here: models run on the CPU"));
-            }
-            return Ok((None, 0));
-        };
+        let Some(device) = gpu_device()? else { return Ok(None) };
         let layout = header.layout;
         let context = u64::from(self.cfg.context_tokens).min(header.facts.context_length.max(1));
         let kv = layout.kv_bytes_per_token.saturating_mul(context).saturating_mul(u64::from(slots));
         let layers = offload::layers_on_gpu(self.cfg.gpu_layers, device.memory_free, device.memory_total, &layout, kv);
-        Ok((offload::gpu_use(&device.label(), layers, layout.layers), offload::n_gpu_layers(layers, layout.layers)))
+        Ok(offload::gpu_use(&device.label(), layers, layout.layers))
     }
 
     /// Unloads the model if nothing has used it for `keep_alive`.

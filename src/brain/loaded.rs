@@ -46,16 +46,16 @@ pub(super) struct Shape {
     pub slots: u32,
     pub context: u32,
     pub threads: u32,
-    /// llama.cpp's `n_gpu_layers`, and what it means ([`super::offload`]).
-    pub n_gpu_layers: u32,
+    /// Its layers on the GPU ([`super::offload`]); `None`: the CPU alone.
     pub gpu: Option<GpuUse>,
 }
 
 impl Loaded {
     /// Loads `path` and makes its context; blocks (run it on a blocking thread).
     pub fn load(model_id: &str, path: &Path, header: Arc<Header>, shape: Shape) -> Result<Loaded, BrainError> {
+        let n_gpu_layers = shape.gpu.as_ref().map_or(0, |g| super::offload::n_gpu_layers(g.layers, g.of));
         let model =
-            Arc::new(Model { model_id: model_id.to_string(), model: runtime::load(path, shape.n_gpu_layers)?, header });
+            Arc::new(Model { model_id: model_id.to_string(), model: runtime::load(path, n_gpu_layers)?, header });
         let context = runtime::slot_context(&model.model, shape.context);
         let (slots, threads) = (shape.slots, shape.threads);
         let make = move |owner: Arc<Model>| Session::try_new(owner, |m| Slots::new(&m.model, slots, context, threads));
