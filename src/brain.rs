@@ -24,6 +24,7 @@
 
 mod admission;
 pub mod devices;
+mod embed;
 mod error;
 pub mod gguf;
 mod listener;
@@ -39,7 +40,7 @@ pub use error::{BrainError, ErrorKind};
 pub use runtime::RuntimeError;
 
 use crate::catalog::{Catalog, ModelEntry};
-use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, InstalledModel};
+use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, EmbedRequest, Embeddings, InstalledModel};
 use crate::engine::files::target_path;
 use admission::{InFlight, fit_slots, rand_seed, validate, wait_estimate};
 use gguf::{GgufError, Header};
@@ -435,6 +436,55 @@ impl Brain {
             drop(order);
         }
         Ok(Reply { id, events })
+    }
+
+    /// The vectors of `req`'s inputs, made with its model (loaded if needed, like a reply).
+    /// Takes a place among the replies the brain holds, so embeddings and replies share one
+    /// limit; the work stops between batches when the caller goes away.
+    pub async fn embed(&self, req: EmbedRequest) -> Result<Embeddings, BrainError> {
+        if !crate::catalog::is_valid_model_id(&req.model_id) {
+            return Err(BrainError::BadRequest("model_id must be a catalog model id".into()));
+        }
+        if req.inputs.is_empty() || req.inputs.len() > crate::chat::MAX_EMBED_INPUTS {
+            return Err(BrainError::BadRequest(format!(
+                "send between 1 and {} inputs, not {}",
+                crate::chat::MAX_EMBED_INPUTS,
+                req.inputs.len()
+            )));
+        }
+        let entry = self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?;
+        let header = self.check(&entry.id).await?;
+        let pooling = embed::pooling(header.pooling)?;
+        let slots = self.slots();
+        let (_place, _) = InFlight::take(&self.in_flight, slots as usize + self.cfg.queue_limit).map_err(|held| {
+            let waiting = held.saturating_sub(slots as usize);
+            let reply_secs = *self.reply_secs.lock().expect("reply time");
+            BrainError::Busy { waiting, slots, retry_after: wait_estimate(waiting, slots, reply_secs) }
+        })?;
+        let loaded = self.loaded_for(&entry, header).await?;
+        let model = loaded.as_ref().expect("loaded_for returns a loaded model").model.clone();
+        /// Tells the blocking work the caller went away.
+        struct Left(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Left {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let left = Left(Arc::default());
+        let cancelled = left.0.clone();
+        let threads = self.cfg.threads;
+        let inputs = req.inputs;
+        let out = tokio::task::spawn_blocking(move || {
+            let tokens = embed::tokenize(&model.model, &inputs)?;
+            let prompt_tokens = tokens.iter().map(Vec::len).sum::<usize>() as u32;
+            let vectors = embed::embed(&model.model, pooling, &tokens, threads, &cancelled)?;
+            Ok::<_, BrainError>(Embeddings { vectors, prompt_tokens })
+        })
+        .await
+        .map_err(|e| BrainError::Io(std::io::Error::other(e)))?;
+        *self.last_used.lock().expect("last used") = Instant::now();
+        drop((loaded, left));
+        out
     }
 
     /// Stops `owner`'s reply `id` if it is being generated; `false` when there is none.

@@ -76,6 +76,32 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
 }
 
+/// One input to embed: text, or tokens already made with the model's own tokenizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbedInput {
+    Text(String),
+    Tokens(Vec<u32>),
+}
+
+/// Inputs to turn into vectors with an installed model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    pub model_id: String,
+    pub inputs: Vec<EmbedInput>,
+}
+
+/// Most inputs in one embedding request (OpenAI's limit too).
+pub const MAX_EMBED_INPUTS: usize = 2048;
+
+/// The vectors of an [`EmbedRequest`], in its order: unit length, one per input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Embeddings {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens read, all inputs together.
+    pub prompt_tokens: u32,
+}
+
 /// Why a reply ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

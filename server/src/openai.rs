@@ -1,10 +1,12 @@
 //! The OpenAI-compatible API under `/v1`, for other programs (editors, notebooks, scripts):
-//! `GET /v1/models` and `POST /v1/chat/completions`, streamed or not. It runs on the same brain
+//! `GET /v1/models`, `POST /v1/chat/completions` and `/v1/completions` (streamed or not) and
+//! `POST /v1/embeddings`. It runs on the same brain
 //! as the card and the terminal (one loaded model, one queue, the same Stop), for the user whose
 //! API key (`Authorization: Bearer`) the request carries. Keys reach `/v1` only and sessions
 //! never do: a page in a browser cannot spend a signed-in person's cookie here. Browsers are let
 //! in only from the origins `--cors-origin` lists.
 
+mod embeddings;
 pub mod error;
 mod stream;
 mod wire;
@@ -38,6 +40,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/models", get(models))
         .route("/chat/completions", post(completions))
+        .route("/embeddings", post(embeddings::embeddings))
         .fallback(unknown)
         .layer(middleware::from_fn_with_state(KeyCheck { db: state.db.clone(), guesses: Arc::default() }, bearer))
         .layer(middleware::from_fn_with_state(state.site.clone(), cors))
@@ -128,7 +131,7 @@ async fn cors(State(site): State<Site>, req: Request, next: Next) -> Response {
 async fn unknown(req: Request) -> OpenAiError {
     OpenAiError::not_found(
         format!(
-            "{} {} is not an endpoint here; localbrain serves GET /v1/models and POST /v1/chat/completions",
+            "{} {} is not an endpoint here; localbrain serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions and POST /v1/embeddings",
             req.method(),
             req.uri().path()
         ),
@@ -148,25 +151,35 @@ async fn models(State(brain): State<Arc<Brain>>, Extension(_user): Extension<Key
     Json(ModelList { object: "list", data })
 }
 
+/// A JSON body read as `T`, or a 400 naming the field that is wrong (`what` names the request).
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, OpenAiError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|e| {
+        let at = e.path().to_string();
+        let field = if at == "." { String::new() } else { format!("{at}: ") };
+        OpenAiError::bad_request(format!("the body is not {what}: {field}{}", e.inner()))
+    })
+}
+
+/// The model id a request's `model` names: a Hugging Face model answers to the reference it
+/// was downloaded as, as well as to its id.
+fn model_id(brain: &Brain, model: &str) -> String {
+    if let Some(Ok(r)) = localbrain::hub::reference::parse(model, None)
+        && let Some(id) = localbrain::hub::shelf::known_ids(brain.catalog(), &r).into_iter().next()
+    {
+        return id;
+    }
+    model.to_string()
+}
+
 /// `POST /v1/chat/completions`.
 async fn completions(
     State(brain): State<Arc<Brain>>,
     Extension(user): Extension<KeyUser>,
     body: Bytes,
 ) -> Result<Response, OpenAiError> {
-    let request: CompletionRequest = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-        .map_err(|e| {
-            let at = e.path().to_string();
-            let field = if at == "." { String::new() } else { format!("{at}: ") };
-            OpenAiError::bad_request(format!("the body is not a chat completion request: {field}{}", e.inner()))
-        })?;
+    let request: CompletionRequest = parse_body(&body, "a chat completion request")?;
     let mut chat = request.to_chat()?;
-    // A Hugging Face model answers to the reference it was downloaded as, as well as to its id.
-    if let Some(Ok(r)) = localbrain::hub::reference::parse(&chat.model_id, None)
-        && let Some(id) = localbrain::hub::shelf::known_ids(brain.catalog(), &r).into_iter().next()
-    {
-        chat.model_id = id;
-    }
+    chat.model_id = model_id(&brain, &chat.model_id);
     let reply = brain.chat(user.0, chat).await.map_err(OpenAiError::from_brain)?;
     let created = SystemTime::now();
     let answer = stream::Answer {

@@ -24,13 +24,16 @@ use tower_http::trace::TraceLayer;
 
 /// API request bodies are tiny; anything bigger is refused before it is read.
 const BODY_LIMIT: usize = 16 * 1024;
-/// A chat request carries the conversation so far: room for a long one (the brain refuses
-/// what its context cannot hold anyway).
+/// A chat request carries the conversation so far, a completion its prompt, an embeddings
+/// request its inputs: room for long ones (the brain refuses what a context cannot hold anyway).
 const CHAT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The most a request to `path` may send.
 fn body_limit(path: &str) -> usize {
-    if path == "/api/chat" || path == "/v1/chat/completions" { CHAT_BODY_LIMIT } else { BODY_LIMIT }
+    match path {
+        "/api/chat" | "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings" => CHAT_BODY_LIMIT,
+        _ => BODY_LIMIT,
+    }
 }
 
 /// The whole app as a router, ready to serve (tests drive it the same way).

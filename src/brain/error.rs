@@ -61,14 +61,17 @@ impl BrainError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             BrainError::BadRequest(_)
-            | BrainError::Runtime(RuntimeError::PromptTooLong { .. } | RuntimeError::NulInText) => {
-                ErrorKind::BadRequest
-            }
+            | BrainError::Runtime(
+                RuntimeError::PromptTooLong { .. }
+                | RuntimeError::NulInText
+                | RuntimeError::BadInput(_)
+                | RuntimeError::NotForEmbedding(_),
+            ) => ErrorKind::BadRequest,
             BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ErrorKind::NotFound,
             BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => ErrorKind::Unusable,
             BrainError::Busy { .. } | BrainError::InUse(_) => ErrorKind::Busy,
             BrainError::TooBig { .. } | BrainError::LowMemory { .. } => ErrorKind::NoMemory,
-            BrainError::ShuttingDown => ErrorKind::ShuttingDown,
+            BrainError::ShuttingDown | BrainError::Runtime(RuntimeError::Cancelled) => ErrorKind::ShuttingDown,
             BrainError::Io(_) | BrainError::Runtime(_) => ErrorKind::Internal,
         }
     }

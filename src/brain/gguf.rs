@@ -72,6 +72,9 @@ pub struct Header {
     pub needed_len: u64,
     /// What the GPU offload plan needs ([`super::offload`]).
     pub layout: Layout,
+    /// `{arch}.pooling_type`, llama.cpp's code for how an embedding model pools its tokens
+    /// (1 mean, 2 CLS, 3 last, 4 rank); `None` when the file does not say (chat models).
+    pub pooling: Option<u32>,
 }
 
 /// How the weights are laid out: the repeating layers, and their KV cache per token.
@@ -390,6 +393,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         }
         _ => 0,
     };
+    let pooling = number("pooling_type").and_then(|n| u32::try_from(n).ok());
     let layout = Layout {
         layers: u32::try_from(layers).unwrap_or(0),
         layer_bytes,
@@ -409,6 +413,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         chat_template,
         needed_len,
         layout,
+        pooling,
     })
 }
 

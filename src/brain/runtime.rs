@@ -29,6 +29,12 @@ pub enum RuntimeError {
     Template(#[from] TemplateError),
     #[error("a message contains a NUL character")]
     NulInText,
+    #[error("{0}")]
+    BadInput(String),
+    #[error("this model cannot make embeddings: {0}")]
+    NotForEmbedding(&'static str),
+    #[error("the request was cancelled")]
+    Cancelled,
 }
 
 /// The process's llama.cpp backend. llama.cpp allows one; the first call starts it (with its

@@ -13,6 +13,7 @@
 mod balancer;
 mod chat;
 mod conversations;
+mod embeddings;
 mod guesses;
 mod harness;
 mod headers;

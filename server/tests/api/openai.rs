@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `localbrain key add USER NAME`: the secret, alone on stdout's last line.
-fn make_key(s: &Server, user: &str, name: &str) -> String {
+pub(crate) fn make_key(s: &Server, user: &str, name: &str) -> String {
     let out = s.command().args(["key", "add", user, name]).stdin(Stdio::null()).output().expect("run key add");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "key add: {stdout}{}", String::from_utf8_lossy(&out.stderr));
@@ -25,7 +25,7 @@ fn ask(text: &str, max_tokens: u32) -> Value {
 }
 
 /// A `/v1` call with an optional key; status, headers and JSON body.
-async fn v1(
+pub(crate) async fn v1(
     s: &Server,
     key: Option<&str>,
     method: &str,
@@ -47,7 +47,7 @@ async fn v1(
 }
 
 /// Asserts OpenAI's error shape and returns its message.
-fn error_message(body: &Value) -> &str {
+pub(crate) fn error_message(body: &Value) -> &str {
     let e = &body["error"];
     assert!(
         e["type"].is_string() && e.get("code").is_some() && e.get("param").is_some(),
