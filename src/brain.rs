@@ -27,6 +27,7 @@ pub mod devices;
 mod embed;
 mod error;
 pub mod gguf;
+pub mod json_schema;
 mod listener;
 mod loaded;
 pub mod offload;
@@ -35,12 +36,13 @@ mod scheduler;
 mod slots;
 pub mod stops;
 pub mod template;
+pub mod tool_calls;
 
 pub use error::{BrainError, ErrorKind};
 pub use runtime::RuntimeError;
 
 use crate::catalog::{Catalog, ModelEntry};
-use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, EmbedRequest, Embeddings, InstalledModel};
+use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, EmbedRequest, Embeddings, InstalledModel, Prompt};
 use crate::engine::files::target_path;
 use admission::{InFlight, fit_slots, rand_seed, validate, wait_estimate};
 use gguf::{GgufError, Header};
@@ -383,10 +385,34 @@ impl Brain {
     /// refused with how long to wait), loads the model if needed, and returns once the prompt
     /// is ready and waiting for a slot; the reply then streams on [`Reply::events`].
     pub async fn chat(self: &Arc<Self>, owner: i64, req: ChatRequest) -> Result<Reply, BrainError> {
-        let received = Instant::now();
         validate(&req)?;
+        // tool_choice none: the tools are not shown to the model at all.
+        let tools = if req.tool_choice == crate::chat::ToolChoice::None { Vec::new() } else { req.tools.clone() };
+        let input = runtime::Input::Chat { messages: req.messages.clone(), tools };
+        self.start(owner, req, input).await
+    }
+
+    /// Like [`Brain::chat`], for a prompt continued as it is (no chat template) or a middle
+    /// filled in: `/v1/completions`. `req.messages` is not read.
+    pub async fn complete(self: &Arc<Self>, owner: i64, req: ChatRequest, prompt: Prompt) -> Result<Reply, BrainError> {
+        admission::validate_prompt(&req, &prompt)?;
+        self.start(owner, req, runtime::Input::Prompt(prompt)).await
+    }
+
+    /// A reply to `input`, its request checked.
+    async fn start(
+        self: &Arc<Self>,
+        owner: i64,
+        mut req: ChatRequest,
+        input: runtime::Input,
+    ) -> Result<Reply, BrainError> {
+        let received = Instant::now();
         let entry = self.catalog.get(&req.model_id).ok_or_else(|| BrainError::UnknownModel(req.model_id.clone()))?;
         let header = self.check(&entry.id).await?;
+        if !entry.purpose.is_chat() || !header.writes() {
+            return Err(RuntimeError::NotForChat.into());
+        }
+        tool_calls::prepare(&mut req, header.chat_template.as_deref())?;
 
         let slots = self.slots();
         let limit = slots as usize + self.cfg.queue_limit;
@@ -400,10 +426,12 @@ impl Brain {
             let l = loaded.as_ref().expect("loaded_for returns a loaded model");
             (l.model.clone(), l.context, l.queue.clone())
         };
-        let messages = req.messages.clone();
+        let grammar = req.grammar.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            let text = runtime::prompt(&model.model, model.header.chat_template.as_deref(), &messages)?;
-            runtime::prepare(&model.model, &text, context)
+            if let Some(g) = &grammar {
+                runtime::check_grammar(&model.model, g)?;
+            }
+            runtime::tokens_for(&model.model, model.header.chat_template.as_deref(), &input, context)
         })
         .await
         .map_err(|e| BrainError::Io(std::io::Error::other(e)))??;
@@ -421,6 +449,8 @@ impl Brain {
             stop: req.stop.clone(),
             seed: req.seed.unwrap_or_else(rand_seed),
             received,
+            grammar: req.grammar.clone(),
+            logprobs: req.logprobs,
         };
         let out = Listener {
             id,
@@ -432,7 +462,7 @@ impl Brain {
         };
         // A closed queue (its thread lost its context) hands the order back: dropping it ends
         // the reply with an error, and the next request loads the model anew.
-        if let Err(order) = queue.push(Order { owner, prepared, job, cancel, out: Box::new(out) }) {
+        if let Err(order) = queue.push(Order { owner, prepared, job: Box::new(job), cancel, out: Box::new(out) }) {
             drop(order);
         }
         Ok(Reply { id, events })

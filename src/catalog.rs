@@ -56,6 +56,27 @@ pub struct ModelEntry {
     pub page: Option<String>,
     /// Higher is better; ranks models within what fits (ties broken by `params_b`, then `id`).
     pub quality: i64,
+    /// What the model is for: chat (the default) or embeddings (search over documents, RAG).
+    /// The chat pick is only ever a chat model; an embedding model is recommended beside it.
+    #[serde(default, skip_serializing_if = "Purpose::is_chat")]
+    pub purpose: Purpose,
+}
+
+/// What a catalog model is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// It writes: the card's chat, `localbrain run`, `/v1/chat/completions`.
+    #[default]
+    Chat,
+    /// It only turns text into vectors (`/v1/embeddings`); it cannot write a reply.
+    Embedding,
+}
+
+impl Purpose {
+    pub fn is_chat(&self) -> bool {
+        *self == Purpose::Chat
+    }
 }
 
 impl ModelEntry {
@@ -420,13 +441,19 @@ quality = 1
     fn shipped_catalog_loads_with_real_hashes() {
         let c = Catalog::parse(EMBEDDED).expect("embedded catalog is valid");
         assert_eq!(c, Catalog::embedded());
-        assert_eq!(c.models.len(), 17);
+        assert_eq!(c.models.len(), 18);
         for m in &c.models {
             // Validation already refuses placeholders; restate it here so the shipped file can
             // never regress into one silently.
             assert_eq!(check_sha256(&m.sha256), Ok(()), "{}", m.id);
             assert!(m.url.starts_with("https://huggingface.co/"), "{}", m.id);
-            assert!(m.url.contains("/resolve/main/"), "{}: revs are short prefixes; use main", m.id);
+            // A url is pinned to a full 40-hex commit, or uses main where only a prefix is known.
+            let rev = m.url.split("/resolve/").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+            assert!(
+                rev == "main" || (rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())),
+                "{}: {rev}",
+                m.id
+            );
             assert!(m.url.ends_with(".gguf"), "{}", m.id);
         }
         let mut qualities: Vec<i64> = c.models.iter().map(|m| m.quality).collect();
@@ -444,6 +471,10 @@ quality = 1
             assert!(pair[0].params_b <= pair[1].params_b, "{} vs {}", pair[0].id, pair[1].id);
         }
         let q = |id: &str| c.get(id).unwrap().quality;
+        // One embedding model, so the card can recommend one beside the chat pick.
+        let embedders: Vec<&str> =
+            c.models.iter().filter(|m| m.purpose == Purpose::Embedding).map(|m| m.id.as_str()).collect();
+        assert_eq!(embedders, ["nomic-embed-text-v1.5-q8_0"]);
         assert!(q("phi-4-mini-instruct-q4_k_m") > q("phi-3.5-mini-instruct-q4_k_m"));
         assert!(q("qwen3-14b-q4_k_m") > q("qwen2.5-14b-instruct-q4_k_m"));
     }

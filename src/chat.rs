@@ -13,6 +13,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool's result, answering the assistant's tool call `tool_call_id` (the API only).
+    Tool,
 }
 
 impl Role {
@@ -22,12 +24,13 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 
     /// The role [`Role::as_str`] names.
     pub fn parse(name: &str) -> Option<Role> {
-        [Role::System, Role::User, Role::Assistant].into_iter().find(|r| r.as_str() == name)
+        [Role::System, Role::User, Role::Assistant, Role::Tool].into_iter().find(|r| r.as_str() == name)
     }
 }
 
@@ -36,14 +39,58 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// The functions an assistant's message called (`/v1` tools), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Which call a tool's message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
     /// A message from `role`.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        ChatMessage { role, content: content.into() }
+        ChatMessage { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
     }
 }
+
+/// One call of a function the request offered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// `call_...`, unique within the conversation; the tool's answer names it.
+    pub id: String,
+    pub name: String,
+    /// The arguments, a JSON object as text (as OpenAI sends them).
+    pub arguments: String,
+}
+
+/// A function the model may call: its name, what it does, and its arguments' JSON schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON schema of the arguments, as JSON text; `{}` when the function takes none.
+    pub parameters: String,
+}
+
+/// Whether, and which, tools the reply calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides: text, or calls.
+    #[default]
+    Auto,
+    /// Text only: the tools are not shown to the model.
+    None,
+    /// At least one call, of any of the tools.
+    Required,
+    /// One call of this function.
+    Function(String),
+}
+
+/// Most tools one request may offer.
+pub const MAX_TOOLS: usize = 128;
 
 /// Longest message text accepted, in bytes: a prompt bigger than any context is refused early.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -74,6 +121,52 @@ pub struct ChatRequest {
     /// The reply ends where one of these first appears (none of it is sent); at most four.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// A GBNF grammar (llama.cpp's, root rule `root`) the reply must follow: structured output
+    /// ([`crate::brain::json_schema`] writes one from a JSON schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<String>,
+    /// `Some(n)`: each generated token's log-probability comes with its piece, with the `n`
+    /// likeliest tokens at that place (at most [`MAX_TOP_LOGPROBS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
+    /// Functions the model may call (`/v1` tools): the chat template shows them to the model,
+    /// and the reply's calls come back parsed ([`crate::brain::tool_calls`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDef>,
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+}
+
+/// Most alternatives asked for per token (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// What a completion continues instead of a conversation (`/v1/completions`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Prompt {
+    /// Text the model continues as it is, no chat template around it.
+    Text { text: String },
+    /// Fill in the middle: what comes between `prefix` and `suffix`, for models whose
+    /// vocabulary has fill-in-the-middle tokens (code models).
+    Fill { prefix: String, suffix: String },
+}
+
+/// One token of a reply and how likely the model found it, with the likeliest at its place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub bytes: Vec<u8>,
+    pub logprob: f32,
+    #[serde(default)]
+    pub top: Vec<TopLogprob>,
+}
+
+/// A token the model could have written at a place, and its log-probability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub bytes: Vec<u8>,
+    pub logprob: f32,
 }
 
 /// One input to embed: text, or tokens already made with the model's own tokenizer.
@@ -176,8 +269,12 @@ pub enum ChatEvent {
         #[serde(default)]
         position: u32,
     },
-    /// More of the reply.
-    Piece { text: String },
+    /// More of the reply, with its tokens' log-probabilities when they were asked for.
+    Piece {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        logprobs: Vec<TokenLogprob>,
+    },
     /// The reply ended.
     Done { stats: ChatStats },
     /// The reply failed part-way, in plain words.
@@ -283,7 +380,7 @@ mod tests {
 
     #[test]
     fn events_are_tagged_lines() {
-        let e = ChatEvent::Piece { text: "Hi".into() };
+        let e = ChatEvent::Piece { text: "Hi".into(), logprobs: Vec::new() };
         assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"piece","text":"Hi"}"#);
         let back: ChatEvent = serde_json::from_str(r#"{"type":"error","error":"busy"}"#).unwrap();
         assert_eq!(back, ChatEvent::Error { error: "busy".into() });

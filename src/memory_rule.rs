@@ -88,6 +88,7 @@ mod tests {
             license: "mit".into(),
             page: None,
             quality: 1,
+            purpose: Default::default(),
         }
     }
 

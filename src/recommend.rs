@@ -68,6 +68,10 @@ pub struct Recommendation {
     pub ram_source: RamSource,
     /// One verdict per catalog model, in catalog order.
     pub fits: Vec<ModelFit>,
+    /// The best embedding model that fits (for search over documents), recommended beside the
+    /// chat pick; `None` when the catalog has none or none fits.
+    #[serde(default)]
+    pub embedding_id: Option<String>,
 }
 
 /// Free disk `m` needs to download: its size plus [`disk_margin`].
@@ -100,12 +104,24 @@ pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &Spee
     let usable = inputs.usable_tokens_per_second;
     let mut fits: Vec<ModelFit> =
         models.iter().map(|m| judge(m, Memory { ram, source: ram_source, gpu }, hw.free_disk_bytes)).collect();
-    for (f, speed) in fits.iter_mut().zip(estimates(models, hw, inputs)) {
+    for ((f, speed), m) in fits.iter_mut().zip(estimates(models, hw, inputs)).zip(models) {
+        // A writing speed means nothing for a model that does not write.
+        let speed = speed.filter(|_| m.purpose.is_chat());
         f.slow = f.fit == Fit::Fits && speed.as_ref().is_some_and(|s| s.tokens_per_second < usable);
         f.speed = speed;
     }
+    // The chat pick is made among chat models only: an embedding model cannot write a reply.
     let fitting: Vec<&ModelEntry> =
-        models.iter().zip(&fits).filter(|(_, f)| f.fit == Fit::Fits).map(|(m, _)| m).collect();
+        models.iter().zip(&fits).filter(|(m, f)| f.fit == Fit::Fits && m.purpose.is_chat()).map(|(m, _)| m).collect();
+    let embedding_id = best(
+        &models
+            .iter()
+            .zip(&fits)
+            .filter(|(m, f)| f.fit == Fit::Fits && !m.purpose.is_chat())
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
+    )
+    .map(|m| m.id.clone());
     // An unknown machine is picked for as if it were a typical one.
     let candidates: Vec<&ModelEntry> = match ram_source {
         RamSource::Unknown => {
@@ -131,7 +147,10 @@ pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &Spee
             format_ram(ASSUMED_RAM_BYTES),
             format_bytes(m.size_bytes)
         ),
-        (None, _) => nothing_fits(models, ram, hw.free_disk_bytes),
+        (None, _) => {
+            let chat: Vec<ModelEntry> = models.iter().filter(|m| m.purpose.is_chat()).cloned().collect();
+            nothing_fits(&chat, ram, hw.free_disk_bytes)
+        }
     };
     if let Some(speed) = pick.and_then(|m| verdict(m).speed.as_ref()) {
         let here = match speed.source {
@@ -155,7 +174,7 @@ pub fn recommend_with(models: &[ModelEntry], hw: &HardwareProfile, inputs: &Spee
         reason.push_str(&passed_over(pick, &candidates, &verdict, usable));
     }
 
-    Recommendation { model_id: pick.map(|m| m.id.clone()), reason, ram_source, fits }
+    Recommendation { model_id: pick.map(|m| m.id.clone()), reason, ram_source, fits, embedding_id }
 }
 
 /// ". Qwen3 14B fits but would run at about 2 tokens/s (and 5 more under 8 tokens/s)": why the
@@ -325,6 +344,7 @@ mod tests {
             license: "mit".into(),
             page: None,
             quality,
+            purpose: Default::default(),
         }
     }
 
@@ -432,7 +452,12 @@ mod tests {
             assert_eq!(r.model_id.as_deref(), Some(want), "{what}: {}", r.reason);
             assert!(r.reason.starts_with(reason), "{what}:\n{}\nwanted it to start\n{reason}", r.reason);
             for (m, f) in catalog.models.iter().zip(&r.fits) {
-                let speed = f.speed.as_ref().expect("a speed for every model when the bandwidth is known");
+                // An embedding model writes no tokens: it has no writing speed.
+                if !m.purpose.is_chat() {
+                    assert!(f.speed.is_none() && !f.slow, "{what}: {}", m.id);
+                    continue;
+                }
+                let speed = f.speed.as_ref().expect("a speed for every chat model when the bandwidth is known");
                 assert!(speed.tokens_per_second > 0.0, "{what}: {}", m.id);
                 assert!(speed.prompt_tokens_per_second.is_some_and(|p| p > 0.0), "{what}: {}", m.id);
                 // Slow is exactly "fits, and below the usable speed"; the pick is never slow
@@ -617,6 +642,26 @@ mod tests {
     }
 
     #[test]
+    fn the_chat_pick_is_a_chat_model_and_an_embedding_model_is_named_beside_it() {
+        let catalog = Catalog::embedded();
+        let embedder = "nomic-embed-text-v1.5-q8_0";
+        for ram in [0.75, 1.0, 4.0, 16.0, 64.0] {
+            let r = recommend(&catalog.models, &server(ram, Some(TB)));
+            assert_ne!(r.model_id.as_deref(), Some(embedder), "{ram} GiB: {}", r.reason);
+            if let Some(id) = &r.model_id {
+                assert!(catalog.get(id).unwrap().purpose.is_chat(), "{ram} GiB: {id}");
+            }
+            // The embedding model is small: wherever it fits it is named, chat pick or not.
+            let fits = fit_of(&r, embedder).fit == Fit::Fits;
+            assert_eq!(r.embedding_id.as_deref(), fits.then_some(embedder), "{ram} GiB");
+        }
+        assert_eq!(recommend(&catalog.models, &server(16.0, Some(TB))).embedding_id.as_deref(), Some(embedder));
+        // Only chat models: no embedding recommendation.
+        let chat: Vec<ModelEntry> = catalog.models.iter().filter(|m| m.purpose.is_chat()).cloned().collect();
+        assert_eq!(recommend(&chat, &server(16.0, Some(TB))).embedding_id, None);
+    }
+
+    #[test]
     fn nothing_fits_names_the_smallest_model() {
         let catalog = Catalog::embedded();
         let cases: &[(HardwareProfile, &str)] = &[
@@ -756,11 +801,12 @@ mod tests {
                 }),
                 slow: false,
             }],
+            embedding_id: None,
         };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(
             json,
-            r#"{"model_id":null,"reason":"r","ram_source":"browser","fits":[{"model_id":"m","fit":"too_big_for_ram","reason":"x","speed":{"tokens_per_second":2.5,"prompt_tokens_per_second":null,"source":"measured"},"slow":false}]}"#
+            r#"{"model_id":null,"reason":"r","ram_source":"browser","fits":[{"model_id":"m","fit":"too_big_for_ram","reason":"x","speed":{"tokens_per_second":2.5,"prompt_tokens_per_second":null,"source":"measured"},"slow":false}],"embedding_id":null}"#
         );
         assert_eq!(serde_json::from_str::<Recommendation>(&json).unwrap(), r);
         assert_eq!(serde_json::to_string(&Fit::NotEnoughDisk).unwrap(), r#""not_enough_disk""#);

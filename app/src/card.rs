@@ -282,6 +282,12 @@ fn CardBody(
                 }.into_any(),
                 None => view! { <p class="warn">{r.reason.clone()}</p> }.into_any(),
             })}
+            {move || rec.with(|r| r.embedding_id.clone()).map(|id| view! {
+                <p class="muted" data-testid="embedding-pick">
+                    "For search over your documents (embeddings, for programs using the API): "
+                    <strong>{model_name(&id)}</strong>
+                </p>
+            })}
         </div>
         <label class="field" for="model-select">"Model"</label>
         <select id="model-select" class="select" disabled=move || current.with(|c| c.is_some())
@@ -316,6 +322,9 @@ fn option_label(m: &ModelEntry, rec: &localbrain::recommend::Recommendation) -> 
         label.push_str(" · ");
         // "slow here" follows a slow one's figure: one "here" is enough.
         label.push_str(&if slow { speed.figure() } else { speed.words() });
+    }
+    if !m.purpose.is_chat() {
+        label.push_str(" · for embeddings (search), not chat");
     }
     match verdict {
         Some(f) if f.fit != Fit::Fits => {

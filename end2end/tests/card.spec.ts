@@ -27,6 +27,10 @@ test("/ redirects to /settings, which shows the machine and the recommendation",
   const option = (id: string) => page.getByLabel("Model", { exact: true }).locator(`option[value=${id}]`);
   await expect(option("tiny-good")).toContainText(/ · ~\d+ tokens\/s here · recommended$/);
   await expect(page.getByTestId("recommendation")).toContainText(/about \d+ tokens\/s here; fits /);
+  // The best embedding model (issue 30) is named beside the chat pick, though ranked higher.
+  await expect(page.getByTestId("embedding-pick")).toContainText("Tiny Embedding Model");
+  await expect(option("tiny-embed")).toContainText(" · for embeddings (search), not chat");
+  await expect(option("tiny-embed")).not.toContainText("recommended");
   await expect(page.getByRole("button", { name: "Download" })).toBeEnabled();
   await shot(page, "idle-desktop");
   await page.setViewportSize({ width: 360, height: 800 });

@@ -221,6 +221,9 @@ quality = ${quality}
       entry("big-local", "Big Local Model", files.url("good.gguf"), 4, BIG_LOCAL_SIZE) +
       // Its host refuses every connection (nothing listens on port 9): the offline case.
       entry("offline-model", "Offline Model", "http://127.0.0.1:9/offline.gguf", 2) +
+      // An embedding model: recommended beside the chat pick, never as it.
+      entry("tiny-embed", "Tiny Embedding Model", files.url("good.gguf"), 30) +
+      'purpose = "embedding"\n' +
       // The real model: the chat tests download it and talk to it.
       entry(SMOL, "SmolLM2 135M", files.url("smollm.gguf"), 1, SMOL_SIZE, SMOL_SHA256, 8192),
   );

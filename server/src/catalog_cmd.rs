@@ -40,7 +40,11 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
             Fit::Fits => "fits".to_string(),
             _ => fit.reason.clone(),
         };
-        let speed = fit.speed.as_ref().map_or("unknown".to_string(), |s| s.words());
+        let speed = match &fit.speed {
+            _ if !m.purpose.is_chat() => "embeddings only".to_string(),
+            Some(s) => s.words(),
+            None => "unknown".to_string(),
+        };
         table.add_row([
             mark.to_string(),
             m.id.clone(),
@@ -54,6 +58,9 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
     match &rec.model_id {
         Some(id) => println!("* Recommended: {id} ({})", rec.reason),
         None => println!("{}", rec.reason),
+    }
+    if let Some(id) = &rec.embedding_id {
+        println!("For search over documents (/v1/embeddings): {id}");
     }
     println!(
         "Speeds marked ~ are predictions from the memory speed; \"measured\" ones come from replies on this \

@@ -9,6 +9,7 @@
 mod embeddings;
 pub mod error;
 mod stream;
+mod text;
 mod wire;
 
 use crate::guesses::{Guesses, MAX_FAILURES};
@@ -22,14 +23,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::OpenAiError;
-use localbrain::brain::Brain;
+use localbrain::brain::{Brain, tool_calls};
 use localbrain::chat::ChatEvent;
 use localbrain::store::{Db, api_keys};
 use localbrain::time::unix_seconds;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use wire::{AnswerMessage, Choice, Completion, CompletionRequest, Model, ModelList, Usage, finish_reason};
+use wire::{
+    AnswerMessage, ChatLogprobs, Choice, Completion, CompletionRequest, Model, ModelList, Usage, WireToolCall,
+    finish_reason,
+};
 
 /// The user whose key a request carries.
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +44,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/models", get(models))
         .route("/chat/completions", post(completions))
+        .route("/completions", post(text::completions))
         .route("/embeddings", post(embeddings::embeddings))
         .fallback(unknown)
         .layer(middleware::from_fn_with_state(KeyCheck { db: state.db.clone(), guesses: Arc::default() }, bearer))
@@ -171,6 +176,11 @@ fn model_id(brain: &Brain, model: &str) -> String {
     model.to_string()
 }
 
+/// The tools whose calls are read out of the reply: none when the model may not call any.
+fn offered_tools(chat: &localbrain::chat::ChatRequest) -> Vec<localbrain::chat::ToolDef> {
+    if chat.tool_choice == localbrain::chat::ToolChoice::None { Vec::new() } else { chat.tools.clone() }
+}
+
 /// `POST /v1/chat/completions`.
 async fn completions(
     State(brain): State<Arc<Brain>>,
@@ -180,7 +190,7 @@ async fn completions(
     let request: CompletionRequest = parse_body(&body, "a chat completion request")?;
     let mut chat = request.to_chat()?;
     chat.model_id = model_id(&brain, &chat.model_id);
-    let reply = brain.chat(user.0, chat).await.map_err(OpenAiError::from_brain)?;
+    let reply = brain.chat(user.0, chat.clone()).await.map_err(OpenAiError::from_brain)?;
     let created = SystemTime::now();
     let answer = stream::Answer {
         // Reply ids count from 1 in each process: the start time keeps them apart across restarts.
@@ -188,29 +198,42 @@ async fn completions(
         created: unix_seconds(created),
         model: request.model.clone(),
         include_usage: request.include_usage(),
+        logprobs: chat.logprobs.is_some(),
+        tools: offered_tools(&chat),
+        held: String::new(),
     };
     if request.streams() {
         return Ok(stream::respond(answer, reply));
     }
     let mut reply = reply;
     let mut content = String::new();
+    let mut logprobs = chat.logprobs.map(|_| ChatLogprobs::default());
     loop {
         match reply.events.recv().await {
             Some(ChatEvent::Started { .. }) => {}
-            Some(ChatEvent::Piece { text }) => content.push_str(&text),
+            Some(ChatEvent::Piece { text, logprobs: entries }) => {
+                content.push_str(&text);
+                if let Some(lp) = logprobs.as_mut() {
+                    lp.content.extend(ChatLogprobs::of(&entries).content);
+                }
+            }
             Some(ChatEvent::Done { stats }) => {
-                let finish = finish_reason(stats.finish).ok_or_else(stream::stopped)?;
+                let mut finish = finish_reason(stats.finish).ok_or_else(stream::stopped)?;
+                let (content, calls) = tool_calls::parse(&content, &answer.tools);
+                if !calls.is_empty() {
+                    finish = "tool_calls";
+                }
+                let message = AnswerMessage {
+                    role: "assistant",
+                    content: (calls.is_empty() || !content.is_empty()).then_some(content),
+                    tool_calls: calls.iter().map(WireToolCall::from).collect(),
+                };
                 let completion = Completion {
                     id: answer.id,
                     object: "chat.completion",
                     created: answer.created,
                     model: answer.model,
-                    choices: [Choice {
-                        index: 0,
-                        message: AnswerMessage { role: "assistant", content },
-                        finish_reason: finish,
-                        logprobs: None,
-                    }],
+                    choices: [Choice { index: 0, message, finish_reason: finish, logprobs }],
                     usage: Usage::from(&stats),
                 };
                 return Ok(Json(completion).into_response());

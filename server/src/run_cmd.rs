@@ -107,7 +107,7 @@ async fn reply(
             }
         };
         match event {
-            Some(ChatEvent::Piece { text: piece }) => {
+            Some(ChatEvent::Piece { text: piece, .. }) => {
                 text.push_str(&piece);
                 // Flushed per piece: the point is to watch it being written.
                 let _ = out.write_all(piece.as_bytes()).and_then(|_| out.flush());

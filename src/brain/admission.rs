@@ -4,7 +4,7 @@
 use super::BrainError;
 use super::stops::{MAX_STOP_BYTES, MAX_STOPS};
 use crate::catalog::ModelEntry;
-use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, Role};
+use crate::chat::{ChatRequest, MAX_MESSAGE_BYTES, MAX_MESSAGES, MAX_TOP_LOGPROBS, Prompt, Role};
 use crate::memory_rule::{kv_cache_bytes, ram_fits, ram_needed_bytes};
 use crate::units::{format_bytes, format_ram};
 use std::sync::Arc;
@@ -65,13 +65,31 @@ pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32, in_ram: f64) -> Result<
 /// Checks a request's shape before it waits for anything.
 pub(super) fn validate(req: &ChatRequest) -> Result<(), BrainError> {
     let bad = |why: &str| Err(BrainError::BadRequest(why.to_string()));
-    if !crate::catalog::is_valid_model_id(&req.model_id) {
-        return bad("model_id must be a catalog model id");
-    }
     match req.messages.last() {
         None => return bad("send at least one message"),
-        Some(m) if m.role != Role::User => return bad("the last message must be the user's"),
+        // A tool's result is answered like a question (the API's tool round trip).
+        Some(m) if m.role != Role::User && m.role != Role::Tool => {
+            return bad("the last message must be the user's (or a tool's result)");
+        }
         Some(_) => {}
+    }
+    // A tool's result answers a call the assistant made just before (only other results between),
+    // as OpenAI requires: a result without its call would be shown to the model out of nowhere.
+    for (i, m) in req.messages.iter().enumerate() {
+        if m.role != Role::Tool {
+            continue;
+        }
+        let call = req.messages[..i].iter().rev().find(|p| p.role != Role::Tool);
+        let Some(call) = call.filter(|p| p.role == Role::Assistant && !p.tool_calls.is_empty()) else {
+            return bad("a tool message must follow an assistant message with tool_calls (the call it answers)");
+        };
+        if let Some(id) = &m.tool_call_id
+            && !call.tool_calls.iter().any(|c| &c.id == id)
+        {
+            return Err(BrainError::BadRequest(format!(
+                "the tool message's tool_call_id {id:?} is not one of the calls of the assistant message before it"
+            )));
+        }
     }
     if req.messages.len() > MAX_MESSAGES {
         return Err(BrainError::BadRequest(format!("at most {MAX_MESSAGES} messages per request")));
@@ -82,6 +100,51 @@ pub(super) fn validate(req: &ChatRequest) -> Result<(), BrainError> {
         } else {
             format!("a message is longer than {} KB", MAX_MESSAGE_BYTES / 1024)
         }));
+    }
+    validate_generation(req)
+}
+
+/// Checks a completion's prompt ([`crate::chat::Prompt`]) and how it is to be written.
+pub(super) fn validate_prompt(req: &ChatRequest, prompt: &Prompt) -> Result<(), BrainError> {
+    let texts = match prompt {
+        Prompt::Text { text } => vec![text],
+        Prompt::Fill { prefix, suffix } => vec![prefix, suffix],
+    };
+    if texts.iter().map(|t| t.len()).sum::<usize>() > MAX_PROMPT_BYTES {
+        return Err(BrainError::BadRequest(format!("the prompt is longer than {} KB", MAX_PROMPT_BYTES / 1024)));
+    }
+    if texts.iter().any(|t| t.contains('\0')) {
+        return Err(BrainError::BadRequest("the prompt cannot contain NUL characters".into()));
+    }
+    if let Prompt::Text { text } = prompt
+        && text.is_empty()
+    {
+        return Err(BrainError::BadRequest("the prompt is empty".into()));
+    }
+    validate_generation(req)
+}
+
+/// Longest completion prompt accepted, in bytes (a prompt bigger than any context is refused
+/// before it is read).
+pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
+
+/// Longest grammar accepted, in bytes.
+const MAX_GRAMMAR_BYTES: usize = 256 * 1024;
+
+/// The checks every reply gets: its model id, the sampling settings, stops, grammar, logprobs.
+fn validate_generation(req: &ChatRequest) -> Result<(), BrainError> {
+    let bad = |why: &str| Err(BrainError::BadRequest(why.to_string()));
+    if !crate::catalog::is_valid_model_id(&req.model_id) {
+        return bad("model_id must be a catalog model id");
+    }
+    if let Some(n) = req.logprobs.filter(|&n| n > MAX_TOP_LOGPROBS) {
+        return Err(BrainError::BadRequest(format!("at most {MAX_TOP_LOGPROBS} top log-probabilities, not {n}")));
+    }
+    if req.grammar.as_ref().is_some_and(|g| g.len() > MAX_GRAMMAR_BYTES || g.contains('\0')) {
+        return Err(BrainError::BadRequest(format!(
+            "the grammar must be at most {} KB, without NUL characters",
+            MAX_GRAMMAR_BYTES / 1024
+        )));
     }
     if req.max_tokens == Some(0) {
         return bad("max_tokens must be at least 1");
@@ -112,8 +175,40 @@ pub(super) fn rand_seed() -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::wait_estimate;
+    use super::{validate, wait_estimate};
+    use crate::chat::{ChatMessage, ChatRequest, Role, ToolCall};
     use std::time::Duration;
+
+    #[test]
+    fn a_tool_result_must_answer_the_call_before_it() {
+        let ask = |messages: Vec<ChatMessage>| {
+            let req = ChatRequest { model_id: "m".into(), messages, ..Default::default() };
+            validate(&req).map_err(|e| e.to_string())
+        };
+        let result = |id: Option<&str>| {
+            let mut m = ChatMessage::new(Role::Tool, "21C");
+            m.tool_call_id = id.map(String::from);
+            m
+        };
+        let mut call = ChatMessage::new(Role::Assistant, "");
+        call.tool_calls = vec![
+            ToolCall { id: "call_1".into(), name: "weather".into(), arguments: "{}".into() },
+            ToolCall { id: "call_2".into(), name: "time".into(), arguments: "{}".into() },
+        ];
+        let user = ChatMessage::new(Role::User, "Weather?");
+        // Both results of two calls, with or without their ids.
+        ask(vec![user.clone(), call.clone(), result(Some("call_1")), result(Some("call_2"))]).unwrap();
+        ask(vec![user.clone(), call.clone(), result(None)]).unwrap();
+        for (messages, words) in [
+            (vec![result(None)], "must follow an assistant message with tool_calls"),
+            (vec![user.clone(), ChatMessage::new(Role::Assistant, "Hi"), result(None)], "must follow"),
+            (vec![user.clone(), call.clone(), user.clone(), result(None)], "must follow"),
+            (vec![user.clone(), call.clone(), result(Some("call_9"))], "\"call_9\" is not one of the calls"),
+        ] {
+            let err = ask(messages).unwrap_err();
+            assert!(err.contains(words), "wanted {words:?}: {err}");
+        }
+    }
 
     #[test]
     fn the_wait_grows_with_the_queue_and_shrinks_with_the_slots() {

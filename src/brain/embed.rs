@@ -93,8 +93,10 @@ pub fn embed(
     let total: usize = inputs.iter().map(Vec::len).sum();
     // Small requests get a small context; an input is never split (a model that reads both
     // ways must see all of it in one batch).
-    let budget = total.min(TOKEN_BUDGET).max(longest).max(64);
     let sequences = inputs.len().clamp(1, MAX_SEQUENCES);
+    // A multiple of the sequences: llama.cpp sizes its worst-case graph as equal shares of the
+    // batch per sequence, and a batch that does not divide (64 tokens for 3 inputs) aborts.
+    let budget = total.min(TOKEN_BUDGET).max(longest).max(64).next_multiple_of(sequences);
     let threads = i32::try_from(threads.max(1)).unwrap_or(1);
     let params = LlamaContextParams::default()
         .with_embeddings(true)

@@ -65,7 +65,8 @@ impl BrainError {
                 RuntimeError::PromptTooLong { .. }
                 | RuntimeError::NulInText
                 | RuntimeError::BadInput(_)
-                | RuntimeError::NotForEmbedding(_),
+                | RuntimeError::NotForEmbedding(_)
+                | RuntimeError::NotForChat,
             ) => ErrorKind::BadRequest,
             BrainError::UnknownModel(_) | BrainError::NotInstalled(_) => ErrorKind::NotFound,
             BrainError::Unusable { .. } | BrainError::Runtime(RuntimeError::Template(_)) => ErrorKind::Unusable,

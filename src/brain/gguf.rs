@@ -77,6 +77,26 @@ pub struct Header {
     pub pooling: Option<u32>,
 }
 
+/// Architectures that only encode (BERT and its kin): they embed and cannot generate.
+const ENCODERS: &[&str] = &[
+    "bert",
+    "eurobert",
+    "nomic-bert",
+    "nomic-bert-moe",
+    "jina-bert-v2",
+    "jina-bert-v3",
+    "modern-bert",
+    "neo-bert",
+    "t5encoder",
+];
+
+impl Header {
+    /// Whether the model can write a reply (a decoder), rather than only embed.
+    pub fn writes(&self) -> bool {
+        !ENCODERS.contains(&self.facts.architecture.as_str())
+    }
+}
+
 /// How the weights are laid out: the repeating layers, and their KV cache per token.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Layout {

@@ -7,7 +7,7 @@ use super::RuntimeError;
 use super::admission::InFlight;
 use super::loaded::Loaded;
 use super::slots::Out;
-use crate::chat::{ChatEvent, ChatStats};
+use crate::chat::{ChatEvent, ChatStats, TokenLogprob};
 use std::path::PathBuf;
 use std::sync::Weak;
 use tokio::sync::OwnedRwLockReadGuard;
@@ -42,8 +42,8 @@ impl Listener {
 }
 
 impl Out for Listener {
-    fn piece(&mut self, text: &str) -> bool {
-        self.tx.send(ChatEvent::Piece { text: text.to_string() }).is_ok()
+    fn piece(&mut self, text: &str, logprobs: Vec<TokenLogprob>) -> bool {
+        self.tx.send(ChatEvent::Piece { text: text.to_string(), logprobs }).is_ok()
     }
 
     fn gone(&self) -> bool {

@@ -33,6 +33,10 @@ pub enum RuntimeError {
     BadInput(String),
     #[error("this model cannot make embeddings: {0}")]
     NotForEmbedding(&'static str),
+    #[error(
+        "this is an embedding model: it turns text into vectors for search (/v1/embeddings) and cannot write a reply; pick a chat model"
+    )]
+    NotForChat,
     #[error("the request was cancelled")]
     Cancelled,
 }
@@ -64,8 +68,12 @@ pub fn prompt(
     model: &LlamaModel,
     gguf_template: Option<&str>,
     messages: &[ChatMessage],
+    tools: &[crate::chat::ToolDef],
 ) -> Result<String, RuntimeError> {
-    if let Ok(tmpl) = model.chat_template(None) {
+    // llama.cpp's built-in formats know neither tools nor the messages of a tool round trip.
+    let tool_use =
+        !tools.is_empty() || messages.iter().any(|m| m.role == crate::chat::Role::Tool || !m.tool_calls.is_empty());
+    if let Ok(tmpl) = model.chat_template(None).map_err(drop).and_then(|t| if tool_use { Err(()) } else { Ok(t) }) {
         let chat = messages
             .iter()
             .map(|m| LlamaChatMessage::new(m.role.as_str().to_string(), m.content.clone()))
@@ -78,7 +86,8 @@ pub fn prompt(
     let tmpl = gguf_template.ok_or(TemplateError::Missing)?;
     let vocab = model.vocab();
     let piece = |t| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
-    Ok(template::render_jinja(tmpl, messages, &piece(vocab.bos()), &piece(vocab.eos()))?)
+    let tools = super::tool_calls::for_template(tools);
+    Ok(template::render_jinja(tmpl, messages, &tools, &piece(vocab.bos()), &piece(vocab.eos()))?)
 }
 
 /// How a reply is generated.
@@ -93,6 +102,68 @@ pub struct Job {
     pub seed: u32,
     /// When the request reached the runtime, for the time to first token.
     pub received: Instant,
+    /// A GBNF grammar the reply must follow (root rule `root`), checked by [`check_grammar`].
+    pub grammar: Option<String>,
+    /// Each token's log-probability and this many alternatives, when asked.
+    pub logprobs: Option<u32>,
+}
+
+/// What a reply is written after: a conversation, or a prompt as it is.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A conversation, and the tools to show the model (none when it may not call them).
+    Chat {
+        messages: Vec<ChatMessage>,
+        tools: Vec<crate::chat::ToolDef>,
+    },
+    Prompt(crate::chat::Prompt),
+}
+
+/// The tokens for `input` in a slot of `context` tokens ([`slot_context`]): a conversation
+/// through the model's template, a prompt as it is, fill-in-the-middle with the model's own
+/// tokens for it.
+pub fn tokens_for(
+    model: &LlamaModel,
+    gguf_template: Option<&str>,
+    input: &Input,
+    context: u32,
+) -> Result<Prepared, RuntimeError> {
+    use crate::chat::Prompt;
+    match input {
+        Input::Chat { messages, tools } => prepare(model, &prompt(model, gguf_template, messages, tools)?, context),
+        Input::Prompt(Prompt::Text { text }) => prepare(model, text, context),
+        Input::Prompt(Prompt::Fill { prefix, suffix }) => {
+            let vocab = model.vocab();
+            let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
+            // llama.cpp answers -1 for a token the vocabulary does not have.
+            if [pre, suf, mid].iter().any(|t| t.0 < 0) {
+                return Err(RuntimeError::BadInput(
+                    "suffix (fill-in-the-middle) needs a model whose vocabulary has fill-in-the-middle tokens \
+                     (a code model such as Qwen2.5-Coder); this one has none: send the prompt without a suffix"
+                        .into(),
+                ));
+            }
+            // Prefix, suffix, middle: the order llama-server writes for infill.
+            let mut tokens = Vec::new();
+            if vocab.should_add_bos() {
+                tokens.push(vocab.bos());
+            }
+            tokens.push(pre);
+            tokens.extend(vocab.tokenize(prefix.as_bytes(), false, false));
+            tokens.push(suf);
+            tokens.extend(vocab.tokenize(suffix.as_bytes(), false, false));
+            tokens.push(mid);
+            fits(tokens, context)
+        }
+    }
+}
+
+/// Whether llama.cpp reads `grammar` (a grammar that does not parse is refused here, before
+/// the reply waits for a slot, instead of failing in it).
+pub fn check_grammar(model: &LlamaModel, grammar: &str) -> Result<(), RuntimeError> {
+    llama_cpp_2::sampling::LlamaSampler::grammar(model, grammar, "root")
+        .map(drop)
+        .map_err(|e| RuntimeError::BadInput(format!("the grammar cannot be used: {e}")))
 }
 
 /// A prompt turned into tokens, checked against the context it will run in.
@@ -116,6 +187,11 @@ pub fn prepare(model: &LlamaModel, prompt: &str, context: u32) -> Result<Prepare
     if tokens.len() >= 2 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
         tokens.remove(0);
     }
+    fits(tokens, context)
+}
+
+/// `tokens`, when they leave room for a reply in `context`.
+fn fits(tokens: Vec<LlamaToken>, context: u32) -> Result<Prepared, RuntimeError> {
     if tokens.is_empty() || tokens.len() + 1 >= context as usize {
         return Err(RuntimeError::PromptTooLong { tokens: tokens.len(), context });
     }

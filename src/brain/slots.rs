@@ -13,7 +13,7 @@
 
 use super::runtime::{Job, Prepared, RuntimeError, Utf8Pieces, backend};
 use super::stops::StopScan;
-use crate::chat::{ChatStats, Finish};
+use crate::chat::{ChatStats, Finish, TokenLogprob, TopLogprob};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -30,8 +30,9 @@ const BATCH: usize = 512;
 /// Where a reply's pieces and its end go. The brain's implementation sends them to the
 /// listener; dropping one without [`Out::end`] (a panic) must tell the listener too.
 pub trait Out: Send {
-    /// More of the reply; `false` when nobody is listening any more.
-    fn piece(&mut self, text: &str) -> bool;
+    /// More of the reply, with its tokens' log-probabilities when asked; `false` when nobody
+    /// is listening any more.
+    fn piece(&mut self, text: &str, logprobs: Vec<TokenLogprob>) -> bool;
     /// Whether the listener has gone (checked before a waiting reply takes a slot).
     fn gone(&self) -> bool;
     /// The reply ended. `alone` when no other reply was written beside it, so its speed is
@@ -43,7 +44,7 @@ pub trait Out: Send {
 pub struct Order {
     pub owner: i64,
     pub prepared: Prepared,
-    pub job: Job,
+    pub job: Box<Job>,
     pub cancel: CancellationToken,
     pub out: Box<dyn Out>,
 }
@@ -57,6 +58,11 @@ struct Clock {
 }
 
 impl Clock {
+    fn now(received: Instant) -> Self {
+        let now = Instant::now();
+        Clock { received, started: now, prompt_done: now, first_piece: None }
+    }
+
     fn stats(&self, finish: Finish, prompt_tokens: usize, cached: usize, generated: u32) -> ChatStats {
         let per_second = |n: f64, secs: f64| if secs > 0.0 { n / secs } else { 0.0 };
         ChatStats {
@@ -91,6 +97,9 @@ struct Writing {
     generated: u32,
     /// A stop sequence ended the reply: what was held back is not part of it.
     cut: bool,
+    /// Log-probabilities of the tokens whose text has not been sent yet (held back as a
+    /// partial character or a possible stop's start): they go out with it.
+    logprobs: Vec<TokenLogprob>,
     /// The token sampled last, to be decoded at the next step.
     next: Option<LlamaToken>,
     /// Where this slot's logits are in the batch being decoded.
@@ -100,13 +109,17 @@ struct Writing {
 }
 
 impl Writing {
-    fn new(order: Order, cached: usize, context: u32) -> Self {
+    fn new(order: Order, cached: usize, context: u32, model: &LlamaModel) -> Result<Self, (Order, RuntimeError)> {
         let tokens = order.prepared.tokens.len();
         let room = context.saturating_sub(tokens as u32).max(1);
         let max_tokens = order.job.max_tokens.map_or(room, |m| m.min(room));
         let now = Instant::now();
-        Writing {
-            sampler: sampler(&order.job),
+        let sampler = match sampler(&order.job, model) {
+            Ok(s) => s,
+            Err(e) => return Err((order, e)),
+        };
+        Ok(Writing {
+            sampler,
             stops: StopScan::new(&order.job.stop),
             clock: Clock { received: order.job.received, started: now, prompt_done: now, first_piece: None },
             order,
@@ -116,10 +129,11 @@ impl Writing {
             text: Utf8Pieces::default(),
             generated: 0,
             cut: false,
+            logprobs: Vec::new(),
             next: None,
             logits_at: None,
             alone: true,
-        }
+        })
     }
 
     fn reading(&self) -> bool {
@@ -130,17 +144,23 @@ impl Writing {
         self.clock.stats(finish, self.order.prepared.tokens.len(), self.cached, self.generated)
     }
 
-    /// Handles the token sampled from this step's logits; `Some` when the reply ended.
-    fn take(&mut self, model: &LlamaModel, token: LlamaToken) -> Option<Finish> {
+    /// Handles the token sampled from this step's logits (`logits`, for its log-probability
+    /// when asked); `Some` when the reply ended.
+    fn take(&mut self, model: &LlamaModel, token: LlamaToken, logits: &[f32]) -> Option<Finish> {
         let vocab = model.vocab();
         if vocab.is_eog(token) {
             return Some(Finish::Stop);
         }
         self.generated += 1;
-        let scanned = self.stops.push(&self.text.push(&vocab.token_to_piece(token, false, None)));
+        let bytes = vocab.token_to_piece(token, false, None);
+        if let Some(top) = self.order.job.logprobs {
+            self.logprobs.push(logprob_of(model, logits, token, top));
+        }
+        let scanned = self.stops.push(&self.text.push(&bytes));
         if !scanned.text.is_empty() {
             self.clock.first_piece.get_or_insert_with(Instant::now);
-            if !self.order.out.piece(&scanned.text) {
+            let logprobs = std::mem::take(&mut self.logprobs);
+            if !self.order.out.piece(&scanned.text, logprobs) {
                 return Some(Finish::Cancelled);
             }
         }
@@ -165,7 +185,8 @@ impl Writing {
         };
         if !rest.is_empty() && finish != Finish::Cancelled {
             self.clock.first_piece.get_or_insert_with(Instant::now);
-            self.order.out.piece(&rest);
+            let logprobs = std::mem::take(&mut self.logprobs);
+            self.order.out.piece(&rest, logprobs);
         }
         let stats = self.stats(finish);
         self.order.out.end(Ok(stats), self.alone);
@@ -177,18 +198,58 @@ fn shared_start(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-fn sampler(job: &Job) -> LlamaSampler {
+/// The sampler chain of `job`: its grammar first (only tokens it allows are left), then
+/// greedy at temperature 0, else top-k, top-p, min-p, temperature and a seeded draw.
+fn sampler(job: &Job, model: &LlamaModel) -> Result<LlamaSampler, RuntimeError> {
+    let mut chain = Vec::new();
+    if let Some(grammar) = &job.grammar {
+        chain.push(
+            LlamaSampler::grammar(model, grammar, "root")
+                .map_err(|e| RuntimeError::BadInput(format!("the grammar cannot be used: {e}")))?,
+        );
+    }
     if job.temperature <= 0.0 {
-        LlamaSampler::greedy()
+        chain.push(LlamaSampler::greedy());
     } else {
-        LlamaSampler::chain_simple([
+        chain.extend([
             LlamaSampler::top_k(40),
             LlamaSampler::top_p(job.top_p, 1),
             LlamaSampler::min_p(0.05, 1),
             LlamaSampler::temp(job.temperature),
             LlamaSampler::dist(job.seed),
-        ])
+        ]);
     }
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+/// `token`'s log-probability under the model's distribution at this place (the softmax of its
+/// raw logits, before any sampling setting), with the `top` likeliest tokens.
+fn logprob_of(model: &LlamaModel, logits: &[f32], token: LlamaToken, top: u32) -> TokenLogprob {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = logits.iter().map(|&l| f64::from(l - max).exp()).sum::<f64>().ln() as f32 + max;
+    let entry = |t: LlamaToken| {
+        let bytes = model.vocab().token_to_piece(t, false, None);
+        let logprob = logits.get(t.0 as usize).map_or(f32::NEG_INFINITY, |&l| l - log_sum);
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes, logprob)
+    };
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    let n = (top as usize).min(order.len());
+    let top = if n == 0 {
+        Vec::new()
+    } else {
+        order.select_nth_unstable_by(n - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
+        order.truncate(n);
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        order
+            .into_iter()
+            .map(|i| {
+                let (token, bytes, logprob) = entry(LlamaToken(i as i32));
+                TopLogprob { token, bytes, logprob }
+            })
+            .collect()
+    };
+    let (text, bytes, logprob) = entry(token);
+    TokenLogprob { token: text, bytes, logprob, top }
 }
 
 /// One sequence of the context: what its KV cache holds, and the reply it is writing.
@@ -256,7 +317,7 @@ impl<'m> Slots<'m> {
     /// ended at once. Call only when [`Slots::has_free`].
     pub fn admit(&mut self, order: Order) {
         if order.out.gone() || order.cancel.is_cancelled() {
-            Writing::new(order, 0, self.context).end(Finish::Cancelled);
+            order.out.end(Ok(Clock::now(order.job.received).stats(Finish::Cancelled, 0, 0, 0)), true);
             return;
         }
         let prompt = &order.prepared.tokens;
@@ -274,7 +335,10 @@ impl<'m> Slots<'m> {
             unreachable!("admit is called with a free slot");
         };
         let cached = self.keep_prefix_of(seq, prompt);
-        self.slots[seq].writing = Some(Writing::new(order, cached, self.context));
+        match Writing::new(order, cached, self.context, self.model) {
+            Ok(w) => self.slots[seq].writing = Some(w),
+            Err((order, e)) => order.out.end(Err(e), true),
+        }
     }
 
     /// Keeps the longest start of `prompt` slot `seq` holds (never all of it: the last prompt
@@ -374,7 +438,8 @@ impl<'m> Slots<'m> {
                 w.clock.prompt_done = now;
             }
             let token = w.sampler.sample(&self.ctx, at);
-            if let Some(finish) = w.take(self.model, token) {
+            let logits = if w.order.job.logprobs.is_some() { self.ctx.get_logits_ith(at) } else { &[] };
+            if let Some(finish) = w.take(self.model, token, logits) {
                 let w = self.slots[seq].writing.take().expect("the slot is writing");
                 w.end(finish);
             }

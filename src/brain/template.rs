@@ -16,8 +16,16 @@ pub enum TemplateError {
     Jinja(#[source] Error),
 }
 
-/// Renders `template` for `messages`, ending where the assistant's reply begins.
-pub fn render_jinja(template: &str, messages: &[ChatMessage], bos: &str, eos: &str) -> Result<String, TemplateError> {
+/// Renders `template` for `messages`, ending where the assistant's reply begins. `tools` (the
+/// functions offered, in OpenAI's `{"type": "function", "function": {...}}` shape, as
+/// `transformers` passes them) are given to the template only when there are some.
+pub fn render_jinja(
+    template: &str,
+    messages: &[ChatMessage],
+    tools: &[serde_json::Value],
+    bos: &str,
+    eos: &str,
+) -> Result<String, TemplateError> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -31,15 +39,40 @@ pub fn render_jinja(template: &str, messages: &[ChatMessage], bos: &str, eos: &s
         String::new()
     });
     let tmpl = env.template_from_str(template).map_err(TemplateError::Jinja)?;
-    let messages: Vec<_> =
-        messages.iter().map(|m| context! { role => m.role.as_str(), content => m.content.as_str() }).collect();
+    let messages: Vec<_> = messages.iter().map(message).collect();
+    let tools = (!tools.is_empty()).then(|| minijinja::Value::from_serialize(tools));
     tmpl.render(context! {
         messages => messages,
+        tools => tools,
         add_generation_prompt => true,
         bos_token => bos,
         eos_token => eos,
     })
     .map_err(TemplateError::Jinja)
+}
+
+/// A message as templates read it: `role` and `content`, and for tool use `tool_calls` (each
+/// `{"id", "type": "function", "function": {"name", "arguments"}}`, the arguments an object, as
+/// `transformers` gives them) and `tool_call_id`.
+fn message(m: &ChatMessage) -> minijinja::Value {
+    if m.tool_calls.is_empty() && m.tool_call_id.is_none() {
+        return context! { role => m.role.as_str(), content => m.content.as_str() };
+    }
+    let calls: Vec<serde_json::Value> = m
+        .tool_calls
+        .iter()
+        .map(|c| {
+            let arguments = serde_json::from_str::<serde_json::Value>(&c.arguments)
+                .unwrap_or_else(|_| serde_json::Value::String(c.arguments.clone()));
+            serde_json::json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": arguments } })
+        })
+        .collect();
+    context! {
+        role => m.role.as_str(),
+        content => m.content.as_str(),
+        tool_calls => (!calls.is_empty()).then(|| minijinja::Value::from_serialize(&calls)),
+        tool_call_id => m.tool_call_id.as_deref(),
+    }
 }
 
 #[cfg(test)]
@@ -60,7 +93,7 @@ mod tests {
             ChatMessage::new(Role::Assistant, "Hello!"),
             ChatMessage::new(Role::User, "Bye"),
         ];
-        let out = render_jinja(SMOLLM2, &msgs, "", "<|im_end|>").unwrap();
+        let out = render_jinja(SMOLLM2, &msgs, &[], "", "<|im_end|>").unwrap();
         assert!(out.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"));
         assert!(out.contains("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n"));
         assert!(out.ends_with("<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"));
@@ -68,15 +101,16 @@ mod tests {
 
     #[test]
     fn a_template_that_refuses_says_why() {
-        let out = render_jinja(STRICT, &[ChatMessage::new(Role::User, "  Hi  ")], "<bos>", "<eos>").unwrap();
+        let out = render_jinja(STRICT, &[ChatMessage::new(Role::User, "  Hi  ")], &[], "<bos>", "<eos>").unwrap();
         assert_eq!(out, "<bos><turn>user\nHi<end>\n<turn>model\n");
-        let err = render_jinja(STRICT, &[ChatMessage::new(Role::System, "Be brief")], "<bos>", "<eos>").unwrap_err();
+        let err =
+            render_jinja(STRICT, &[ChatMessage::new(Role::System, "Be brief")], &[], "<bos>", "<eos>").unwrap_err();
         assert!(format!("{:?}", err).contains("System role not supported"), "{err:?}");
     }
 
     #[test]
     fn python_string_methods_work() {
         let t = "{% for m in messages %}{{ m.content.strip().upper() }}{% endfor %}";
-        assert_eq!(render_jinja(t, &[ChatMessage::new(Role::User, " hi ")], "", "").unwrap(), "HI");
+        assert_eq!(render_jinja(t, &[ChatMessage::new(Role::User, " hi ")], &[], "", "").unwrap(), "HI");
     }
 }

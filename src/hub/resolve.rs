@@ -254,6 +254,7 @@ fn entry_for(hub: &Hub, info: &RepoInfo, c: &Candidate, header: &Header) -> Resu
         license: info.license.clone().unwrap_or_else(|| "see the model's page".to_string()),
         page: Some(hub.page(&info.repo)),
         quality: quant::rank(quant::quant_of(&c.file.path).unwrap_or("")),
+        purpose: Default::default(),
     })
 }
 

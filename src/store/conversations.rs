@@ -55,7 +55,7 @@ pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Conversation>,
         .into_iter()
         .map(|(role, content)| {
             let role = Role::parse(&role).ok_or_else(|| StoreError::CorruptRow(format!("message role {role:?}")))?;
-            Ok(ChatMessage { role, content })
+            Ok(ChatMessage::new(role, content))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Some(Conversation { summary, messages }))

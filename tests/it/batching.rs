@@ -22,7 +22,7 @@ async fn timed(mut reply: Reply) -> Timed {
     loop {
         match tokio::time::timeout(Duration::from_secs(180), reply.events.recv()).await.expect("reply within 3 min") {
             Some(ChatEvent::Started { .. }) => {}
-            Some(ChatEvent::Piece { text: t }) => {
+            Some(ChatEvent::Piece { text: t, .. }) => {
                 first.get_or_insert_with(Instant::now);
                 text += &t;
             }

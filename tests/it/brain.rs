@@ -5,10 +5,9 @@
 
 use crate::engine::fast_config;
 use localbrain::brain::gguf::{self, GgufError};
-use localbrain::brain::{Brain, BrainConfig, BrainError, Reply};
-use localbrain::catalog::Catalog;
-use localbrain::catalog::ModelEntry;
-use localbrain::chat::{ChatEvent, ChatMessage, ChatRequest, ChatStats, Finish, Role};
+use localbrain::brain::{Brain, BrainConfig, BrainError, Reply, RuntimeError};
+use localbrain::catalog::{Catalog, ModelEntry, Purpose};
+use localbrain::chat::{ChatEvent, ChatMessage, ChatRequest, ChatStats, EmbedInput, EmbedRequest, Finish, Role};
 use localbrain::engine::{Engine, files};
 use localbrain::status::DownloadStatus;
 use localbrain::store::users;
@@ -52,7 +51,7 @@ pub(crate) async fn collect(mut reply: Reply) -> (Vec<String>, ChatStats) {
     }
     loop {
         match tokio::time::timeout(Duration::from_secs(120), reply.events.recv()).await.expect("reply within 2 min") {
-            Some(ChatEvent::Piece { text }) => pieces.push(text),
+            Some(ChatEvent::Piece { text, .. }) => pieces.push(text),
             Some(ChatEvent::Done { stats }) => return (pieces, stats),
             other => panic!("unexpected event: {other:?}"),
         }
@@ -64,7 +63,7 @@ async fn first_piece(reply: &mut Reply) -> String {
     loop {
         match reply.events.recv().await {
             Some(ChatEvent::Started { .. }) => {}
-            Some(ChatEvent::Piece { text }) => return text,
+            Some(ChatEvent::Piece { text, .. }) => return text,
             other => panic!("before the first piece: {other:?}"),
         }
     }
@@ -274,7 +273,7 @@ async fn the_queue_serves_in_order_and_refuses_beyond_its_limit() {
     loop {
         match tokio::time::timeout(Duration::from_secs(60), second.events.recv()).await.expect("served after the first")
         {
-            Some(ChatEvent::Piece { text }) => pieces.push(text),
+            Some(ChatEvent::Piece { text, .. }) => pieces.push(text),
             Some(ChatEvent::Done { .. }) => break,
             other => panic!("{other:?}"),
         }
@@ -304,6 +303,23 @@ async fn a_model_the_memory_rule_refuses_is_never_loaded() {
     assert!(matches!(err, BrainError::TooBig { .. }), "{err:?}");
     assert!(err.to_string().contains("pick a smaller model"), "{err}");
     assert_eq!(brain.loaded_model(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_embedding_model_embeds_and_is_never_asked_to_chat() {
+    let (_dir, models) = installed_copy();
+    // The catalog says the file is an embedding model (as it does for nomic-embed-text).
+    let toml = to_toml([ModelEntry { purpose: Purpose::Embedding, ..smol_entry(UNUSED) }]);
+    let brain = brain(&models, &toml, |_| {});
+    let err = brain.chat(1, ask("Hi", 4)).await.err().expect("refused");
+    assert!(matches!(err, BrainError::Runtime(RuntimeError::NotForChat)), "{err:?}");
+    assert!(err.to_string().contains("cannot write a reply"), "{err}");
+    assert_eq!(brain.loaded_model(), None, "refused before loading");
+    let vectors = brain
+        .embed(EmbedRequest { model_id: SMOL.into(), inputs: vec![EmbedInput::Text("A cat.".into())] })
+        .await
+        .unwrap();
+    assert_eq!(vectors.vectors.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,4 +411,22 @@ async fn bad_files_are_named_never_loaded() {
         assert!(m.problem.as_deref().is_some_and(|p| p.contains(&m.model_id)), "{m:?}");
     }
     assert_eq!(brain.loaded_model(), None);
+}
+
+/// Every batch size decodes (llama.cpp's graph for a batch of N sequences once asserted when N
+/// did not divide its batch of tokens: 3 inputs killed the server).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_any_size_embeds() {
+    let (_dir, models) = installed_copy();
+    let brain = brain(&models, &to_toml([smol_entry(UNUSED)]), |_| {});
+    let words = ["first", "second text", "a third, longer piece of text", "four", "and a fifth one here"];
+    for n in 1..=11 {
+        let inputs: Vec<EmbedInput> = (0..n).map(|i| EmbedInput::Text(format!("{} {i}", words[i % words.len()]))).collect();
+        let out = brain.embed(EmbedRequest { model_id: SMOL.into(), inputs }).await.unwrap();
+        assert_eq!(out.vectors.len(), n);
+        for v in &out.vectors {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-3, "batch of {n}: length {norm}");
+        }
+    }
 }

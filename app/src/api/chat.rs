@@ -51,7 +51,7 @@ pub async fn chat(
         let event = reply.events.recv().await?;
         if let Some(t) = transcript.as_mut() {
             match &event {
-                ChatEvent::Piece { text } => t.piece(text),
+                ChatEvent::Piece { text, .. } => t.piece(text),
                 ChatEvent::Done { .. } | ChatEvent::Error { .. } => t.keep().await,
                 ChatEvent::Started { .. } => {}
             }

@@ -305,7 +305,7 @@ async fn stream_reply(
                     reply_id.set_value(Some(id));
                     let _ = waiting.try_set(position);
                 }
-                ChatEvent::Piece { text } => {
+                ChatEvent::Piece { text, .. } => {
                     let _ = waiting.try_set(0);
                     let _ = conversation.try_update(|c| {
                         if let Some(last) = c.last_mut() {
@@ -356,7 +356,10 @@ mod tests {
             events.extend(lines.push(&bytes[cut..]));
             assert_eq!(
                 events,
-                vec![ChatEvent::Piece { text: "Grüß".into() }, ChatEvent::Piece { text: "!".into() }],
+                vec![
+                    ChatEvent::Piece { text: "Grüß".into(), logprobs: Vec::new() },
+                    ChatEvent::Piece { text: "!".into(), logprobs: Vec::new() }
+                ],
                 "cut at {cut}"
             );
         }

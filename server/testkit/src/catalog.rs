@@ -25,6 +25,7 @@ pub fn entry(id: &str, urls: &[String], size: u64, sha256: &str) -> ModelEntry {
         license: "apache-2.0".into(),
         page: None,
         quality: 1,
+        purpose: Default::default(),
     }
 }
 

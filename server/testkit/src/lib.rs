@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod db;
+pub mod gguf;
 pub mod host;
 pub mod hub;
 pub mod raw;
@@ -24,6 +25,8 @@ use std::path::PathBuf;
 
 /// The real test model's catalog id.
 pub const SMOL: &str = "smollm2-135m-instruct-q4_1";
+/// The test model with a tool-use chat template ([`gguf::tools_model_path`]), as a catalog id.
+pub const SMOL_TOOLS: &str = "smollm2-135m-tools-test";
 /// Its exact size in bytes.
 pub const SMOL_SIZE: u64 = 98_362_432;
 /// Its SHA-256 (the one DESIGN.md names).

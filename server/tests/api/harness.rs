@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::catalog::{entry, smol_entry};
-pub use testkit::{Fixture, FreshDb, SMOL, sha256_hex, test_bytes, test_model_path};
+pub use testkit::{Fixture, FreshDb, SMOL, SMOL_TOOLS, sha256_hex, test_bytes, test_model_path};
 
 /// The model the tests download: 4 MiB at `/alpha.gguf`.
 pub const ALPHA: &str = "alpha-test-q4_k_m";
@@ -99,6 +99,13 @@ fn test_catalog(host: &Fixture) -> Vec<ModelEntry> {
             license: "mit".into(),
             quality: 0,
             ..smol_entry(&host.url("/smollm.gguf"))
+        },
+        // The same weights with a template that shows tools (installed by `install_tools_model`).
+        ModelEntry {
+            id: SMOL_TOOLS.into(),
+            name: "SmolLM2 135M with Qwen's tool template".into(),
+            quality: -1,
+            ..smol_entry(&host.url("/unused.gguf"))
         },
     ]
 }
@@ -552,6 +559,12 @@ impl Server {
     pub fn install_smol(&self) {
         std::fs::create_dir_all(&self.models_dir).unwrap();
         std::fs::copy(test_model_path(), self.installed_path(SMOL)).unwrap();
+    }
+
+    /// Installs [`SMOL_TOOLS`]: the test model with a chat template that shows it tools.
+    pub fn install_tools_model(&self) {
+        std::fs::create_dir_all(&self.models_dir).unwrap();
+        std::fs::copy(testkit::gguf::tools_model_path(), self.installed_path(SMOL_TOOLS)).unwrap();
     }
 }
 

@@ -28,6 +28,9 @@ mod public_url;
 mod retrying;
 mod signout;
 mod slow_clients;
+mod structured;
+mod text_completions;
+mod tools;
 
 use harness::*;
 use serde_json::{Value, json};
@@ -538,7 +541,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
 
     let catalog = s.ok(&alice, "catalog", json!({})).await;
     let ids: Vec<&str> = catalog["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![ALPHA, BETA, GAMMA, SMOL]);
+    assert_eq!(ids, vec![ALPHA, BETA, GAMMA, SMOL, SMOL_TOOLS]);
 
     // Start: a fresh row with the catalog's numbers.
     let started = s.start_dl(&alice, ALPHA).await;

@@ -206,7 +206,7 @@ async fn only_a_live_key_gets_in_and_only_to_v1() {
 
     let (status, _, _) = v1(&s, Some(&key), "GET", "models", None).await;
     assert_eq!(status, 200);
-    let (status, _, body) = v1(&s, Some(&key), "POST", "completions", Some(json!({}))).await;
+    let (status, _, body) = v1(&s, Some(&key), "POST", "audio/speech", Some(json!({}))).await;
     assert_eq!(status, 404, "{body}");
     assert!(error_message(&body).contains("/v1/chat/completions"), "{body}");
 
@@ -263,7 +263,7 @@ async fn bad_requests_say_what_is_wrong_with_honest_statuses() {
         (json!({ "model": SMOL, "messages": user("Hi"), "max_tokens": -1 }), 400, "max_tokens"),
         (json!({ "model": SMOL, "messages": user("Hi"), "stop": ["a", "b", "c", "d", "e"] }), 400, "stop"),
         (json!({ "model": SMOL, "messages": user("Hi"), "n": 2 }), 400, "n must be 1"),
-        (json!({ "model": SMOL, "messages": [{ "role": "tool", "content": "x" }] }), 400, "tool"),
+        (json!({ "model": SMOL, "messages": [{ "role": "tool", "content": "x" }] }), 400, "must follow an assistant message with tool_calls"),
         (json!({ "model": "no-such-model", "messages": user("Hi") }), 404, "localbrain download no-such-model"),
         (json!({ "model": ALPHA, "messages": user("Hi") }), 404, &format!("localbrain download {ALPHA}")),
     ] {
@@ -460,9 +460,9 @@ async fn browsers_get_in_only_from_the_origins_listed() {
     }
 }
 
-/// The official `openai` Python package (install-tools.sh puts it in a venv) against the server.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_official_openai_python_client_works() {
+/// Runs `script` (in tests/clients) with the venv's Python against a fresh server with the test
+/// model: the report (unittest's, on stderr) must say `Ran {tests} tests` and OK.
+async fn python_client_suite(script: &str, tests: usize) {
     let tools = std::env::var("LOCALBRAIN_TOOLS")
         .unwrap_or_else(|_| format!("{}/.cache/localbrain/tools", std::env::var("HOME").unwrap()));
     let python = format!("{tools}/openai-venv/bin/python");
@@ -470,16 +470,19 @@ async fn the_official_openai_python_client_works() {
     let host = model_host().await;
     let s = Server::start(&host).await;
     s.install_smol();
+    s.install_tools_model();
     s.admin().await;
     let key = make_key(&s, "admin", "python");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/openai_client.py");
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let base = format!("{}/v1", s.base);
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .arg(script)
             .arg("-v")
-            .env("OPENAI_BASE_URL", format!("{}/v1", s.base))
+            .env("OPENAI_BASE_URL", base)
             .env("OPENAI_API_KEY", key)
             .env("LOCALBRAIN_MODEL", SMOL)
+            .env("LOCALBRAIN_TOOLS_MODEL", SMOL_TOOLS)
             .output()
             .unwrap()
     })
@@ -487,10 +490,24 @@ async fn the_official_openai_python_client_works() {
     .unwrap();
     let report = String::from_utf8_lossy(&out.stderr);
     println!("{report}");
+    // The server's log beside the client's report: a failure shows both sides.
     assert!(
         out.status.success(),
-        "the openai client suite failed:\n{report}\n{}",
-        String::from_utf8_lossy(&out.stdout)
+        "the client suite failed:\n{report}\n{}\nthe server's log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        s.log_text()
     );
-    assert!(report.contains("Ran 5 tests") && report.contains("OK"), "{report}");
+    assert!(report.contains(&format!("Ran {tests} tests")) && report.contains("OK"), "{report}");
+}
+
+/// The official `openai` Python package (install-tools.sh puts it in a venv) against the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_openai_python_client_works() {
+    python_client_suite("openai_client.py", 10).await;
+}
+
+/// `langchain-openai` (in the same venv): embeddings and structured output, as RAG programs call them.
+#[tokio::test(flavor = "multi_thread")]
+async fn langchain_openai_works() {
+    python_client_suite("langchain_client.py", 3).await;
 }
