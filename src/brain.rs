@@ -412,7 +412,7 @@ impl Brain {
         if !entry.purpose.is_chat() || !header.writes() {
             return Err(RuntimeError::NotForChat.into());
         }
-        tool_calls::prepare(&mut req, header.chat_template.as_deref())?;
+        tool_calls::prepare(&mut req, header.chat_template.as_deref()).map_err(RuntimeError::BadInput)?;
 
         let slots = self.slots();
         let limit = slots as usize + self.cfg.queue_limit;

@@ -6,9 +6,11 @@
 //! their many fine-tunes use, `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`.
 //! A template without tools, or with another call format, is refused in words rather than
 //! given tools it would ignore or answer in a format nobody reads.
+//!
+//! Below the runtime (which renders the tools through [`for_template`]): its refusals are plain
+//! sentences the brain answers as a bad request.
 
 use super::json_schema::{self, Rules};
-use super::runtime::RuntimeError;
 use crate::chat::{ChatRequest, MAX_TOOLS, ToolCall, ToolChoice, ToolDef};
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ const MAX_REQUIRED_CALLS: usize = 4;
 /// Checks `req`'s tools against the model's template and, when a call is required, sets the
 /// grammar that makes the reply one or more well-formed calls. A request without tools, or
 /// with `tool_choice: none`, passes unchanged.
-pub fn prepare(req: &mut ChatRequest, template: Option<&str>) -> Result<(), RuntimeError> {
+pub fn prepare(req: &mut ChatRequest, template: Option<&str>) -> Result<(), String> {
     if req.tools.is_empty() {
         if matches!(req.tool_choice, ToolChoice::Required | ToolChoice::Function(_)) {
             return Err(bad("tool_choice asks for a tool call, but no tools were sent"));
@@ -128,7 +130,7 @@ fn call_id() -> String {
 }
 
 /// The grammar of 1 to `calls` calls, each of one of `tools` with arguments matching its schema.
-fn grammar(tools: &[&ToolDef], calls: usize) -> Result<String, RuntimeError> {
+fn grammar(tools: &[&ToolDef], calls: usize) -> Result<String, String> {
     let mut rules = Rules::default();
     let mut alternatives = Vec::new();
     for (i, t) in tools.iter().enumerate() {
@@ -157,7 +159,7 @@ fn parameters(t: &ToolDef) -> Value {
 }
 
 /// Names OpenAI allows (`[a-zA-Z0-9_-]{1,64}`), unique; parameters a JSON object.
-fn check(tools: &[ToolDef]) -> Result<(), RuntimeError> {
+fn check(tools: &[ToolDef]) -> Result<(), String> {
     if tools.len() > MAX_TOOLS {
         return Err(bad(&format!("at most {MAX_TOOLS} tools per request")));
     }
@@ -177,8 +179,9 @@ fn check(tools: &[ToolDef]) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-fn bad(why: &str) -> RuntimeError {
-    RuntimeError::BadInput(why.to_string())
+/// A refusal in words (the brain answers it as a bad request).
+fn bad(why: &str) -> String {
+    why.to_string()
 }
 
 #[cfg(test)]
