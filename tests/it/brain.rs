@@ -421,7 +421,8 @@ async fn a_batch_of_any_size_embeds() {
     let brain = brain(&models, &to_toml([smol_entry(UNUSED)]), |_| {});
     let words = ["first", "second text", "a third, longer piece of text", "four", "and a fifth one here"];
     for n in 1..=11 {
-        let inputs: Vec<EmbedInput> = (0..n).map(|i| EmbedInput::Text(format!("{} {i}", words[i % words.len()]))).collect();
+        let inputs: Vec<EmbedInput> =
+            (0..n).map(|i| EmbedInput::Text(format!("{} {i}", words[i % words.len()]))).collect();
         let out = brain.embed(EmbedRequest { model_id: SMOL.into(), inputs }).await.unwrap();
         assert_eq!(out.vectors.len(), n);
         for v in &out.vectors {

@@ -263,7 +263,11 @@ async fn bad_requests_say_what_is_wrong_with_honest_statuses() {
         (json!({ "model": SMOL, "messages": user("Hi"), "max_tokens": -1 }), 400, "max_tokens"),
         (json!({ "model": SMOL, "messages": user("Hi"), "stop": ["a", "b", "c", "d", "e"] }), 400, "stop"),
         (json!({ "model": SMOL, "messages": user("Hi"), "n": 2 }), 400, "n must be 1"),
-        (json!({ "model": SMOL, "messages": [{ "role": "tool", "content": "x" }] }), 400, "must follow an assistant message with tool_calls"),
+        (
+            json!({ "model": SMOL, "messages": [{ "role": "tool", "content": "x" }] }),
+            400,
+            "must follow an assistant message with tool_calls",
+        ),
         (json!({ "model": "no-such-model", "messages": user("Hi") }), 404, "localbrain download no-such-model"),
         (json!({ "model": ALPHA, "messages": user("Hi") }), 404, &format!("localbrain download {ALPHA}")),
     ] {
