@@ -1,13 +1,19 @@
 //! `localbrain catalog`: this machine, every model with how it fits and how fast it would
-//! write here, and the pick.
+//! write here, and the pick; `localbrain catalog hf.co/ORG/REPO`: the same for every quant of a
+//! Hugging Face repo, as the card lists them.
 
 use crate::cli::Config;
+use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use localbrain::brain::BrainConfig;
-use localbrain::catalog::Catalog;
+use localbrain::catalog::{Catalog, ModelEntry};
 use localbrain::hardware::HardwareProfile;
+use localbrain::hub::client::Hub;
+use localbrain::hub::reference::Pick;
+use localbrain::hub::settings::HubSettings;
+use localbrain::hub::shelf::{self, Named};
 use localbrain::memory_rule::ram_needed_bytes;
-use localbrain::recommend::{Fit, recommend_with};
+use localbrain::recommend::{Fit, ModelFit, recommend_with};
 use localbrain::speed::tokens_per_second;
 use localbrain::units::{format_bytes, format_ram};
 
@@ -35,23 +41,14 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
     table.load_preset(UTF8_BORDERS_ONLY).set_header(["", "model", "size", "RAM needed", "speed here", "fit"]);
     for (m, fit) in catalog.models.iter().zip(&rec.fits) {
         let mark = if rec.model_id.as_deref() == Some(m.id.as_str()) { "*" } else { "" };
-        let verdict = match fit.fit {
-            Fit::Fits if fit.slow => "fits, slow here".to_string(),
-            Fit::Fits => "fits".to_string(),
-            _ => fit.reason.clone(),
-        };
-        let speed = match &fit.speed {
-            _ if !m.purpose.is_chat() => "embeddings only".to_string(),
-            Some(s) => s.words(),
-            None => "unknown".to_string(),
-        };
+        let speed = if m.purpose.is_chat() { speed_words(fit) } else { "embeddings only".to_string() };
         table.add_row([
             mark.to_string(),
             m.id.clone(),
             format_bytes(m.size_bytes),
             format_ram(ram_needed_bytes(m)),
             speed,
-            verdict,
+            verdict(fit),
         ]);
     }
     println!("{table}");
@@ -62,12 +59,83 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
     if let Some(id) = &rec.embedding_id {
         println!("For search over documents (/v1/embeddings): {id}");
     }
+    speeds_footnote(brain);
+    Ok(())
+}
+
+/// Prints this machine and every quant of the Hugging Face repo `text` names, each with its size,
+/// the memory it needs, its speed here and its fit, the pick marked, and how to download it. The
+/// quants, the pick and its words are the card's (`localbrain::hub::resolve`); no model byte is
+/// downloaded (only the header of the file picked, to check that it can run here).
+pub async fn hub_repo(brain: &BrainConfig, measure: bool, text: &str) -> anyhow::Result<()> {
+    let settings = HubSettings::from_env()?;
+    let mut r = match shelf::name(text, &settings)? {
+        Named::Hub(r) => r,
+        Named::Id(id) => bail!(
+            "{id:?} is not a Hugging Face model: give hf.co/ORG/REPO (`localbrain catalog` alone lists the catalog's models)"
+        ),
+    };
+    // Every quant is listed whatever the reference named: the pick is the machine's.
+    r.pick = Pick::Best;
+    let (b, speed) = (brain.clone(), brain.speed_inputs());
+    let hw = tokio::task::spawn_blocking(move || b.hardware(measure)).await.context("cannot look at this machine")?;
+    for line in machine_lines(&hw) {
+        println!("{line}");
+    }
+    eprintln!("Looking up {} on {} ...", r.display(), settings.host());
+    let hub = Hub::new(settings);
+    let resolved = localbrain::hub::resolve::resolve(&hub, &r, &hw, &speed).await?;
+    let repo = &resolved.repo;
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header(["", "quant", "file", "size", "RAM needed", "speed here", "fit"]);
+    // The repo's quants are one model: they differ in size only, which the memory rule counts.
+    let needed = |size_bytes| ram_needed_bytes(&ModelEntry { size_bytes, ..resolved.row.entry.clone() });
+    for q in &repo.quants {
+        table.add_row([
+            if q.picked { "*" } else { "" }.to_string(),
+            q.quant.clone(),
+            q.file.clone(),
+            format_bytes(q.size_bytes),
+            format_ram(needed(q.size_bytes)),
+            speed_words(&q.fit),
+            verdict(&q.fit),
+        ]);
+    }
+    println!(
+        "{} at commit {}; license {}",
+        repo.repo,
+        &repo.revision[..12],
+        repo.license.as_deref().unwrap_or("not given")
+    );
+    println!("{table}");
+    println!("* Picked: {}", repo.reason);
+    if let Some(q) = repo.quants.iter().find(|q| q.picked) {
+        println!("Download it with: localbrain download hf.co/{}:{}", repo.repo, q.quant);
+    }
+    println!("The model's page: {}", repo.card_url);
+    speeds_footnote(brain);
+    Ok(())
+}
+
+/// A model's fit in the table's words.
+fn verdict(fit: &ModelFit) -> String {
+    match fit.fit {
+        Fit::Fits if fit.slow => "fits, slow here".to_string(),
+        Fit::Fits => "fits".to_string(),
+        _ => fit.reason.clone(),
+    }
+}
+
+fn speed_words(fit: &ModelFit) -> String {
+    fit.speed.as_ref().map_or("unknown".to_string(), |s| s.words())
+}
+
+fn speeds_footnote(brain: &BrainConfig) {
     println!(
         "Speeds marked ~ are predictions from the memory speed; \"measured\" ones come from replies on this \
          machine. Below {} counts as slow (--usable-speed).",
         tokens_per_second(brain.usable_tokens_per_second)
     );
-    Ok(())
 }
 
 /// "This machine: 24 GB RAM; Intel Xeon, 2 cores, AVX-512; memory reads at 14.2 GB/s (1

@@ -149,16 +149,21 @@ pub enum Command {
     /// Shows this machine (memory, CPU, memory speed, GPU, free disk), every model localbrain
     /// can download (size, memory needed, whether it fits, how fast it would write here), and
     /// marks with `*` the best one that fits and writes at a usable speed. The memory speed is
-    /// measured once (under half a second) and kept in the data folder's machine.json.
+    /// measured once (under half a second) and kept in the data folder's machine.json. Given a
+    /// Hugging Face repo, the same for each of its quants (read from the hub, nothing downloaded).
     #[command(after_help = "Examples:
   localbrain catalog
   localbrain catalog --measure                        measure the memory speed again
   localbrain --usable-speed 4 catalog                 accept slower models
-  localbrain --catalog my-models.toml catalog")]
+  localbrain --catalog my-models.toml catalog
+  localbrain catalog hf.co/bartowski/Qwen2.5-7B-Instruct-GGUF   every quant of a Hugging Face repo")]
     Catalog {
         /// Measure this machine's memory speed again instead of using the stored figure
         #[arg(long)]
         measure: bool,
+        /// A Hugging Face repo (hf.co/ORG/REPO, or its page's address): list its quants instead,
+        /// each with its size, fit and speed here, and the one the pick chose
+        reference: Option<String>,
     },
     /// Chat with an installed model: one reply to PROMPT, or a conversation without one
     ///
@@ -419,7 +424,9 @@ impl Cli {
             Some(Command::Download { model_id, verbose }) => {
                 Command::Download { model_id: model_id.clone(), verbose: *verbose }
             }
-            Some(Command::Catalog { measure }) => Command::Catalog { measure: *measure },
+            Some(Command::Catalog { measure, reference }) => {
+                Command::Catalog { measure: *measure, reference: reference.clone() }
+            }
             Some(Command::Models) => Command::Models,
             Some(Command::Rm { model_id, yes }) => Command::Rm { model_id: model_id.clone(), yes: *yes },
             Some(Command::Run { model_id, prompt, max_tokens, temperature, verbose }) => Command::Run {

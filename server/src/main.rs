@@ -71,7 +71,10 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     match cli.command() {
         Command::Serve(args) => serve(config, args).await,
         Command::Download { model_id, verbose } => download(config, &model_id, verbose).await,
-        Command::Catalog { measure } => catalog_cmd::run(&config, &brain_config(&config), measure),
+        Command::Catalog { measure, reference: None } => catalog_cmd::run(&config, &brain_config(&config), measure),
+        Command::Catalog { measure, reference: Some(r) } => {
+            catalog_cmd::hub_repo(&brain_config(&config), measure, &r).await
+        }
         Command::Models => {
             let (db, engine) = open(&config).await?;
             models_cmd::list(&library(&db, &engine, &Checks::default())).await

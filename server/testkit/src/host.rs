@@ -207,6 +207,11 @@ impl Fixture {
 }
 
 /// Lowercase hex.
+/// Now, in milliseconds since 1970 (the clock presigned addresses are checked by).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -268,6 +273,17 @@ impl Drop for InFlight {
 
 async fn handle(uri: Uri, State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     let path = uri.path();
+    // A presigned address past its time is refused before anything else, as S3 and the hub's
+    // CDN refuse one (`403`, an XML body saying so).
+    let expires = uri.query().unwrap_or_default().split('&').find_map(|kv| kv.strip_prefix("expires="));
+    if let Some(at) = expires.and_then(|t| t.parse::<u64>().ok())
+        && unix_ms() > at
+    {
+        log(&inner, path, &headers, 403, 0, true);
+        let body =
+            "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/xml")], body).into_response();
+    }
     if let Some(&i) = inner.by_path.get(path) {
         return serve(inner.clone(), i, path, &headers);
     }

@@ -14,7 +14,9 @@
 //!   `EntryNotFound`.
 //!
 //! The CDN is a [`Fixture`] serving each file's bytes at `/cdn/SHA256` (Range, If-Range, fault
-//! modes), and logging every request's `Authorization`, so a test can prove the token never
+//! modes; with [`HubHost::set_url_lifetime`] the redirect's address carries `X-Amz-Expires`-style
+//! `?expires=UNIX_MS` and the CDN answers it `403` once that time has passed, as the real one's
+//! presigned URLs do after an hour), and logging every request's `Authorization`, so a test can prove the token never
 //! went past the redirect. Repo names are matched case-insensitively, as on the hub.
 
 use crate::host::{Fixture, sha256_hex};
@@ -87,6 +89,10 @@ struct Inner {
     page: Mutex<Option<usize>>,
     /// Answer every API call with this status (a hub that is down).
     down: Mutex<Option<u16>>,
+    /// How long a CDN address given by `resolve` works; `None`: forever.
+    url_lifetime: Mutex<Option<std::time::Duration>>,
+    /// Every CDN address `resolve` gave out, in order.
+    issued: Mutex<Vec<String>>,
 }
 
 /// A running hub and its CDN.
@@ -116,6 +122,8 @@ impl HubHost {
             seen: Mutex::default(),
             page: Mutex::default(),
             down: Mutex::default(),
+            url_lifetime: Mutex::default(),
+            issued: Mutex::default(),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -138,6 +146,16 @@ impl HubHost {
     /// Answers every request with `status` (`None`: back to normal).
     pub fn set_down(&self, status: Option<u16>) {
         *self.inner.down.lock().unwrap() = status;
+    }
+
+    /// Gives the CDN addresses `resolve` hands out a life of `lifetime` (`None`: they never expire).
+    pub fn set_url_lifetime(&self, lifetime: Option<std::time::Duration>) {
+        *self.inner.url_lifetime.lock().unwrap() = lifetime;
+    }
+
+    /// Every CDN address `resolve` gave out so far, in order.
+    pub fn issued(&self) -> Vec<String> {
+        self.inner.issued.lock().unwrap().clone()
     }
 
     /// The CDN path of `data`.
@@ -198,7 +216,11 @@ fn answer(inner: &Inner, method: &Method, uri: &Uri, auth: Option<&str>) -> Resp
                 return error(StatusCode::NOT_FOUND, Some("EntryNotFound"), "Entry not found");
             };
             let etag = f.linked_etag.clone().unwrap_or_else(|| f.listed_sha256.clone());
-            let location = format!("{}/cdn/{}", inner.cdn, sha256_hex(&f.data));
+            let mut location = format!("{}/cdn/{}", inner.cdn, sha256_hex(&f.data));
+            if let Some(life) = *inner.url_lifetime.lock().unwrap() {
+                location.push_str(&format!("?expires={}", crate::host::unix_ms() + life.as_millis() as u64));
+            }
+            inner.issued.lock().unwrap().push(location.clone());
             let mut resp = Response::builder()
                 .status(StatusCode::FOUND)
                 .header(header::LOCATION, location)

@@ -2,8 +2,8 @@
 //! (its API, `resolve` redirects to a second loopback host shaped like the CDN, a gated repo),
 //! serving the real test model. Each reference form installs and then runs; the hub's own
 //! SHA-256 decides (a wrong one installs nothing); a gated repo needs the token, which never
-//! reaches the CDN; what is not there is named with what is; a download killed with -9 resumes,
-//! asking the hub again; and the card's endpoints search, list quants and start a hub download.
+//! reaches the CDN; what is not there is named with what is; a download killed with -9 resumes
+//! after its CDN address expired, asking the hub again; and the card's endpoints search, list quants and start a hub download.
 
 use super::*;
 use std::process::{Output, Stdio};
@@ -103,6 +103,39 @@ async fn each_reference_form_installs_and_then_runs() {
     // The CDN only ever sent the Q4_1 file's bytes past its header (the Q2_K quant was not picked).
     let q2 = HubHost::cdn_path(&small_gguf("llama", 1));
     assert!(hub.cdn.requests(&q2).is_empty(), "{:?}", hub.cdn.requests(&q2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_command_lists_a_repos_quants_and_downloads_nothing() {
+    let hub = HubHost::start(vec![smol_repo()]).await;
+    let s = server_on(&hub).await;
+    // A quant named or not, every quant is listed and the pick is the machine's.
+    for form in [format!("hf.co/{SMOL_REPO}"), format!("hf.co/{SMOL_REPO}:Q2_K")] {
+        let out = cli(&s, &["catalog", &form], &[]).await;
+        assert!(out.status.success(), "catalog {form}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for line in [
+            "CPU: ",
+            "SmolLM2-135M-Instruct-Q4_1.gguf",
+            "SmolLM2-135M-Instruct-Q2_K.gguf",
+            "license apache-2.0",
+            "tokens/s here",
+            "* Picked: Q4_1",
+            &format!("Download it with: localbrain download hf.co/{SMOL_REPO}:Q4_1"),
+        ] {
+            assert!(stdout.contains(line), "{line:?} in {stdout}");
+        }
+        let picked: Vec<&str> = stdout.lines().filter(|l| l.contains(".gguf")).filter(|l| l.contains('*')).collect();
+        assert!(picked.len() == 1 && picked[0].contains("Q4_1"), "one quant marked, the Q4_1: {stdout}");
+    }
+    // Only the picked file's header was read: no download row, no file, no ranged read past it.
+    assert!(s.model_files().is_empty(), "{:?}", s.model_files());
+    let q4 = HubHost::cdn_path(&smol_bytes());
+    assert!(hub.cdn.requests(&q4).iter().all(|r| r.range.as_deref().is_some_and(|r| r.starts_with("bytes=0-"))));
+    let out = cli(&s, &["catalog", "hf.co/org/missing"], &[]).await;
+    assert!(!out.status.success() && text(&out).contains("there is no model org/missing"), "{}", text(&out));
+    let out = cli(&s, &["catalog", "qwen2.5-0.5b-instruct-q4_k_m"], &[]).await;
+    assert!(!out.status.success() && text(&out).contains("is not a Hugging Face model"), "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,8 +242,10 @@ async fn what_is_not_there_is_named_with_what_is() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_killed_with_9_resumes_asking_the_hub_again() {
+async fn a_download_killed_with_9_resumes_after_its_cdn_address_expired_asking_the_hub_again() {
     let hub = HubHost::start(vec![smol_repo()]).await;
+    // The CDN's addresses live 2 s here (an hour on the real one): the resume comes after that.
+    hub.set_url_lifetime(Some(Duration::from_secs(2)));
     let q4 = HubHost::cdn_path(&smol_bytes());
     hub.cdn.set_path(&q4, |m| {
         m.chunk = 64 * 1024;
@@ -237,6 +272,13 @@ async fn a_download_killed_with_9_resumes_asking_the_hub_again() {
     child.wait().unwrap();
     let resolves_before = hub.seen().iter().filter(|r| r.target.contains("/resolve/")).count();
     let kept = on_disk();
+    let old_address = hub.issued().pop().expect("the hub gave the download a CDN address");
+    let expires: u64 = old_address.rsplit_once("expires=").unwrap().1.parse().unwrap();
+    while testkit::host::unix_ms() <= expires {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stale = reqwest::get(&old_address).await.unwrap();
+    assert_eq!(stale.status(), 403, "the address the killed download had has expired");
 
     hub.cdn.set_path(&q4, |m| m.chunk_delay = Duration::ZERO);
     let out = cli(&s, &["--connections", "1", "download", &reference], &[]).await;
@@ -244,7 +286,9 @@ async fn a_download_killed_with_9_resumes_asking_the_hub_again() {
     let bytes = std::fs::read(s.installed_path(SMOL_HUB_ID)).unwrap();
     assert!(bytes == *smol_bytes(), "the installed file is the model");
     let resolves_after = hub.seen().iter().filter(|r| r.target.contains("/resolve/")).count();
-    assert!(resolves_after > resolves_before, "the resume asked the hub again (its CDN address may have expired)");
+    assert!(resolves_after > resolves_before, "the resume asked the hub again (its CDN address had expired)");
+    let refused: Vec<_> = hub.cdn.seen().into_iter().filter(|r| r.status == 403).collect();
+    assert_eq!(refused.len(), 1, "only the test's own look at the stale address was refused: {refused:?}");
     let last = hub.cdn.requests(&q4).pop().unwrap();
     let from: u64 = last
         .range
