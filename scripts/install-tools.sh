@@ -44,7 +44,7 @@ fi
 # driver, lavapipe (mesa-vulkan-drivers). CUDA's toolkit is NVIDIA's, not Debian's.
 vulkan_missing=()
 if [ "${LOCALBRAIN_GPU:-}" = vulkan ]; then
-  dpkg -s libvulkan-dev >/dev/null 2>&1 || vulkan_missing+=(libvulkan-dev)
+  dpkg -s libvulkan1 >/dev/null 2>&1 || vulkan_missing+=(libvulkan1)
   dpkg -s spirv-headers >/dev/null 2>&1 || vulkan_missing+=(spirv-headers)
   command -v glslc >/dev/null || vulkan_missing+=(glslc)
 fi
@@ -54,6 +54,28 @@ fi
 if [ ${#vulkan_missing[@]} -gt 0 ]; then
   log "installing Debian packages for llama.cpp's Vulkan backend: ${vulkan_missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${vulkan_missing[@]}" >/dev/null
+fi
+# Debian 12's Vulkan headers (1.3.239) lack VK_EXT_layer_settings, which llama.cpp's Vulkan code
+# uses. Where the system's headers lack it, Debian 13's (1.4.309, libvulkan-dev from
+# deb.debian.org, unpacked, not installed) go into $TOOLS/vulkan-sdk/include, and its
+# lib/libvulkan.so points at this system's own loader (Debian 13's libvulkan.so needs glibc 2.38;
+# the loader finds newer functions at run time). CMake's FindVulkan reads the folder from
+# VULKAN_SDK, which the Makefile sets when the folder is there.
+VULKAN_HEADERS_DEB="pool/main/v/vulkan-loader/libvulkan-dev_1.4.309.0-1_$(dpkg --print-architecture).deb"
+if [ "${LOCALBRAIN_GPU:-}" = vulkan ] && ! grep -qs VK_EXT_layer_settings /usr/include/vulkan/vulkan_core.h \
+  && ! grep -qs VK_EXT_layer_settings "$TOOLS/vulkan-sdk/include/vulkan/vulkan_core.h"; then
+  log "fetching Vulkan 1.4.309 headers (Debian 13's libvulkan-dev) into $TOOLS/vulkan-sdk"
+  tmp="$(mktemp -d)"
+  curl -fsSL --retry 3 -o "$tmp/dev.deb" "http://deb.debian.org/debian/$VULKAN_HEADERS_DEB"
+  dpkg-deb -x "$tmp/dev.deb" "$tmp/root"
+  rm -rf "$TOOLS/vulkan-sdk" && mkdir -p "$TOOLS/vulkan-sdk/lib"
+  mv "$tmp/root/usr/include" "$TOOLS/vulkan-sdk/include"
+  rm -rf "$tmp"
+fi
+if [ "${LOCALBRAIN_GPU:-}" = vulkan ] && [ -d "$TOOLS/vulkan-sdk" ]; then
+  loader="$(ldconfig -p | awk '/libvulkan\.so\.1 /{print $NF; exit}')"
+  [ -n "$loader" ] || { log "no Vulkan loader (libvulkan.so.1) on this machine"; exit 1; }
+  ln -sfn "$loader" "$TOOLS/vulkan-sdk/lib/libvulkan.so"
 fi
 if [ "${LOCALBRAIN_GPU:-}" = cuda ] && ! command -v nvcc >/dev/null; then
   log "LOCALBRAIN_GPU=cuda needs NVIDIA's CUDA toolkit (nvcc on the PATH): https://developer.nvidia.com/cuda-downloads"
