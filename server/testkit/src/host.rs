@@ -207,11 +207,6 @@ impl Fixture {
 }
 
 /// Lowercase hex.
-/// Now, in milliseconds since 1970 (the clock presigned addresses are checked by).
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -276,8 +271,8 @@ async fn handle(uri: Uri, State(inner): State<Arc<Inner>>, headers: HeaderMap) -
     // A presigned address past its time is refused before anything else, as S3 and the hub's
     // CDN refuse one (`403`, an XML body saying so).
     let expires = uri.query().unwrap_or_default().split('&').find_map(|kv| kv.strip_prefix("expires="));
-    if let Some(at) = expires.and_then(|t| t.parse::<u64>().ok())
-        && unix_ms() > at
+    if let Some(at) = expires.and_then(|t| t.parse::<i64>().ok())
+        && localbrain::time::now_ms() > at
     {
         log(&inner, path, &headers, 403, 0, true);
         let body =

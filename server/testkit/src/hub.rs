@@ -16,8 +16,8 @@
 //! The CDN is a [`Fixture`] serving each file's bytes at `/cdn/SHA256` (Range, If-Range, fault
 //! modes; with [`HubHost::set_url_lifetime`] the redirect's address carries `X-Amz-Expires`-style
 //! `?expires=UNIX_MS` and the CDN answers it `403` once that time has passed, as the real one's
-//! presigned URLs do after an hour), and logging every request's `Authorization`, so a test can prove the token never
-//! went past the redirect. Repo names are matched case-insensitively, as on the hub.
+//! presigned URLs do after an hour), and logging every request's `Authorization`, so a test can
+//! prove the token never went past the redirect. Repo names are matched case-insensitively, as on the hub.
 
 use crate::host::{Fixture, sha256_hex};
 use axum::Router;
@@ -218,7 +218,7 @@ fn answer(inner: &Inner, method: &Method, uri: &Uri, auth: Option<&str>) -> Resp
             let etag = f.linked_etag.clone().unwrap_or_else(|| f.listed_sha256.clone());
             let mut location = format!("{}/cdn/{}", inner.cdn, sha256_hex(&f.data));
             if let Some(life) = *inner.url_lifetime.lock().unwrap() {
-                location.push_str(&format!("?expires={}", crate::host::unix_ms() + life.as_millis() as u64));
+                location.push_str(&format!("?expires={}", localbrain::time::now_ms() + life.as_millis() as i64));
             }
             inner.issued.lock().unwrap().push(location.clone());
             let mut resp = Response::builder()

@@ -273,8 +273,8 @@ async fn a_download_killed_with_9_resumes_after_its_cdn_address_expired_asking_t
     let resolves_before = hub.seen().iter().filter(|r| r.target.contains("/resolve/")).count();
     let kept = on_disk();
     let old_address = hub.issued().pop().expect("the hub gave the download a CDN address");
-    let expires: u64 = old_address.rsplit_once("expires=").unwrap().1.parse().unwrap();
-    while testkit::host::unix_ms() <= expires {
+    let expires: i64 = old_address.rsplit_once("expires=").unwrap().1.parse().unwrap();
+    while localbrain::time::now_ms() <= expires {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stale = reqwest::get(&old_address).await.unwrap();
