@@ -62,8 +62,8 @@ test-sqlite:
 # The PostgreSQL pass runs what reads DATABASE_URL; it leaves out what would run twice for
 # nothing: the fault suite and `localbrain run`'s tests (they run the CLI on its own SQLite file
 # whatever DATABASE_URL says) and the brain's and catalog's tests that open no database (the
-# batching, the speed measurement, the catalog and the retry rules).
-PG_SAME_AS_SQLITE := binary(faults) | binary(run) | (binary(it) & test(/^(batching|speed|catalog|retry)::/))
+# batching, the speed measurement, the catalog and the retry rules, split models on disk).
+PG_SAME_AS_SQLITE := binary(faults) | binary(run) | (binary(it) & test(/^(batching|speed|catalog|retry|split)::/))
 test-postgres:
 	pg_isready -h 127.0.0.1 -p 5432 >/dev/null || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 	DATABASE_URL=$(PG_URL) cargo nextest run --workspace --no-fail-fast -E 'not ($(PG_SAME_AS_SQLITE))'

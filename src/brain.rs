@@ -43,7 +43,7 @@ pub use runtime::RuntimeError;
 
 use crate::catalog::{Catalog, ModelEntry};
 use crate::chat::{BrainView, ChatEvent, ChatRequest, ChatStats, EmbedRequest, Embeddings, InstalledModel, Prompt};
-use crate::engine::files::target_path;
+use crate::engine::files::{model_path, target_path};
 use admission::{InFlight, fit_slots, rand_seed, validate, wait_estimate};
 use gguf::{GgufError, Header};
 use listener::{Hold, Listener};
@@ -278,7 +278,7 @@ impl Brain {
     /// Reads (or recalls) the header of `model_id`'s installed file. `NotInstalled` when there
     /// is no file; `Unusable` when it is not a model this runtime can run.
     pub async fn check(&self, model_id: &str) -> Result<Arc<Header>, BrainError> {
-        let path = target_path(&self.cfg.models_dir, model_id);
+        let path = self.path_of(model_id);
         let cache = self.headers.clone();
         let id = model_id.to_string();
         let result = tokio::task::spawn_blocking(move || {
@@ -308,13 +308,26 @@ impl Brain {
         result.unwrap_or_else(|e| Err(BrainError::Io(std::io::Error::other(e))))
     }
 
+    /// Where a model is installed: its file, or a split model's first part (llama.cpp finds the
+    /// other parts beside it).
+    fn path_of(&self, model_id: &str) -> std::path::PathBuf {
+        match self.catalog.get(model_id) {
+            Some(entry) => model_path(&self.cfg.models_dir, &entry),
+            None => target_path(&self.cfg.models_dir, model_id),
+        }
+    }
+
     /// The catalog's models that are in the models folder, each with its facts or its problem.
     pub async fn installed(&self) -> Vec<InstalledModel> {
         let loaded = self.loaded_model();
         let mut out = Vec::new();
         for entry in &self.catalog.all() {
-            let (size, installed_at) = match std::fs::metadata(target_path(&self.cfg.models_dir, &entry.id)) {
-                Ok(m) if m.is_file() => (m.len(), m.modified().map_or(0, crate::time::unix_seconds)),
+            let (size, installed_at) = match std::fs::metadata(model_path(&self.cfg.models_dir, entry)) {
+                // A split model's size is its parts' (the first part is installed last).
+                Ok(m) if m.is_file() => {
+                    let size = if entry.parts.is_empty() { m.len() } else { entry.size_bytes };
+                    (size, m.modified().map_or(0, crate::time::unix_seconds))
+                }
                 _ => continue,
             };
             let (facts, problem) = match self.check(&entry.id).await {
@@ -603,7 +616,7 @@ impl Brain {
                     "the memory free now holds the context of fewer replies at once than asked for"
                 );
             }
-            let path = target_path(&self.cfg.models_dir, &entry.id);
+            let path = model_path(&self.cfg.models_dir, entry);
             let shape = Shape { slots, context: self.cfg.context_tokens, threads: self.cfg.threads, gpu };
             let started = Instant::now();
             let id = entry.id.clone();

@@ -8,7 +8,11 @@
 //! Catalog ids are the only way a request names a model ([`is_valid_model_id`]); no path on disk
 //! is ever built from request text.
 
+mod split;
+
 use serde::{Deserialize, Serialize};
+use split::validate_parts;
+pub use split::{MAX_PARTS, Part, split_file_name, split_of_file_name};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -60,6 +64,10 @@ pub struct ModelEntry {
     /// The chat pick is only ever a chat model; an embedding model is recommended beside it.
     #[serde(default, skip_serializing_if = "Purpose::is_chat")]
     pub purpose: Purpose,
+    /// A model split into files (llama.cpp's `gguf-split`, `-00001-of-0000N.gguf`): every part in
+    /// order, the first being `url` and `sha256`, `size_bytes` their sum. Empty for one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
 
 /// What a catalog model is for.
@@ -85,10 +93,37 @@ impl ModelEntry {
         std::iter::once(self.url.as_str()).chain(self.mirrors.iter().map(String::as_str))
     }
 
-    /// The installed file name, `<id>.gguf`. Safe as a path component because the id was
+    /// The installed file name, `<id>.gguf`, or a split model's first part (what llama.cpp
+    /// loads; it finds the others by name). Safe as a path component because the id was
     /// validated by [`is_valid_model_id`] when the catalog loaded.
     pub fn file_name(&self) -> String {
-        format!("{}.gguf", self.id)
+        self.file_names().swap_remove(0)
+    }
+
+    /// Every installed file, in order: `<id>.gguf`, or `<id>-00001-of-0000N.gguf` and on, the
+    /// names llama.cpp's split loader derives from the first part's path.
+    pub fn file_names(&self) -> Vec<String> {
+        match self.parts.len() {
+            0 | 1 => vec![format!("{}.gguf", self.id)],
+            n => (1..=n).map(|k| split_file_name(&self.id, k, n)).collect(),
+        }
+    }
+
+    /// What the engine fetches, one file at a time: the model itself, or each part as an entry
+    /// of its own (its address, hash and size), in order.
+    pub fn files(&self) -> Vec<ModelEntry> {
+        if self.parts.len() < 2 {
+            return vec![self.clone()];
+        }
+        let part = |p: &Part| ModelEntry {
+            url: p.url.clone(),
+            mirrors: Vec::new(),
+            sha256: p.sha256.clone(),
+            size_bytes: p.size_bytes,
+            parts: Vec::new(),
+            ..self.clone()
+        };
+        self.parts.iter().map(part).collect()
     }
 }
 
@@ -343,7 +378,7 @@ fn validate_entry(m: &ModelEntry) -> Result<(), (&'static str, String)> {
     if m.context_length == 0 {
         return Err(("context_length", "must be greater than 0".into()));
     }
-    Ok(())
+    validate_parts(m)
 }
 
 /// An absolute http(s) URL with a host and no whitespace. The engine's HTTP client does the

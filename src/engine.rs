@@ -160,13 +160,14 @@ impl Engine {
                 _ => Ok(self.view(&open)),
             };
         }
-        let target = files::target_path(&self.cfg.models_dir, &model.id);
+        // A split model's first part, the file that says the whole is installed.
+        let target = files::model_path(&self.cfg.models_dir, &model);
         // Another user's download of this model is running: this one joins its transfer.
         let carrier = self.carrier_for(&model.id).await?;
         // A model already on disk is only hashed, and a joined download writes nothing: neither
-        // needs room.
-        if carrier.is_none() && files::len_or_zero(&target) != model.size_bytes {
-            self.check_disk(model.size_bytes)?;
+        // needs room; nor do a split model's parts in place.
+        if carrier.is_none() && files::len_or_zero(&target) != model.files()[0].size_bytes {
+            self.check_disk(model.size_bytes - files::parts_in_place(&self.cfg.models_dir, &model))?;
         }
         let target_str = target.to_string_lossy();
         let new = NewDownload {
@@ -212,7 +213,7 @@ impl Engine {
             }
             return Ok(self.view(&self.settle_join(id, carrier.id).await?));
         }
-        self.check_disk(row.total_bytes.saturating_sub(on_disk))?;
+        self.check_disk(row.total_bytes.saturating_sub(on_disk + self.parts_in_place(&row.model_id)))?;
         let slot = self.runners.slot(id);
         let _critical = slot.critical.lock().await;
         let Some(row) = downloads::resume_claimed(&self.db, id, &self.claim()).await? else {
@@ -243,7 +244,32 @@ impl Engine {
         blocking(move || files::remove_if_exists(&partial))
             .await
             .map_err(EngineError::io("cannot remove the partial file"))?;
+        self.remove_stray_parts(&row.model_id).await?;
         Ok(view)
+    }
+
+    /// After a cancel: a split model's parts in place, once no download of it is open any more
+    /// and its first part is not (an unfinished model is no model; its parts only take room).
+    async fn remove_stray_parts(&self, model_id: &str) -> Result<(), EngineError> {
+        let Some(model) = self.catalog.get(model_id).filter(|m| !m.parts.is_empty()) else { return Ok(()) };
+        if downloads::open_for_model(&self.db, model_id).await? > 0 {
+            return Ok(());
+        }
+        let paths = files::model_paths(&self.cfg.models_dir, &model);
+        blocking(move || {
+            if paths[0].exists() {
+                return Ok(());
+            }
+            paths[1..].iter().try_for_each(|p| files::remove_if_exists(p))
+        })
+        .await
+        .map_err(EngineError::io("cannot remove the parts of a cancelled download"))
+    }
+
+    /// The bytes of a split model's parts in place ([`files::parts_in_place`]); 0 for one file
+    /// or a model not in the catalog.
+    fn parts_in_place(&self, model_id: &str) -> u64 {
+        self.catalog.get(model_id).map_or(0, |m| files::parts_in_place(&self.cfg.models_dir, &m))
     }
 
     async fn stop(
@@ -488,7 +514,8 @@ impl Engine {
     /// panicked. Its partial is kept.
     async fn fail(&self, id: i64, error: &TransferError) {
         if let Some(row) = self.row_or_log(id).await {
-            record::record_failure(&self.db, id, std::path::Path::new(&row.partial_path), error).await;
+            let base = self.parts_in_place(&row.model_id);
+            record::record_failure(&self.db, id, std::path::Path::new(&row.partial_path), base, error).await;
         }
     }
 
@@ -506,7 +533,9 @@ impl Engine {
             cfg: self.cfg.clone(),
             pacer: self.pacer.clone(),
             proxies: self.proxies.clone(),
+            whole: model.clone(),
             model,
+            base: 0,
             partial: PathBuf::from(&row.partial_path),
             target: PathBuf::from(&row.target_path),
             segments: row.segments.clone(),
@@ -575,7 +604,10 @@ impl Engine {
                 .await
                 .map_err(EngineError::io("cannot hand the partial file on"))?;
             // A single stream's progress is its file's length; segments say it themselves.
-            let bytes = if row.segments.is_some() { row.bytes_downloaded } else { files::len_or_zero(&to) };
+            let bytes = match row.segments {
+                Some(_) => row.bytes_downloaded,
+                None => self.parts_in_place(&row.model_id) + files::len_or_zero(&to),
+            };
             if crate::store::carriers::hand_over(&self.db, row, bytes, next.id, &self.claim()).await? {
                 tracing::info!(from = row.id, to = next.id, bytes, "handed the shared transfer on");
                 self.spawn_runner(next.id);
@@ -694,7 +726,7 @@ impl Engine {
         if let Some(dead) = &row.runner {
             leases::release(&self.db, row.id, dead).await?;
         }
-        record::reconcile_bytes(&self.db, row.id, partial, &[Paused]).await;
+        record::reconcile_bytes(&self.db, row.id, partial, self.parts_in_place(&row.model_id), &[Paused]).await;
         Ok(true)
     }
 

@@ -23,7 +23,7 @@
 pub mod checks;
 
 use crate::brain::{Brain, BrainError, gguf};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, is_hub_id};
 use crate::engine::files;
 use crate::installed::{Check, CheckProgress, DiskModel, InUse, Leftover, ModelsView};
 use crate::status::DownloadStatus::{self, *};
@@ -112,13 +112,24 @@ impl Library<'_> {
         })
     }
 
-    /// The `.gguf` files in the models folder, catalog models first by name, then others.
+    /// The `.gguf` files in the models folder, catalog models first by name, then others. A
+    /// split model's parts are one row, named by its first part, their sizes added up.
     pub async fn models(&self) -> Result<Vec<DiskModel>, LibraryError> {
         let dir = self.models_dir.to_path_buf();
         let found = tokio::task::spawn_blocking(move || scan(&dir))
             .await
             .map_err(|e| LibraryError::Io { what: "cannot read the models folder", source: std::io::Error::other(e) })?
             .map_err(|source| LibraryError::Io { what: "cannot read the models folder", source })?;
+        // A hub model another process (`localbrain download`) installed is kept in the database
+        // but not yet on this process's shelf.
+        if found
+            .iter()
+            .any(|f| self.catalog.get(model_id_of(&f.file_name)).is_none() && is_hub_id(model_id_of(&f.file_name)))
+            && let Err(e) = crate::hub::shelf::load(self.db, self.catalog).await
+        {
+            tracing::warn!(error = %e, "cannot read the Hugging Face models kept");
+        }
+        let found = self.fold_parts(found);
         let around = self.around(None).await?;
         let mut out = Vec::with_capacity(found.len());
         for f in found {
@@ -128,14 +139,36 @@ impl Library<'_> {
         Ok(out)
     }
 
+    /// The files with a catalog split model's later parts folded into its first part's row
+    /// (they are that model; without their first part they are an unfinished download's).
+    fn fold_parts(&self, found: Vec<Found>) -> Vec<Found> {
+        let split = |f: &Found| {
+            let (id, k, n) = crate::catalog::split_of_file_name(&f.file_name)?;
+            self.catalog.get(id).filter(|m| m.parts.len() == n).map(|m| (m.id, k))
+        };
+        let (mut firsts, mut later) = (Vec::new(), Vec::new());
+        for f in found {
+            match split(&f) {
+                Some((id, k)) if k > 1 => later.push((id, f.size)),
+                _ => firsts.push(f),
+            }
+        }
+        for f in &mut firsts {
+            if let Some((id, 1)) = split(f) {
+                f.size += later.iter().filter(|(of, _)| *of == id).map(|(_, size)| size).sum::<u64>();
+            }
+        }
+        firsts
+    }
+
     /// The row of one installed catalog model, as [`Library::models`] lists it.
     pub async fn model(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
         let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
-        let path = files::target_path(self.models_dir, &entry.id);
+        let path = files::model_path(self.models_dir, &entry);
         let meta = installed_file(&path).ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
         let around = self.around(Some(&entry.id)).await?;
-        let found =
-            Found { file_name: format!("{}.gguf", entry.id), size: meta.len(), modified_ms: modified_ms(&meta), path };
+        let size = files::model_paths(self.models_dir, &entry).iter().map(|p| files::len_or_zero(p)).sum();
+        let found = Found { file_name: entry.file_name(), size, modified_ms: modified_ms(&meta), path };
         Ok(self.row(found, &around).await)
     }
 
@@ -157,7 +190,7 @@ impl Library<'_> {
 
     /// A file's row: its record, facts, what is using it and the check running on it.
     async fn row(&self, f: Found, around: &Around) -> DiskModel {
-        let entry = f.file_name.strip_suffix(".gguf").and_then(|stem| self.catalog.get(stem));
+        let entry = self.catalog.get(model_id_of(&f.file_name)).filter(|e| e.file_name() == f.file_name);
         let model_id = entry.as_ref().map(|e| e.id.clone());
         let row = model_id.as_ref().and_then(|id| around.rows.get(id));
         let (facts, problem) = self.facts(model_id.as_deref(), &f.path).await;
@@ -203,8 +236,9 @@ impl Library<'_> {
     /// it then read "removed".
     pub async fn remove(&self, model_id: &str) -> Result<(), LibraryError> {
         let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
-        let path = files::target_path(self.models_dir, &entry.id);
-        if !path.is_file() {
+        // The first part first: a split model without it is no longer installed.
+        let paths = files::model_paths(self.models_dir, &entry);
+        if !paths[0].is_file() {
             return Err(LibraryError::NotInstalled(entry.id.clone()));
         }
         let active = downloads::in_statuses_any_user(self.db, &[Verifying, Installing]).await?;
@@ -222,7 +256,7 @@ impl Library<'_> {
         };
         // The file is going: a check of it would only record a file that is no longer there.
         self.checks.stop(&entry.id).await;
-        tokio::task::spawn_blocking(move || files::remove_if_exists(&path))
+        tokio::task::spawn_blocking(move || paths.iter().try_for_each(|p| files::remove_if_exists(p)))
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r)
@@ -238,16 +272,12 @@ impl Library<'_> {
     /// SHA-256 or size is not the catalog's.
     pub async fn reverify(&self, model_id: &str) -> Result<DiskModel, LibraryError> {
         let entry = self.catalog.get(model_id).ok_or_else(|| LibraryError::UnknownModel(model_id.to_string()))?;
-        let path = files::target_path(self.models_dir, &entry.id);
-        let meta = installed_file(&path).ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
-        let check = Recheck {
-            db: self.db.clone(),
-            model_id: entry.id.clone(),
-            sha256: entry.sha256.clone(),
-            size: entry.size_bytes,
-            path,
-        };
-        self.checks.start(&entry.id, meta.len(), |job| check.run(job));
+        let paths = files::model_paths(self.models_dir, &entry);
+        installed_file(&paths[0]).ok_or_else(|| LibraryError::NotInstalled(entry.id.clone()))?;
+        let on_disk = paths.iter().map(|p| files::len_or_zero(p)).sum();
+        let files = entry.files().into_iter().zip(paths).map(|(f, path)| (path, f.sha256, f.size_bytes)).collect();
+        let check = Recheck { db: self.db.clone(), model_id: entry.id.clone(), files };
+        self.checks.start(&entry.id, on_disk, |job| check.run(job));
         self.model(&entry.id).await
     }
 
@@ -280,14 +310,12 @@ impl Library<'_> {
     }
 }
 
-/// One check of an installed file, as its job runs it: everything it needs is its own.
+/// One check of an installed model, as its job runs it: everything it needs is its own.
 struct Recheck {
     db: Db,
     model_id: String,
-    /// The catalog's digest and size.
-    sha256: String,
-    size: u64,
-    path: PathBuf,
+    /// Each file (one, or a split model's parts in order) with the catalog's digest and size.
+    files: Vec<(PathBuf, String, u64)>,
 }
 
 impl Recheck {
@@ -305,26 +333,45 @@ impl Recheck {
         }
     }
 
-    /// True when it recorded a result; false when stopped.
+    /// True when it recorded a result; false when stopped. A split model is recorded as one:
+    /// its parts' sizes added up, its first part's digest, good only when every part is.
     async fn hash_and_record(self, job: &CheckJob) -> Result<bool, LibraryError> {
         let read_error = |source| LibraryError::Io { what: "cannot read the model file", source };
-        let (path, done, stop) = (self.path.clone(), job.done.clone(), job.stop.clone());
+        let (files, done, stop) = (self.files.clone(), job.done.clone(), job.stop.clone());
         let hashed = tokio::task::spawn_blocking(move || {
-            let meta = std::fs::metadata(&path)?;
-            Ok::<_, std::io::Error>(files::hash_file_counting(&path, &stop, &done)?.map(|digest| (digest, meta)))
+            let mut out = Vec::with_capacity(files.len());
+            for (path, _, _) in &files {
+                let meta = std::fs::metadata(path)?;
+                let Some(digest) = files::hash_file_counting(path, &stop, &done)? else { return Ok(None) };
+                out.push((digest, meta));
+            }
+            Ok::<_, std::io::Error>(Some(out))
         })
         .await
         .map_err(|e| read_error(std::io::Error::other(e)))?
         .map_err(read_error)?;
         // Stopped while hashing, or just after: the one who stopped it was told nothing changes.
-        let Some((digest, meta)) = hashed.filter(|_| !job.stop.is_cancelled()) else { return Ok(false) };
-        let ok = digest == self.sha256 && meta.len() == self.size;
-        if !ok {
-            tracing::warn!(model = %self.model_id, got = %digest, expected = %self.sha256, "installed model is damaged");
+        let Some(hashed) = hashed.filter(|_| !job.stop.is_cancelled()) else { return Ok(false) };
+        let mut ok = true;
+        for ((digest, meta), (path, sha256, size)) in hashed.iter().zip(&self.files) {
+            if *digest != *sha256 || meta.len() != *size {
+                ok = false;
+                tracing::warn!(model = %self.model_id, file = %path.display(), got = %digest, expected = %sha256, "installed model is damaged");
+            }
         }
-        let installed_at = modified_ms(&meta).unwrap_or_else(crate::time::now_ms);
-        installed::record_check(&self.db, &self.model_id, meta.len(), &digest, ok, installed_at).await?;
+        let (digest, first) = (&hashed[0].0, &hashed[0].1);
+        let len = hashed.iter().map(|(_, m)| m.len()).sum();
+        let installed_at = modified_ms(first).unwrap_or_else(crate::time::now_ms);
+        installed::record_check(&self.db, &self.model_id, len, digest, ok, installed_at).await?;
         Ok(true)
+    }
+}
+
+/// The catalog id a model file's name holds: `<id>.gguf`, or a split model's part's.
+fn model_id_of(file_name: &str) -> &str {
+    match crate::catalog::split_of_file_name(file_name) {
+        Some((id, _, _)) => id,
+        None => file_name.strip_suffix(".gguf").unwrap_or(file_name),
     }
 }
 

@@ -89,6 +89,7 @@ mod tests {
             page: None,
             quality: 1,
             purpose: Default::default(),
+            parts: Vec::new(),
         }
     }
 

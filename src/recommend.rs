@@ -345,6 +345,7 @@ mod tests {
             page: None,
             quality,
             purpose: Default::default(),
+            parts: Vec::new(),
         }
     }
 

@@ -75,6 +75,9 @@ pub struct Header {
     /// `{arch}.pooling_type`, llama.cpp's code for how an embedding model pools its tokens
     /// (1 mean, 2 CLS, 3 last, 4 rank); `None` when the file does not say (chat models).
     pub pooling: Option<u32>,
+    /// `split.count`: the files of a split model (`gguf-split`), 1 for one file. [`read`] adds the
+    /// other parts' tensors to the first part's; [`read_prefix`] sees the first part's only.
+    pub parts: u32,
 }
 
 /// Architectures that only encode (BERT and its kin): they embed and cannot generate.
@@ -111,12 +114,33 @@ pub struct Layout {
     pub kv_bytes_per_token: u64,
 }
 
-/// Reads and checks the header of the file at `path`.
+/// Reads and checks the header of the file at `path`. For the first part of a split model, the
+/// other parts (beside it, named as llama.cpp names them) are read too: their tensors count in
+/// the parameters and the layout, and a part missing or cut short is an error, as it is to
+/// llama.cpp.
 pub fn read(path: &Path) -> Result<Header, GgufError> {
+    let mut header = parse(&mut open(path)?)?;
+    if header.parts > 1 {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let Some((prefix, 1, n)) =
+            crate::catalog::split_of_file_name(name).filter(|(_, _, n)| *n == header.parts as usize)
+        else {
+            return Err(GgufError::Malformed("a split model's first part is not named -00001-of-N.gguf"));
+        };
+        for k in 2..=n {
+            let t = part_tensors(&mut open(&path.with_file_name(crate::catalog::split_file_name(prefix, k, n)))?)?;
+            header.facts.parameters = header.facts.parameters.saturating_add(t.parameters);
+            header.layout.layer_bytes = header.layout.layer_bytes.saturating_add(t.layer_bytes);
+            header.layout.other_bytes = header.layout.other_bytes.saturating_add(t.all_bytes - t.layer_bytes);
+        }
+    }
+    Ok(header)
+}
+
+fn open(path: &Path) -> Result<Reader<BufReader<File>>, GgufError> {
     let file = File::open(path).map_err(GgufError::Io)?;
     let len = file.metadata().map_err(GgufError::Io)?.len();
-    let mut r = Reader { inner: BufReader::with_capacity(256 * 1024, file), pos: 0, len };
-    parse(&mut r)
+    Ok(Reader { inner: BufReader::with_capacity(256 * 1024, file), pos: 0, len })
 }
 
 /// Reads the header from the first bytes of a file of `file_len` bytes (the answer to a Range
@@ -326,7 +350,8 @@ fn file_type_name(ft: u64) -> String {
     name.to_string()
 }
 
-fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
+/// The magic, the version, and the tensor and key-value counts.
+fn start<R: Read + Seek>(r: &mut Reader<R>) -> Result<(u32, u64, u64), GgufError> {
     if r.len < 4 || &r.bytes::<4>()? != MAGIC {
         return Err(GgufError::NotGguf);
     }
@@ -338,6 +363,69 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
     let kvs = r.u64()?;
     // Each tensor-table entry and key-value pair takes at least 20 bytes.
     r.need(tensors.saturating_add(kvs).saturating_mul(20))?;
+    Ok((version, tensors, kvs))
+}
+
+/// What the tensor table adds up to.
+#[derive(Default)]
+struct Tensors {
+    parameters: u64,
+    layer_bytes: u64,
+    all_bytes: u64,
+}
+
+/// Reads `tensors` entries of the tensor table and checks the file holds their data.
+fn tensor_table<R: Read + Seek>(r: &mut Reader<R>, tensors: u64, alignment: u64) -> Result<(Tensors, u64), GgufError> {
+    let mut t = Tensors::default();
+    let mut data_len = 0u64;
+    for _ in 0..tensors {
+        let name = r.string()?;
+        let dims = r.u32()?;
+        if dims == 0 || dims > MAX_DIMS {
+            return Err(GgufError::Malformed("a tensor has an impossible shape"));
+        }
+        let mut elements = 1u64;
+        for _ in 0..dims {
+            elements = elements.checked_mul(r.u64()?).ok_or(GgufError::Malformed("a tensor is impossibly large"))?;
+        }
+        let ty = r.u32()?;
+        let offset = r.u64()?;
+        t.parameters = t.parameters.saturating_add(elements);
+        let bytes = block(ty).map_or(0, |(per, size)| elements.div_ceil(per).saturating_mul(size));
+        data_len = data_len.max(offset.saturating_add(bytes));
+        t.all_bytes = t.all_bytes.saturating_add(bytes);
+        if name.starts_with("blk.") {
+            t.layer_bytes = t.layer_bytes.saturating_add(bytes);
+        }
+    }
+    let data_start = r.pos.div_ceil(alignment).saturating_mul(alignment);
+    let needed_len = data_start.saturating_add(data_len);
+    if needed_len > r.len {
+        return Err(GgufError::Truncated { needed: needed_len, actual: r.len });
+    }
+    Ok((t, needed_len))
+}
+
+/// The tensors of a later part of a split model (its keys are only `split.*` and perhaps the
+/// alignment).
+fn part_tensors<R: Read + Seek>(r: &mut Reader<R>) -> Result<Tensors, GgufError> {
+    let (_, tensors, kvs) = start(r)?;
+    let mut alignment = 32u64;
+    for _ in 0..kvs {
+        let key = r.string()?;
+        let ty = r.u32()?;
+        if let ("general.alignment", Value::Int(n)) = (key.as_str(), r.value(ty, 0)?) {
+            alignment = n;
+        }
+    }
+    if alignment == 0 || !alignment.is_power_of_two() {
+        return Err(GgufError::Malformed("the alignment is not a power of two"));
+    }
+    Ok(tensor_table(r, tensors, alignment)?.0)
+}
+
+fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
+    let (version, tensors, kvs) = start(r)?;
 
     let mut architecture = None;
     let mut name = None;
@@ -363,35 +451,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         return Err(GgufError::Malformed("the alignment is not a power of two"));
     }
 
-    let mut parameters = 0u64;
-    let mut data_len = 0u64;
-    let mut layer_bytes = 0u64;
-    let mut all_bytes = 0u64;
-    for _ in 0..tensors {
-        let name = r.string()?;
-        let dims = r.u32()?;
-        if dims == 0 || dims > MAX_DIMS {
-            return Err(GgufError::Malformed("a tensor has an impossible shape"));
-        }
-        let mut elements = 1u64;
-        for _ in 0..dims {
-            elements = elements.checked_mul(r.u64()?).ok_or(GgufError::Malformed("a tensor is impossibly large"))?;
-        }
-        let ty = r.u32()?;
-        let offset = r.u64()?;
-        parameters = parameters.saturating_add(elements);
-        let bytes = block(ty).map_or(0, |(per, size)| elements.div_ceil(per).saturating_mul(size));
-        data_len = data_len.max(offset.saturating_add(bytes));
-        all_bytes = all_bytes.saturating_add(bytes);
-        if name.starts_with("blk.") {
-            layer_bytes = layer_bytes.saturating_add(bytes);
-        }
-    }
-    let data_start = r.pos.div_ceil(alignment).saturating_mul(alignment);
-    let needed_len = data_start.saturating_add(data_len);
-    if needed_len > r.len {
-        return Err(GgufError::Truncated { needed: needed_len, actual: r.len });
-    }
+    let (Tensors { parameters, layer_bytes, all_bytes }, needed_len) = tensor_table(r, tensors, alignment)?;
 
     let architecture = architecture.ok_or(GgufError::NoArchitecture)?;
     if !ARCHITECTURES.contains(&architecture.as_str()) {
@@ -414,6 +474,8 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         _ => 0,
     };
     let pooling = number("pooling_type").and_then(|n| u32::try_from(n).ok());
+    let parts =
+        numbers.iter().find(|(k, _)| *k == "split.count").map_or(1, |(_, n)| u32::try_from(*n).unwrap_or(1).max(1));
     let layout = Layout {
         layers: u32::try_from(layers).unwrap_or(0),
         layer_bytes,
@@ -434,6 +496,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<Header, GgufError> {
         needed_len,
         layout,
         pooling,
+        parts,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The files a download touches: the partial in `<models>/.partial/`, the installed model, and
 //! the free space around them. Everything here blocks; callers run it in `spawn_blocking`.
 
+use crate::catalog::ModelEntry;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -35,6 +36,47 @@ pub fn download_id_of_partial(file_name: &str) -> Option<i64> {
 /// Where a model is installed.
 pub fn target_path(models_dir: &Path, model_id: &str) -> PathBuf {
     models_dir.join(format!("{model_id}.gguf"))
+}
+
+/// Where a model is installed: its file, or a split model's first part (what llama.cpp opens;
+/// it finds the other parts beside it by name).
+pub fn model_path(models_dir: &Path, model: &ModelEntry) -> PathBuf {
+    models_dir.join(model.file_name())
+}
+
+/// Every file of a model as installed, in order (one, or each part of a split model).
+pub fn model_paths(models_dir: &Path, model: &ModelEntry) -> Vec<PathBuf> {
+    model.file_names().into_iter().map(|name| models_dir.join(name)).collect()
+}
+
+/// A split model's parts after the first, with where each installs and the bytes before it,
+/// then the first: the order a download installs them in, so a first part in place means
+/// every part is in place, verified.
+pub fn install_order(models_dir: &Path, model: &ModelEntry) -> Vec<(ModelEntry, PathBuf, u64)> {
+    let mut files: Vec<(ModelEntry, PathBuf)> = model.files().into_iter().zip(model_paths(models_dir, model)).collect();
+    files.rotate_left(1);
+    let mut base = 0;
+    files
+        .into_iter()
+        .map(|(file, path)| {
+            let before = base;
+            base += file.size_bytes;
+            (file, path, before)
+        })
+        .collect()
+}
+
+/// The bytes of a split model's parts in place at their size, in install order up to the first
+/// missing one (the first part left out): what its download counts as done before its
+/// partial's bytes, the part the partial holds being the next. 0 for one file.
+pub fn parts_in_place(models_dir: &Path, model: &ModelEntry) -> u64 {
+    let mut order = install_order(models_dir, model);
+    order.pop();
+    order
+        .iter()
+        .take_while(|(file, path, _)| len_or_zero(path) == file.size_bytes)
+        .map(|(file, _, _)| file.size_bytes)
+        .sum()
 }
 
 /// Length of a file, 0 when it does not exist.

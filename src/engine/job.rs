@@ -49,7 +49,14 @@ pub(super) struct Job {
     pub pacer: Option<Arc<Pacer>>,
     /// The proxy variables the client was built under: what a request's failure may be about.
     pub proxies: Arc<crate::proxy::ProxyVars>,
+    /// What this job fetches: the model, or one part of a split model (`life` runs a job per
+    /// part, in turn, over the download's one partial).
     pub model: ModelEntry,
+    /// The model the download installs (`model` itself for one file).
+    pub whole: ModelEntry,
+    /// The bytes of the whole model installed before this file: its parts already in place.
+    /// Progress on the row and live is `base` plus this file's.
+    pub base: u64,
     pub partial: PathBuf,
     pub target: PathBuf,
     /// The row's saved segments, if it is a segmented download.
@@ -72,11 +79,41 @@ impl Job {
         }
     }
 
-    /// Live progress always; the row only when `persist`.
+    /// Live progress always; the row only when `persist`. `bytes` are this file's.
     pub(super) async fn record(&self, bytes: u64, persist: bool) {
-        self.slot.record(bytes);
+        self.slot.record(self.base + bytes);
         if persist {
-            let _ = downloads::set_bytes(&self.db, self.id, bytes, &[Downloading]).await;
+            let _ = downloads::set_bytes(&self.db, self.id, self.base + bytes, &[Downloading]).await;
+        }
+    }
+
+    /// The job of one file of the download: a part of a split model at `target`, after `base`
+    /// bytes of it, resuming from `segments` and `validator` (the row's, when they are this
+    /// part's).
+    pub(super) fn for_file(
+        &self,
+        file: ModelEntry,
+        target: PathBuf,
+        base: u64,
+        segments: Option<String>,
+        validator: Option<String>,
+    ) -> Job {
+        Job {
+            id: self.id,
+            db: self.db.clone(),
+            client: self.client.clone(),
+            cfg: self.cfg.clone(),
+            pacer: self.pacer.clone(),
+            proxies: self.proxies.clone(),
+            model: file,
+            whole: self.whole.clone(),
+            base,
+            partial: self.partial.clone(),
+            target,
+            segments,
+            validator: Mutex::new(validator),
+            cancel: self.cancel.clone(),
+            slot: self.slot.clone(),
         }
     }
 

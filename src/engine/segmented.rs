@@ -91,7 +91,7 @@ impl Segmented {
             // The row describes the file before the file grows: recovery then never takes a
             // preallocated partial's length for progress.
             let text = segments::encode(&plan);
-            match downloads::set_segments(&job.db, job.id, 0, Some(&text), &[Downloading]).await {
+            match downloads::set_segments(&job.db, job.id, job.base, Some(&text), &[Downloading]).await {
                 Ok(true) => {}
                 Ok(false) => return Err(Some(Outcome::Stopped)),
                 Err(e) => return Err(Some(Outcome::kept(TransferError::Record(e)))),
@@ -114,7 +114,7 @@ impl Segmented {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Some(Outcome::Busy)),
             Err(e) => return Err(Some(Outcome::file("cannot prepare the partial file")(e))),
         };
-        job.slot.record(segments::done_bytes(&plan));
+        job.slot.record(job.base + segments::done_bytes(&plan));
         match Segmented::fetch(job, file, &plan).await {
             Ok(digest) => Ok(digest),
             Err(End::Stopped) => Err(Some(Outcome::Stopped)),
@@ -139,7 +139,7 @@ impl Segmented {
             file.set_len(0)
         })
         .await?;
-        downloads::set_segments(&job.db, job.id, 0, None, &[Downloading]).await.map_err(io::Error::other)?;
+        downloads::set_segments(&job.db, job.id, job.base, None, &[Downloading]).await.map_err(io::Error::other)?;
         Ok(())
     }
 
@@ -251,7 +251,7 @@ impl Segmented {
     /// The segments to the row, the bytes to the live numbers.
     async fn persist(&self) {
         let snapshot = self.progress.snapshot();
-        let (text, bytes) = (segments::encode(&snapshot), segments::done_bytes(&snapshot));
+        let (text, bytes) = (segments::encode(&snapshot), self.job.base + segments::done_bytes(&snapshot));
         let job = &self.job;
         if let Err(e) = downloads::set_segments(&job.db, job.id, bytes, Some(&text), &[Downloading, Paused]).await {
             tracing::error!(id = job.id, error = %e, "cannot record segment progress");

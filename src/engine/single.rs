@@ -182,7 +182,7 @@ impl<'a> SingleStream<'a> {
     async fn restart(&mut self, why: &'static str) -> Result<(), Failed> {
         tracing::info!(id = self.job.id, reason = why, "restarting from zero");
         self.sink.restart().await.map_err(Failed::file("cannot reset the partial file"))?;
-        let _ = downloads::set_bytes(&self.job.db, self.job.id, 0, &[Downloading]).await;
+        let _ = downloads::set_bytes(&self.job.db, self.job.id, self.job.base, &[Downloading]).await;
         Err(Failed::Again { error: TransferError::Restart(why), retry_after: Some(Duration::ZERO) })
     }
 }

@@ -11,14 +11,15 @@
 //!
 //! The entry's URL is the hub's `resolve` address at the commit and its digest the LFS SHA-256:
 //! the engine verifies the download against it like any catalog model, and a mismatch installs
-//! nothing.
+//! nothing. A split model (`-00001-of-0000N.gguf`) is one entry with every part, each with its
+//! own address and SHA-256, each checked on its `resolve` answer.
 
 use super::client::{Hub, HubError, RepoInfo, TreeFile};
 use super::quant;
 use super::reference::{HubRef, Pick, model_id};
 use super::{QuantView, RepoView};
 use crate::brain::gguf::{self, GgufError, Header};
-use crate::catalog::ModelEntry;
+use crate::catalog::{ModelEntry, Part};
 use crate::hardware::HardwareProfile;
 use crate::recommend::{Fit, recommend_with};
 use crate::speed::SpeedInputs;
@@ -39,11 +40,8 @@ pub enum ResolveError {
     NoQuant { repo: String, quant: String, available: String },
     #[error("{repo} has no file {file}; its GGUF files are {available}")]
     NoFile { repo: String, file: String, available: String },
-    #[error(
-        "{file} is one of {parts} parts of a split model, which localbrain cannot download yet; pick a quant \
-         that is one file: {available}"
-    )]
-    Split { file: String, parts: u32, available: String },
+    #[error("{file} is part 1 of {parts} of a split model, but the repo lacks part {missing}")]
+    PartMissing { file: String, parts: u32, missing: u32 },
     #[error("{file} on Hugging Face has no SHA-256 to check it against (it is not stored with Git LFS)")]
     NoHash { file: String },
     #[error("{file} cannot run here: {source}")]
@@ -67,8 +65,20 @@ pub struct Resolved {
 struct Candidate<'a> {
     file: &'a TreeFile,
     label: String,
-    /// `Some(n)` for the first of n parts.
-    parts: Option<u32>,
+    /// A split model's parts in order, `file` the first; empty for one file.
+    parts: Vec<&'a TreeFile>,
+}
+
+impl Candidate<'_> {
+    /// The bytes of the whole model.
+    fn size(&self) -> u64 {
+        if self.parts.is_empty() { self.file.size } else { self.parts.iter().map(|p| p.size).sum() }
+    }
+
+    /// Every file to download and check.
+    fn files(&self) -> Vec<&TreeFile> {
+        if self.parts.is_empty() { vec![self.file] } else { self.parts.clone() }
+    }
 }
 
 /// Resolves `r` on `hub` for a machine `hw` with speeds `speed`.
@@ -87,18 +97,18 @@ pub async fn resolve(
         return Err(HubError::Gated { repo: info.repo.clone(), page: hub.page(&info.repo) }.into());
     }
     let tree = hub.tree(&info.repo, &info.commit).await?;
-    let candidates = candidates(&tree);
+    let candidates = candidates(&tree)?;
     if candidates.is_empty() {
         let files: Vec<&str> = tree.iter().take(12).map(|f| f.path.as_str()).collect();
         return Err(ResolveError::NoGguf { repo: info.repo, files: list_or_none(&files) });
     }
     let available = || list_or_none(&candidates.iter().map(|c| c.label.as_str()).collect::<Vec<_>>());
-    let single =
-        || list_or_none(&candidates.iter().filter(|c| c.parts.is_none()).map(|c| c.label.as_str()).collect::<Vec<_>>());
     let named: Option<&Candidate> = match &r.pick {
         Pick::Best => None,
         Pick::Quant(q) => {
-            let found = candidates.iter().filter(|c| quant::carries(&c.file.path, q)).min_by_key(|c| c.parts.is_some());
+            // One file before a split one of the same quant.
+            let found =
+                candidates.iter().filter(|c| quant::carries(&c.file.path, q)).min_by_key(|c| !c.parts.is_empty());
             Some(found.ok_or_else(|| ResolveError::NoQuant {
                 repo: info.repo.clone(),
                 quant: q.clone(),
@@ -106,7 +116,7 @@ pub async fn resolve(
             })?)
         }
         Pick::File { path, .. } => {
-            let found = candidates.iter().find(|c| c.file.path == *path);
+            let found = candidates.iter().find(|c| c.file.path == *path || c.parts.iter().any(|p| p.path == *path));
             Some(found.ok_or_else(|| ResolveError::NoFile {
                 repo: info.repo.clone(),
                 file: path.clone(),
@@ -114,25 +124,14 @@ pub async fn resolve(
             })?)
         }
     };
-    if let Some(c) = named.filter(|c| c.parts.is_some()) {
-        return Err(ResolveError::Split {
-            file: c.file.path.clone(),
-            parts: c.parts.unwrap_or(0),
-            available: single(),
-        });
-    }
-    let whole: Vec<&Candidate> = candidates.iter().filter(|c| c.parts.is_none()).collect();
-    let Some(first) = named.or_else(|| whole.first().copied()) else {
-        let c = &candidates[0];
-        return Err(ResolveError::Split {
-            file: c.file.path.clone(),
-            parts: c.parts.unwrap_or(0),
-            available: single(),
-        });
-    };
-    // The repo's quants share one model: its parameters and context, read once.
+    let whole: Vec<&Candidate> = candidates.iter().collect();
+    let first = named.unwrap_or(whole[0]);
+    // The repo's quants share one model: its parameters and context, read once. A split
+    // model's first part lists only its own tensors: its count is scaled to the whole.
     let header = header_of(hub, &info, first.file).await?;
-    let entries: Vec<ModelEntry> = whole.iter().map(|c| entry_for(hub, &info, c, &header)).collect::<Result<_, _>>()?;
+    let params = header.facts.parameters as f64 * first.size() as f64 / first.file.size.max(1) as f64;
+    let entries: Vec<ModelEntry> =
+        whole.iter().map(|c| entry_for(hub, &info, c, &header, params)).collect::<Result<_, _>>()?;
     let rec = recommend_with(&entries, hw, speed);
     let chosen_id = match named {
         Some(c) => model_id(&info.repo, &c.label),
@@ -150,7 +149,9 @@ pub async fn resolve(
         // The architecture check is of the file that will be downloaded.
         header_of(hub, &info, chosen.file).await?;
     }
-    hub.check_resolve(&info.repo, &info.commit, chosen.file).await?;
+    for file in chosen.files() {
+        hub.check_resolve(&info.repo, &info.commit, file).await?;
+    }
     let quants = whole
         .iter()
         .zip(&entries)
@@ -159,7 +160,7 @@ pub async fn resolve(
             model_id: e.id.clone(),
             quant: c.label.clone(),
             file: c.file.path.clone(),
-            size_bytes: c.file.size,
+            size_bytes: c.size(),
             picked: e.id == entry.id,
             fit,
         })
@@ -188,23 +189,35 @@ pub async fn resolve(
     Ok(Resolved { row, repo })
 }
 
-/// The repo's GGUF models, best quant first: single files and the first part of split ones;
-/// vision projectors and other auxiliary files left out.
-fn candidates(tree: &[TreeFile]) -> Vec<Candidate<'_>> {
-    let mut out: Vec<Candidate> = tree
-        .iter()
-        .filter(|f| f.path.to_ascii_lowercase().ends_with(".gguf") && !quant::is_auxiliary(&f.path))
-        .filter_map(|f| match quant::split_part(&f.path) {
-            Some((1, n)) if n > 1 => Some(Candidate { file: f, label: quant::label_of(&f.path), parts: Some(n) }),
-            Some(_) => None,
-            None => Some(Candidate { file: f, label: quant::label_of(&f.path), parts: None }),
-        })
-        .collect();
+/// The repo's GGUF models, best quant first: single files and split ones (by their first part,
+/// with every part); vision projectors and other auxiliary files left out. A split model with a
+/// part missing from the tree is refused, naming it.
+fn candidates(tree: &[TreeFile]) -> Result<Vec<Candidate<'_>>, ResolveError> {
+    let mut out = Vec::new();
+    for f in tree.iter().filter(|f| f.path.to_ascii_lowercase().ends_with(".gguf") && !quant::is_auxiliary(&f.path)) {
+        let label = quant::label_of(&f.path);
+        match quant::split_part(&f.path) {
+            Some((1, n)) if n > 1 => {
+                let prefix = &f.path[..f.path.len() - "-00001-of-00000.gguf".len()];
+                let mut parts = Vec::with_capacity(n as usize);
+                for k in 1..=n {
+                    let name = crate::catalog::split_file_name(prefix, k as usize, n as usize);
+                    match tree.iter().find(|t| t.path.eq_ignore_ascii_case(&name)) {
+                        Some(t) => parts.push(t),
+                        None => return Err(ResolveError::PartMissing { file: f.path.clone(), parts: n, missing: k }),
+                    }
+                }
+                out.push(Candidate { file: f, label, parts });
+            }
+            Some(_) => {}
+            None => out.push(Candidate { file: f, label, parts: Vec::new() }),
+        }
+    }
     out.sort_by(|a, b| {
         let rank = |c: &Candidate| quant::rank(quant::quant_of(&c.file.path).unwrap_or(""));
         rank(b).cmp(&rank(a)).then_with(|| a.file.path.cmp(&b.file.path))
     });
-    out
+    Ok(out)
 }
 
 /// The header of `file`, from as few of its first bytes as hold it.
@@ -225,14 +238,26 @@ async fn header_of(hub: &Hub, info: &RepoInfo, file: &TreeFile) -> Result<Header
     Err(refuse(GgufError::Malformed("the header is larger than 48 MiB")))
 }
 
-/// The catalog entry for `c`, with the facts of `header` (the repo's model).
-fn entry_for(hub: &Hub, info: &RepoInfo, c: &Candidate, header: &Header) -> Result<ModelEntry, ResolveError> {
-    let sha256 = c.file.sha256.clone().ok_or_else(|| ResolveError::NoHash { file: c.file.path.clone() })?;
+/// The catalog entry for `c`, with the facts of `header` (the repo's model, of `params`
+/// parameters).
+fn entry_for(
+    hub: &Hub,
+    info: &RepoInfo,
+    c: &Candidate,
+    header: &Header,
+    params: f64,
+) -> Result<ModelEntry, ResolveError> {
+    let hash = |f: &TreeFile| f.sha256.clone().ok_or_else(|| ResolveError::NoHash { file: f.path.clone() });
+    let sha256 = hash(c.file)?;
+    let parts = c
+        .parts
+        .iter()
+        .map(|p| {
+            Ok(Part { url: hub.resolve_url(&info.repo, &info.commit, &p.path), sha256: hash(p)?, size_bytes: p.size })
+        })
+        .collect::<Result<Vec<Part>, ResolveError>>()?;
     let facts = &header.facts;
-    let params_b = match facts.parameters {
-        0 => quant::params_b_of(&c.file.path).unwrap_or(0.001),
-        n => n as f64 / 1e9,
-    };
+    let params_b = if params < 1.0 { quant::params_b_of(&c.file.path).unwrap_or(0.001) } else { params / 1e9 };
     let short = info.repo.rsplit('/').next().unwrap_or(&info.repo);
     Ok(ModelEntry {
         id: model_id(&info.repo, &c.label),
@@ -247,7 +272,7 @@ fn entry_for(hub: &Hub, info: &RepoInfo, c: &Candidate, header: &Header) -> Resu
         url: hub.resolve_url(&info.repo, &info.commit, &c.file.path),
         mirrors: Vec::new(),
         sha256,
-        size_bytes: c.file.size,
+        size_bytes: c.size(),
         // The rule's second term (the file and its KV cache in 80% of RAM) decides for hub models.
         min_ram_gb: 1,
         context_length: if facts.context_length == 0 { 4096 } else { facts.context_length },
@@ -255,6 +280,7 @@ fn entry_for(hub: &Hub, info: &RepoInfo, c: &Candidate, header: &Header) -> Resu
         page: Some(hub.page(&info.repo)),
         quality: quant::rank(quant::quant_of(&c.file.path).unwrap_or("")),
         purpose: Default::default(),
+        parts,
     })
 }
 

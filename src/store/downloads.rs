@@ -227,6 +227,18 @@ pub async fn open_for(db: &Db, user_id: i64, model_id: &str) -> Result<Option<Do
     row.map(SqlRow::into_row).transpose()
 }
 
+/// How many downloads of a model are open, whoever owns them (what a cancel asks before it
+/// removes a split model's parts in place).
+pub async fn open_for_model(db: &Db, model_id: &str) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM model_downloads WHERE model_id = $1 AND status NOT IN ('complete', 'cancelled')",
+    )
+    .bind(model_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n)
+}
+
 /// One of the user's downloads; `None` also when it belongs to someone else.
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<DownloadRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM model_downloads WHERE id = $1 AND user_id = $2");

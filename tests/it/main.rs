@@ -14,5 +14,6 @@ mod retry;
 mod sessions;
 mod shared;
 mod speed;
+mod split;
 mod store;
 mod words;

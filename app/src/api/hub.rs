@@ -103,7 +103,7 @@ pub mod on_hub {
                 ResolveError::NoGguf { .. } | ResolveError::NoQuant { .. } | ResolveError::NoFile { .. } => {
                     ApiError::NotFound { error }
                 }
-                ResolveError::Split { .. }
+                ResolveError::PartMissing { .. }
                 | ResolveError::NoHash { .. }
                 | ResolveError::Header { .. }
                 | ResolveError::TooBig { .. } => ApiError::BadRequest { error },

@@ -26,6 +26,7 @@ pub fn entry(id: &str, urls: &[String], size: u64, sha256: &str) -> ModelEntry {
         page: None,
         quality: 1,
         purpose: Default::default(),
+        parts: Vec::new(),
     }
 }
 

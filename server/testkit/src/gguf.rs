@@ -77,6 +77,113 @@ pub fn with_chat_template(gguf: &[u8], template: &str) -> Result<Vec<u8>, String
     Ok(out)
 }
 
+/// `gguf` cut into `n` files the way llama.cpp's `gguf-split` cuts one: the tensors shared out
+/// in order, every part a GGUF of its own with `split.no` (u16, from 0), `split.count` (u16)
+/// and `split.tensors.count` (i32), the first part also with every key of the original. What
+/// llama.cpp's split loader reads, found by the names [`localbrain::catalog::split_file_name`]
+/// gives the parts. Tensor data is copied as it is, padding included, so it stays aligned.
+pub fn split(gguf: &[u8], n: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut r = Reader { b: gguf, at: 0 };
+    if r.take(4)? != b"GGUF" {
+        return Err("not a GGUF file".into());
+    }
+    let version = r.u32()?;
+    let tensors = r.u64()? as usize;
+    let kvs = r.u64()?;
+    let kv_start = r.at;
+    let (mut alignment, mut alignment_kv) = (32usize, None);
+    for _ in 0..kvs {
+        let start = r.at;
+        let key = r.string()?;
+        let kind = r.u32()?;
+        if key == "general.alignment" && kind == 4 {
+            alignment = r.u32()? as usize;
+            alignment_kv = Some(&gguf[start..r.at]);
+        } else {
+            r.skip_value(kind)?;
+        }
+    }
+    let all_kvs = &gguf[kv_start..r.at];
+    // Each tensor: its name and shape as written, and where its data starts.
+    let mut infos: Vec<(&[u8], u64)> = Vec::with_capacity(tensors);
+    for _ in 0..tensors {
+        let start = r.at;
+        r.string()?;
+        let dims = r.u32()?;
+        r.take(8 * dims as usize + 4)?;
+        let head = &gguf[start..r.at];
+        infos.push((head, r.u64()?));
+    }
+    let data = gguf.get(r.at.div_ceil(alignment) * alignment..).ok_or("the file ends before its tensor data")?;
+    // A tensor's bytes run to the next one's start (its padding with it), the last one's to the end.
+    let mut starts: Vec<u64> = infos.iter().map(|(_, o)| *o).collect();
+    starts.sort_unstable();
+    let end_of = |o: u64| starts.iter().find(|s| **s > o).copied().unwrap_or(data.len() as u64);
+    let per = tensors.div_ceil(n);
+    let chunks: Vec<&[(&[u8], u64)]> = infos.chunks(per.max(1)).collect();
+    if n < 2 || chunks.len() != n {
+        return Err(format!("{tensors} tensors cannot be cut into {n} parts"));
+    }
+    let mut parts = Vec::with_capacity(n);
+    for (k, chunk) in chunks.iter().enumerate() {
+        let mut kv = Vec::new();
+        let mut count = 3u64;
+        if k == 0 {
+            kv.extend_from_slice(all_kvs);
+            count += kvs;
+        } else if let Some(a) = alignment_kv {
+            kv.extend_from_slice(a);
+            count += 1;
+        }
+        for (key, kind, value) in [
+            ("split.no", 2u32, (k as u16).to_le_bytes().to_vec()),
+            ("split.count", 2, (n as u16).to_le_bytes().to_vec()),
+            ("split.tensors.count", 5, (tensors as i32).to_le_bytes().to_vec()),
+        ] {
+            put_string(&mut kv, key);
+            kv.extend_from_slice(&kind.to_le_bytes());
+            kv.extend_from_slice(&value);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(b"GGUF");
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&kv);
+        let mut offset = 0u64;
+        for (head, start) in chunk.iter() {
+            out.extend_from_slice(head);
+            out.extend_from_slice(&offset.to_le_bytes());
+            offset += end_of(*start) - start;
+        }
+        out.resize(out.len().div_ceil(alignment) * alignment, 0);
+        for (_, start) in chunk.iter() {
+            out.extend_from_slice(&data[*start as usize..end_of(*start) as usize]);
+        }
+        parts.push(out);
+    }
+    Ok(parts)
+}
+
+/// The test model cut into `n` parts ([`split`]), each written once per machine under the temp
+/// folder, atomically: the parts' paths, named as llama.cpp's loader looks for them.
+pub fn split_model_paths(n: usize) -> Vec<PathBuf> {
+    let dir = std::env::temp_dir().join("localbrain-testkit").join(format!("split-{n}"));
+    let paths: Vec<PathBuf> =
+        (1..=n).map(|k| dir.join(localbrain::catalog::split_file_name("smollm2-split", k, n))).collect();
+    if paths.iter().all(|p| p.is_file()) {
+        return paths;
+    }
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let src = std::fs::read(crate::test_model_path()).expect("the test model");
+    for (part, path) in split(&src, n).expect("the test model splits").iter().zip(&paths) {
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, part).expect("write a part");
+        std::fs::rename(&tmp, path).expect("install a part");
+    }
+    paths
+}
+
 fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());

@@ -198,9 +198,10 @@ async fn a_gated_repo_asks_for_a_token_and_the_token_never_reaches_the_cdn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_not_there_is_named_with_what_is() {
+    // Parts 1 and 3 of 3: the second is not in the repo.
     let split = vec![
-        HubFile::new("Big-Q4_K_M-00001-of-00002.gguf", small_gguf("llama", 5)),
-        HubFile::new("Big-Q4_K_M-00002-of-00002.gguf", small_gguf("llama", 6)),
+        HubFile::new("Big-Q4_K_M-00001-of-00003.gguf", small_gguf("llama", 5)),
+        HubFile::new("Big-Q4_K_M-00003-of-00003.gguf", small_gguf("llama", 6)),
     ];
     let hub = HubHost::start(vec![
         smol_repo(),
@@ -225,7 +226,7 @@ async fn what_is_not_there_is_named_with_what_is() {
     let e = fails(&["download", "hf.co/org/no-gguf"]).await;
     assert!(e.contains("has no GGUF model file") && e.contains("model.safetensors"), "{e}");
     let e = fails(&["download", "hf.co/org/split:Q4_K_M"]).await;
-    assert!(e.contains("one of 2 parts of a split model"), "{e}");
+    assert!(e.contains("part 1 of 3 of a split model, but the repo lacks part 2"), "{e}");
     let e = fails(&["download", "hf.co/org/alien"]).await;
     assert!(e.contains("\"nosucharch\" is not one this version of llama.cpp can run"), "{e}");
     let e = fails(&["download", "hf.co/org/bad--name"]).await;

@@ -18,6 +18,7 @@ mod guesses;
 mod harness;
 mod headers;
 mod hub;
+mod hub_split;
 mod instances;
 mod instances_bench;
 mod internal_errors;
