@@ -85,13 +85,19 @@ test-e2e: test-tools e2e-deps
 	cargo leptos build --frontend-only
 	cd end2end && npx playwright test
 
-# The brain on a real Vulkan device without a GPU: Mesa's lavapipe (tests/it/gpu.rs), llama.cpp
-# built once more with its Vulkan backend (about 5 minutes on 2 cores: Debian 12's glslc lacks
-# the cooperative-matrix and integer-dot extensions, so llama.cpp compiles fewer shaders).
-test-vulkan:
+# The brain on a real Vulkan device without a GPU: Mesa's lavapipe (tests/it/gpu.rs, then the
+# card's machine line and footer in Playwright, screenshots machine-line-vulkan.png and
+# chat-footer-vulkan.png), llama.cpp built once more with its Vulkan backend (about 5 minutes on
+# 2 cores: Debian 12's glslc lacks the cooperative-matrix and integer-dot extensions, so llama.cpp
+# compiles fewer shaders). Lint and tests take the whole workspace with the feature on, so every
+# dependency but llama.cpp's is the one `lint` and `test-sqlite` compiled, not compiled again for
+# `-p localbrain`'s own feature set. This leaves target/debug/localbrain the Vulkan build.
+VULKAN_BUILD = --workspace --features localbrain/vulkan
+test-vulkan: e2e-deps
 	LOCALBRAIN_GPU=vulkan scripts/install-tools.sh test
-	env $(VULKAN_ENV) cargo clippy -p localbrain --features vulkan --tests -- -D warnings
-	env $(VULKAN_ENV) cargo nextest run -p localbrain --features vulkan --test it --no-fail-fast -E 'test(/^gpu::/)'
+	env $(VULKAN_ENV) cargo clippy $(VULKAN_BUILD) --all-targets -- -D warnings
+	env $(VULKAN_ENV) cargo nextest run $(VULKAN_BUILD) --no-fail-fast -E 'binary(it) & test(/^gpu::/)'
+	cd end2end && GGML_VK_VISIBLE_DEVICES=0 npx playwright test -g "which device"
 
 bench-tools:
 	scripts/install-tools.sh bench
