@@ -122,9 +122,11 @@ impl Library<'_> {
             .map_err(|source| LibraryError::Io { what: "cannot read the models folder", source })?;
         // A hub model another process (`localbrain download`) installed is kept in the database
         // but not yet on this process's shelf.
-        if found
-            .iter()
-            .any(|f| self.catalog.get(model_id_of(&f.file_name)).is_none() && is_hub_id(model_id_of(&f.file_name)))
+        let unknown_hub_model = |f: &Found| {
+            let id = model_id_of(&f.file_name);
+            is_hub_id(id) && self.catalog.get(id).is_none()
+        };
+        if found.iter().any(unknown_hub_model)
             && let Err(e) = crate::hub::shelf::load(self.db, self.catalog).await
         {
             tracing::warn!(error = %e, "cannot read the Hugging Face models kept");

@@ -73,14 +73,13 @@ async fn parts(job: &Arc<Job>) -> (Outcome, u64) {
 async fn part_in_place(part: &Arc<Job>, in_place: bool) -> Result<(), Outcome> {
     let size = part.model.size_bytes;
     if in_place {
-        let (t, tok) = (part.target.clone(), part.cancel.clone());
-        match blocking(move || files::hash_file(&t, &tok)).await {
-            Ok(Some(hash)) if hash == part.model.sha256 => {
+        match target_matches(part).await {
+            Some(true) => {
                 part.record(size, true).await;
                 return Ok(());
             }
-            Ok(None) => return Err(Outcome::Stopped),
-            Ok(Some(_)) | Err(_) => {
+            None => return Err(Outcome::Stopped),
+            Some(false) => {
                 tracing::info!(id = part.id, part = %part.target.display(), "a part in place differs; downloading it again");
                 let t = part.target.clone();
                 blocking(move || files::remove_if_exists(&t))
@@ -124,15 +123,14 @@ async fn transfer(job: &Arc<Job>, started: bool) -> Outcome {
             return Outcome::Stopped;
         }
         downloading = false;
-        let (t, tok) = (job.target.clone(), job.cancel.clone());
-        match blocking(move || files::hash_file(&t, &tok)).await {
-            Ok(Some(hash)) if hash == job.model.sha256 => {
+        match target_matches(job).await {
+            Some(true) => {
                 let _ = downloads::set_bytes(&job.db, job.id, job.base + size, &[Verifying]).await;
                 record_installed(&job.db, &job.whole).await;
                 return if job.moved(Complete).await { Outcome::Done } else { Outcome::Stopped };
             }
-            Ok(None) => return Outcome::Stopped,
-            Ok(Some(_)) | Err(_) => {
+            None => return Outcome::Stopped,
+            Some(false) => {
                 tracing::info!(id = job.id, "installed file differs from the catalog; downloading it again");
             }
         }
@@ -145,6 +143,17 @@ async fn transfer(job: &Arc<Job>, started: bool) -> Outcome {
     match fetch(job).await {
         Ok(digest) => verify_and_install(job, &digest).await,
         Err(outcome) => outcome,
+    }
+}
+
+/// Whether the file already at the job's target is the one it fetches (one streaming hash; a
+/// file that cannot be read is not); `None` when cancelled meanwhile.
+async fn target_matches(job: &Job) -> Option<bool> {
+    let (t, tok) = (job.target.clone(), job.cancel.clone());
+    match blocking(move || files::hash_file(&t, &tok)).await {
+        Ok(Some(hash)) => Some(hash == job.model.sha256),
+        Ok(None) => None,
+        Err(_) => Some(false),
     }
 }
 
