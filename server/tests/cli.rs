@@ -212,9 +212,9 @@ fn out_of_range_settings_are_refused_before_anything_starts() {
 async fn offline_the_terminal_names_the_host_and_shows_it_is_retrying_within_seconds() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = testkit::RefusingPort::new();
     let cat = dir.path().join("catalog.toml");
-    let url = format!("http://127.0.0.1:{port}/offline.gguf");
+    let url = host.url("/offline.gguf");
     std::fs::write(&cat, catalog_toml("offline-model", &[url], 1000, &testkit::sha256_hex(b"never served"))).unwrap();
     let data = dir.path().join("data");
     let started = std::time::Instant::now();

@@ -8,17 +8,12 @@ use localbrain::store::StoreError;
 use reqwest::StatusCode;
 use std::io;
 use std::time::Duration;
-use testkit::{RawHost, SELF_SIGNED_CERT, Then, tls12_hello_with};
+use testkit::{RawHost, RefusingPort, SELF_SIGNED_CERT, Then, tls12_hello_with};
 
 /// The error a real request to `url` ends with.
 async fn failed_request(url: &str) -> reqwest::Error {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     client.get(url).send().await.expect_err("the request must fail")
-}
-
-/// A loopback port with nothing listening: the listener is dropped at once.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Every variant by name, so the table cannot miss one.
@@ -75,7 +70,8 @@ const EVERY_VARIANT: [&str; 20] = [
 async fn every_failure_says_what_happened_and_what_to_do() {
     use TransferError::*;
     let host = || "huggingface.co".to_string();
-    let refused = format!("http://127.0.0.1:{}/m.gguf", closed_port());
+    let refusing = RefusingPort::new();
+    let refused = refusing.url("/m.gguf");
     let bad_cert = RawHost::start(tls12_hello_with(SELF_SIGNED_CERT), Then::WaitForClose).await;
     let unreachable = |source| Unreachable { host: host(), source };
     let status = |code| StatusCode::from_u16(code).unwrap();

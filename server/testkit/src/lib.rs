@@ -3,6 +3,7 @@
 //!
 //! - [`host`]: a real HTTP model host on 127.0.0.1 with switchable fault modes and a request log,
 //!   and below HTTP a [`RawHost`] that answers with bytes no well-behaved server sends.
+//! - [`port`]: a loopback port that refuses connections while a test holds it.
 //! - [`hub`]: a loopback host shaped like the Hugging Face hub (API, `resolve` redirects, gated
 //!   repos) in front of a CDN-shaped [`Fixture`].
 //! - [`db`]: a fresh database per test, SQLite or (when DATABASE_URL is `postgres://...`) PostgreSQL.
@@ -14,11 +15,13 @@ pub mod db;
 pub mod gguf;
 pub mod host;
 pub mod hub;
+pub mod port;
 pub mod raw;
 
 pub use db::{FreshDb, TestDb};
 pub use host::{ETAG, Fixture, Modes, Seen, hex, sha256_hex, test_bytes};
 pub use hub::{HUB_TOKEN, HubFile, HubHost, HubRepo, HubSeen};
+pub use port::RefusingPort;
 pub use raw::{RawHost, SELF_SIGNED_CERT, Then, tls12_hello_with};
 
 use std::path::PathBuf;

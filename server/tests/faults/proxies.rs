@@ -5,7 +5,7 @@
 
 use super::{Env, HOSTILE_SIZE, runtime};
 use std::time::{Duration, Instant};
-use testkit::{Fixture, test_bytes};
+use testkit::{Fixture, RefusingPort, test_bytes};
 
 /// `localbrain download` with `var` set to `value`: it must fail within a few seconds (the
 /// product's retries would take minutes), its last line naming `var` and saying `words`.
@@ -35,8 +35,8 @@ fn a_proxy_setting_that_is_not_a_proxy_address_fails_at_once_naming_it() {
 
 #[test]
 fn a_proxy_at_a_closed_port_fails_at_once_naming_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    fails_at_once_naming_the_setting("HTTP_PROXY", &format!("http://127.0.0.1:{port}"), "refused the connection");
+    let proxy = RefusingPort::new();
+    fails_at_once_naming_the_setting("HTTP_PROXY", &proxy.url(""), "refused the connection");
 }
 
 #[test]
