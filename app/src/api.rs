@@ -148,7 +148,12 @@ pub async fn catalog() -> Result<CatalogView, ApiError> {
     let (hardware, speed) = tokio::task::spawn_blocking(move || (brain.hardware(false), brain.speed_inputs()))
         .await
         .map_err(ssr::internal)?;
-    // The shipped models, then the Hugging Face ones resolved here.
+    // The shipped models, then the Hugging Face ones kept in the database: read again each
+    // time, since another process on it (`localbrain download hf.co/...`, a second server) may
+    // have added one since this one started.
+    if let Err(e) = localbrain::hub::shelf::load(engine.db(), engine.catalog()).await {
+        tracing::warn!(error = %e, "cannot read the Hugging Face models kept");
+    }
     let models = engine.catalog().all();
     let recommendation = localbrain::recommend::recommend_with(&models, &hardware, &speed);
     Ok(CatalogView { models, hardware, recommendation, speed, models_dir: models_dir.display().to_string() })

@@ -17,11 +17,12 @@ use localbrain::recommend::{Fit, ModelFit, recommend_with};
 use localbrain::speed::tokens_per_second;
 use localbrain::units::{format_bytes, format_ram};
 
-/// Prints the machine, the table and the pick. `measure` measures the memory speed again.
-pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Result<()> {
-    let catalog = Catalog::load(config.catalog.as_deref())?;
+/// Prints the machine, the table (the shipped models, then the Hugging Face ones kept) and the
+/// pick, as the card shows them. `measure` measures the memory speed again.
+pub fn run(config: &Config, brain: &BrainConfig, catalog: &Catalog, measure: bool) -> anyhow::Result<()> {
+    let models = catalog.all();
     let hw = brain.hardware(measure);
-    let rec = recommend_with(&catalog.models, &hw, &brain.speed_inputs());
+    let rec = recommend_with(&models, &hw, &brain.speed_inputs());
     for line in machine_lines(&hw) {
         println!("{line}");
     }
@@ -39,7 +40,7 @@ pub fn run(config: &Config, brain: &BrainConfig, measure: bool) -> anyhow::Resul
     );
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header(["", "model", "size", "RAM needed", "speed here", "fit"]);
-    for (m, fit) in catalog.models.iter().zip(&rec.fits) {
+    for (m, fit) in models.iter().zip(&rec.fits) {
         let mark = if rec.model_id.as_deref() == Some(m.id.as_str()) { "*" } else { "" };
         let speed = if m.purpose.is_chat() { speed_words(fit) } else { "embeddings only".to_string() };
         table.add_row([

@@ -71,7 +71,10 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     match cli.command() {
         Command::Serve(args) => serve(config, args).await,
         Command::Download { model_id, verbose } => download(config, &model_id, verbose).await,
-        Command::Catalog { measure, reference: None } => catalog_cmd::run(&config, &brain_config(&config), measure),
+        Command::Catalog { measure, reference: None } => {
+            let (_db, engine) = open(&config).await?;
+            catalog_cmd::run(&config, &brain_config(&config), engine.catalog(), measure)
+        }
         Command::Catalog { measure, reference: Some(r) } => {
             catalog_cmd::hub_repo(&brain_config(&config), measure, &r).await
         }

@@ -69,9 +69,16 @@ async fn each_reference_form_installs_and_then_runs() {
         page_url,
     ];
     let installed = s.installed_path(SMOL_HUB_ID);
+    let alice = s.admin().await;
     for form in &forms {
         let out = cli(&s, &["download", form], &[]).await;
         assert!(out.status.success(), "download {form}: {}", text(&out));
+        // The model the terminal adopted is in the catalog at once: in `localbrain catalog`, and
+        // in the running server's (another process: it reads the kept hub models again).
+        let listed = cli(&s, &["catalog"], &[]).await;
+        assert!(String::from_utf8_lossy(&listed.stdout).contains(SMOL_HUB_ID), "{}", text(&listed));
+        let catalog = s.ok(&alice, "catalog", json!({})).await;
+        assert!(catalog["models"].as_array().unwrap().iter().any(|m| m["id"] == SMOL_HUB_ID), "{catalog}");
         assert!(
             String::from_utf8_lossy(&out.stdout).trim_end().ends_with(&format!("{SMOL_HUB_ID}.gguf")),
             "{}",
@@ -358,8 +365,8 @@ async fn the_cards_endpoints_search_list_quants_and_start_a_hub_download() {
     }
     // A hub that cannot be reached says so, and the catalog keeps working.
     drop(s);
-    let s =
-        Server::start_with(&model_host().await, &[("HF_ENDPOINT", &format!("http://127.0.0.1:{}", free_port()))]).await;
+    let nowhere = testkit::RefusingPort::new();
+    let s = Server::start_with(&model_host().await, &[("HF_ENDPOINT", &nowhere.url(""))]).await;
     let alice = s.admin().await;
     let a = s.call(Some(&alice), "hub/search", json!({ "query": "smollm2" })).await;
     assert_eq!(a.status, 503, "{}", a.text);
