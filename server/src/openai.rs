@@ -201,6 +201,7 @@ async fn completions(
         logprobs: chat.logprobs.is_some(),
         tools: offered_tools(&chat),
         held: String::new(),
+        sent_words: false,
     };
     if request.streams() {
         return Ok(stream::respond(answer, reply));

@@ -53,26 +53,26 @@ pub fn render_jinja(
 
 /// A message as templates read it: `role` and `content`, and for tool use `tool_calls` (each
 /// `{"id", "type": "function", "function": {"name", "arguments"}}`, the arguments an object, as
-/// `transformers` gives them) and `tool_call_id`.
+/// `transformers` gives them) and `tool_call_id`, each only where the message has it: templates
+/// ask `'tool_calls' in message` (Llama 3's), and a key present with nothing in it would say yes.
 fn message(m: &ChatMessage) -> minijinja::Value {
-    if m.tool_calls.is_empty() && m.tool_call_id.is_none() {
-        return context! { role => m.role.as_str(), content => m.content.as_str() };
+    let mut v = serde_json::json!({ "role": m.role.as_str(), "content": m.content });
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<serde_json::Value> = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                let arguments = serde_json::from_str::<serde_json::Value>(&c.arguments)
+                    .unwrap_or_else(|_| serde_json::Value::String(c.arguments.clone()));
+                serde_json::json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": arguments } })
+            })
+            .collect();
+        v["tool_calls"] = calls.into();
     }
-    let calls: Vec<serde_json::Value> = m
-        .tool_calls
-        .iter()
-        .map(|c| {
-            let arguments = serde_json::from_str::<serde_json::Value>(&c.arguments)
-                .unwrap_or_else(|_| serde_json::Value::String(c.arguments.clone()));
-            serde_json::json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": arguments } })
-        })
-        .collect();
-    context! {
-        role => m.role.as_str(),
-        content => m.content.as_str(),
-        tool_calls => (!calls.is_empty()).then(|| minijinja::Value::from_serialize(&calls)),
-        tool_call_id => m.tool_call_id.as_deref(),
+    if let Some(id) = &m.tool_call_id {
+        v["tool_call_id"] = id.as_str().into();
     }
+    minijinja::Value::from_serialize(&v)
 }
 
 #[cfg(test)]

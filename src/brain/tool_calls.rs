@@ -2,10 +2,14 @@
 //! call well formed, and the reply's calls read back out of its text.
 //!
 //! The model's own chat template shows it the tools (as `transformers` does). The calls it
-//! writes are read in the format of that template: today the one Qwen2.5/Qwen3, Hermes and
-//! their many fine-tunes use, `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`.
-//! A template without tools, or with another call format, is refused in words rather than
-//! given tools it would ignore or answer in a format nobody reads.
+//! writes are read in the format that template teaches ([`Format`]): the one Qwen2.5/Qwen3,
+//! Hermes and their many fine-tunes use, `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`,
+//! and Llama 3.1-3.3's, the whole reply one `{"name": ..., "parameters": {...}}`. A template
+//! without tools, or with another call format, is refused in words rather than given tools it
+//! would ignore or answer in a format nobody reads.
+//!
+//! The reply is read for both formats whatever the model: a reply that is a call of a tool
+//! offered is one in either spelling, and the server's reader needs no word from the brain.
 //!
 //! Below the runtime (which renders the tools through [`for_template`]): its refusals are plain
 //! sentences the brain answers as a bad request.
@@ -18,8 +22,35 @@ use serde_json::{Value, json};
 pub const OPEN: &str = "<tool_call>";
 pub const CLOSE: &str = "</tool_call>";
 
+/// What Llama 3.1's may write before a call (its "ipython" environment's tag).
+pub const PYTHON_TAG: &str = "<|python_tag|>";
+
 /// Most calls one reply may make when a call is required (each of the tools, or one many times).
 const MAX_REQUIRED_CALLS: usize = 4;
+
+/// The sentence Llama 3.1-3.3's templates teach their call format with.
+const LLAMA3_TEACHES: &str = "\"parameters\": dictionary of argument name and its value";
+
+/// A way of writing tool calls, as a template teaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Qwen2.5/Qwen3, Hermes: each call in `<tool_call>` tags, several a reply.
+    Hermes,
+    /// Llama 3.1-3.3: the reply is one call, `{"name": ..., "parameters": {...}}`. Their
+    /// templates take one call a turn, so a required call is one.
+    Llama3,
+}
+
+/// The format `template` teaches, if one this module reads.
+pub fn format_of(template: &str) -> Option<Format> {
+    if template.contains(OPEN) {
+        Some(Format::Hermes)
+    } else if template.contains(LLAMA3_TEACHES) {
+        Some(Format::Llama3)
+    } else {
+        None
+    }
+}
 
 /// Checks `req`'s tools against the model's template and, when a call is required, sets the
 /// grammar that makes the reply one or more well-formed calls. A request without tools, or
@@ -40,10 +71,11 @@ pub fn prepare(req: &mut ChatRequest, template: Option<&str>) -> Result<(), Stri
         return Err(bad("this model's chat template has no place for tools, so it cannot call them: \
              pick a model made for tool use (Qwen2.5, Qwen3, Hermes...) or send the request without tools"));
     }
-    if !template.contains(OPEN) {
+    let Some(format) = format_of(template) else {
         return Err(bad("this model writes tool calls in a format localbrain does not read yet \
-             (it reads the <tool_call> format of Qwen and Hermes models): send the request without tools"));
-    }
+             (it reads the <tool_call> format of Qwen and Hermes models and the JSON one of Llama 3.1-3.3): \
+             send the request without tools"));
+    };
     let wanted: Vec<&ToolDef> = match &req.tool_choice {
         ToolChoice::Auto | ToolChoice::None => return Ok(()),
         ToolChoice::Required => req.tools.iter().collect(),
@@ -55,8 +87,8 @@ pub fn prepare(req: &mut ChatRequest, template: Option<&str>) -> Result<(), Stri
     if req.grammar.is_some() {
         return Err(bad("response_format and a required tool call cannot both shape the reply: send one of them"));
     }
-    let calls = if matches!(req.tool_choice, ToolChoice::Function(_)) { 1 } else { MAX_REQUIRED_CALLS };
-    req.grammar = Some(grammar(&wanted, calls)?);
+    let one = matches!(req.tool_choice, ToolChoice::Function(_)) || format == Format::Llama3;
+    req.grammar = Some(grammar(format, &wanted, if one { 1 } else { MAX_REQUIRED_CALLS })?);
     Ok(())
 }
 
@@ -75,10 +107,27 @@ pub fn for_template(tools: &[ToolDef]) -> Vec<Value> {
         .collect()
 }
 
-/// The reply's text split into what it says and the calls it makes. A block that is not a call
-/// of one of `tools` (bad JSON, another name) stays in the text, so nothing the model wrote is
-/// lost.
+/// The reply's text split into what it says and the calls it makes: its `<tool_call>` blocks,
+/// else the whole reply when it is one Llama 3 call. A block that is not a call of one of
+/// `tools` (bad JSON, another name) stays in the text, so nothing the model wrote is lost.
 pub fn parse(text: &str, tools: &[ToolDef]) -> (String, Vec<ToolCall>) {
+    let (content, calls) = parse_hermes(text, tools);
+    if calls.is_empty()
+        && let Some(c) = whole_call(text).and_then(|body| call(body, tools))
+    {
+        return (String::new(), vec![c]);
+    }
+    (content, calls)
+}
+
+/// The reply without the blank around it and Llama 3.1's tag, when it could be one JSON call.
+fn whole_call(text: &str) -> Option<&str> {
+    let body = text.trim();
+    let body = body.strip_prefix(PYTHON_TAG).unwrap_or(body).trim_start();
+    body.starts_with('{').then_some(body)
+}
+
+fn parse_hermes(text: &str, tools: &[ToolDef]) -> (String, Vec<ToolCall>) {
     let mut content = String::new();
     let mut calls = Vec::new();
     let mut rest = text;
@@ -102,10 +151,18 @@ pub fn parse(text: &str, tools: &[ToolDef]) -> (String, Vec<ToolCall>) {
 }
 
 /// How much of `text`'s end must be held back from a stream: a call has begun (all from its
-/// start), or the end could be the beginning of [`OPEN`].
-pub fn hold_from(text: &str) -> usize {
+/// start), or the end could be the beginning of [`OPEN`]. `at_start`: nothing but blank was
+/// sent before `text`; then a reply that may be one Llama 3 call (blank so far, or beginning
+/// with `{` or [`PYTHON_TAG`]) is held whole, for [`parse`] to read at its end.
+pub fn hold_from(text: &str, at_start: bool) -> usize {
     if let Some(i) = text.find(OPEN) {
         return i;
+    }
+    if at_start {
+        let body = text.trim_start();
+        if body.is_empty() || body.starts_with('{') || body.starts_with(PYTHON_TAG) || PYTHON_TAG.starts_with(body) {
+            return 0;
+        }
     }
     (1..OPEN.len()).rev().find(|&n| text.ends_with(&OPEN[..n])).map_or(text.len(), |n| text.len() - n)
 }
@@ -129,8 +186,9 @@ fn call_id() -> String {
     format!("call_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
 }
 
-/// The grammar of 1 to `calls` calls, each of one of `tools` with arguments matching its schema.
-fn grammar(tools: &[&ToolDef], calls: usize) -> Result<String, String> {
+/// The grammar of 1 to `calls` calls in `format`, each of one of `tools` with arguments
+/// matching its schema.
+fn grammar(format: Format, tools: &[&ToolDef], calls: usize) -> Result<String, String> {
     let mut rules = Rules::default();
     let mut alternatives = Vec::new();
     for (i, t) in tools.iter().enumerate() {
@@ -140,8 +198,10 @@ fn grammar(tools: &[&ToolDef], calls: usize) -> Result<String, String> {
         } else {
             rules.add(&schema, &format!("tool-{i}-args")).map_err(|e| bad(&format!("tool {:?}: {e}", t.name)))?
         };
-        let head = format!("{OPEN}\n{{\"name\": \"{}\", \"arguments\": ", t.name);
-        let tail = format!("}}\n{CLOSE}");
+        let (head, tail) = match format {
+            Format::Hermes => (format!("{OPEN}\n{{\"name\": \"{}\", \"arguments\": ", t.name), format!("}}\n{CLOSE}")),
+            Format::Llama3 => (format!("{{\"name\": \"{}\", \"parameters\": ", t.name), "}".to_string()),
+        };
         alternatives.push(format!(
             "{} space {args} {}",
             json_schema::literal_text(&head),
@@ -190,6 +250,7 @@ mod tests {
     use crate::chat::{ChatMessage, Role};
 
     const QWEN: &str = include_str!("testdata/qwen2.5-tools.jinja");
+    const LLAMA3: &str = include_str!("testdata/llama3-tools-chatml.jinja");
 
     fn weather() -> ToolDef {
         ToolDef {
@@ -236,12 +297,39 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_that_is_one_llama3_call_is_read_and_anything_else_kept() {
+        let tools = [weather()];
+        let call = r#"{"name": "get_weather", "parameters": {"city": "Paris"}}"#;
+        for text in [call.to_string(), format!("\n{call}\n"), format!("{PYTHON_TAG}{call}")] {
+            let (content, calls) = parse(&text, &tools);
+            assert_eq!(content, "", "{text}");
+            assert_eq!((calls[0].name.as_str(), calls[0].arguments.as_str()), ("get_weather", r#"{"city":"Paris"}"#));
+        }
+        for text in [
+            format!("Sure: {call}"),
+            r#"{"name": "rm_rf", "parameters": {}}"#.to_string(),
+            r#"{"city": "Paris"}"#.to_string(),
+            format!("{call} and more"),
+        ] {
+            assert_eq!(parse(&text, &tools), (text.clone(), vec![]), "{text}");
+        }
+    }
+
+    #[test]
     fn a_stream_holds_back_what_may_begin_a_call() {
-        assert_eq!(hold_from("Hello"), 5);
-        assert_eq!(hold_from("Hello <tool"), 6);
-        assert_eq!(hold_from("Hello <"), 6);
-        assert_eq!(hold_from("a <tool_call>\n{"), 2);
-        assert_eq!(hold_from("x < y"), 5);
+        for at_start in [false, true] {
+            assert_eq!(hold_from("Hello", at_start), 5);
+            assert_eq!(hold_from("Hello <tool", at_start), 6);
+            assert_eq!(hold_from("Hello <", at_start), 6);
+            assert_eq!(hold_from("a <tool_call>\n{", at_start), 2);
+            assert_eq!(hold_from("x < y", at_start), 5);
+            assert_eq!(hold_from("Hello {\"name\"", at_start), 13);
+        }
+        // At the start, what may be a whole Llama 3 call is held whole; later it is text.
+        for text in ["\n", "{", "\n{\"name\": ", "<|py", "<|python_tag|>{"] {
+            assert_eq!(hold_from(text, true), 0, "{text:?}");
+        }
+        assert_eq!(hold_from("\n{\"name\": ", false), 10);
     }
 
     #[test]
@@ -259,17 +347,24 @@ mod tests {
             prepare(&mut req, Some(QWEN)).unwrap();
             assert_eq!(req.grammar, None);
         }
+        // Llama 3: one call, its arguments called "parameters".
+        assert_eq!((format_of(QWEN), format_of(LLAMA3)), (Some(Format::Hermes), Some(Format::Llama3)));
+        let mut req = ask(ToolChoice::Required);
+        prepare(&mut req, Some(LLAMA3)).unwrap();
+        let g = req.grammar.unwrap();
+        assert!(g.starts_with("root ::= ( \"{\\\"name\\\": \\\"get_weather\\\", \\\"parameters\\\": \""), "{g}");
+        assert!(!g.lines().next().unwrap().contains("{0,"), "{g}");
     }
 
     #[test]
     fn what_cannot_work_is_refused_in_words() {
         let smol = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}{% endfor %}";
-        let llama3 = "{% if tools %}{{ tools | tojson }}{% endif %}{\"name\": ...}";
+        let mistral = "{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]";
         let no_params = ToolDef { parameters: "[]".into(), ..weather() };
         let cases: Vec<(ChatRequest, Option<&str>, &str)> = vec![
             (ask(ToolChoice::Auto), Some(smol), "no place for tools"),
             (ask(ToolChoice::Auto), None, "no place for tools"),
-            (ask(ToolChoice::Required), Some(llama3), "format localbrain does not read"),
+            (ask(ToolChoice::Required), Some(mistral), "format localbrain does not read"),
             (ask(ToolChoice::Function("nope".into())), Some(QWEN), "\"nope\", which is not one of the tools"),
             (ChatRequest { tools: vec![], ..ask(ToolChoice::Required) }, Some(QWEN), "no tools were sent"),
             (ChatRequest { tools: vec![weather(), weather()], ..ask(ToolChoice::Auto) }, Some(QWEN), "two tools"),
@@ -316,6 +411,20 @@ mod tests {
         );
         assert!(out.contains("<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call><|im_end|>"), "{out}");
         assert!(out.contains("<|im_start|>user\n<tool_response>\n{\"temp\": 21}\n</tool_response><|im_end|>"), "{out}");
+        assert!(out.ends_with("<|im_start|>assistant\n"), "{out}");
+
+        let out = super::super::template::render_jinja(LLAMA3, &messages, &for_template(&[weather()]), "", "").unwrap();
+        assert!(
+            out.contains(LLAMA3_TEACHES) && out.contains("{\"function\":{\"description\":\"The weather in a city\""),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "<|im_start|>assistant\n{\"name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}<|im_end|>"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("<|im_start|>ipython\n{\"temp\": 21}<|im_end|>"), "{out}");
         assert!(out.ends_with("<|im_start|>assistant\n"), "{out}");
     }
 }

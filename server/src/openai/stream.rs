@@ -1,8 +1,8 @@
 //! A streamed answer as server-sent events: a first chunk with the role, one
 //! `chat.completion.chunk` per piece as the model writes it, a last one with `finish_reason`
 //! (then the usage when asked), and `data: [DONE]`. When tools were offered, the text of a call
-//! is held back as it is written and sent, read, as `delta.tool_calls` at the end. A failure part-way is an `error` event in
-//! OpenAI's shape before the end. The stream owns the [`Reply`]: when the client goes away the
+//! is held back as it is written and sent, read, as `delta.tool_calls` at the end. A failure
+//! part-way is an `error` event in OpenAI's shape before the end. The stream owns the [`Reply`]: when the client goes away the
 //! body is dropped, and with it the reply, which stops the generation at its next token.
 
 use super::error::OpenAiError;
@@ -26,6 +26,8 @@ pub struct Answer {
     pub tools: Vec<ToolDef>,
     /// Text not sent yet because it is, or may be the start of, a tool call.
     pub held: String,
+    /// Whether text other than blank has been sent (a Llama 3 call is a whole reply).
+    pub sent_words: bool,
 }
 
 impl Answer {
@@ -62,9 +64,11 @@ impl Answer {
                     text
                 } else {
                     self.held.push_str(&text);
-                    let cut = tool_calls::hold_from(&self.held);
+                    let cut = tool_calls::hold_from(&self.held, !self.sent_words);
                     let rest = self.held.split_off(cut);
-                    std::mem::replace(&mut self.held, rest)
+                    let sent = std::mem::replace(&mut self.held, rest);
+                    self.sent_words |= !sent.trim().is_empty();
+                    sent
                 };
                 if text.is_empty() && logprobs.is_none() {
                     return (Vec::new(), false);

@@ -7,18 +7,31 @@ use std::path::PathBuf;
 
 /// Qwen2.5-Instruct's chat template (tools in `<tools>`, calls in `<tool_call>`).
 pub const QWEN_TOOLS_TEMPLATE: &str = include_str!("../../../src/brain/testdata/qwen2.5-tools.jinja");
+/// Llama 3.1-3.3's way with tools (a call is the whole reply, `{"name", "parameters"}`) in
+/// ChatML's framing.
+pub const LLAMA3_TOOLS_TEMPLATE: &str = include_str!("../../../src/brain/testdata/llama3-tools-chatml.jinja");
 
-/// The test model with [`QWEN_TOOLS_TEMPLATE`], written once per machine under the temp folder
-/// (atomically: test processes running side by side each see a whole file).
+/// The test model with [`QWEN_TOOLS_TEMPLATE`].
 pub fn tools_model_path() -> PathBuf {
+    with_template_path(QWEN_TOOLS_TEMPLATE)
+}
+
+/// The test model with [`LLAMA3_TOOLS_TEMPLATE`].
+pub fn llama3_tools_model_path() -> PathBuf {
+    with_template_path(LLAMA3_TOOLS_TEMPLATE)
+}
+
+/// The test model with `template`, written once per machine under the temp folder (atomically:
+/// test processes running side by side each see a whole file).
+fn with_template_path(template: &str) -> PathBuf {
     let dir = std::env::temp_dir().join("localbrain-testkit");
-    let path = dir.join(format!("smollm2-tools-{}.gguf", &crate::sha256_hex(QWEN_TOOLS_TEMPLATE.as_bytes())[..12]));
+    let path = dir.join(format!("smollm2-tools-{}.gguf", &crate::sha256_hex(template.as_bytes())[..12]));
     if path.is_file() {
         return path;
     }
     std::fs::create_dir_all(&dir).expect("temp folder");
     let src = std::fs::read(crate::test_model_path()).expect("the test model");
-    let out = with_chat_template(&src, QWEN_TOOLS_TEMPLATE).expect("the test model is a GGUF");
+    let out = with_chat_template(&src, template).expect("the test model is a GGUF");
     let tmp = dir.join(format!("{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, out).expect("write the tools model");
     std::fs::rename(&tmp, &path).expect("install the tools model");

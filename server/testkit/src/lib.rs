@@ -34,6 +34,9 @@ pub const SMOL_TOOLS: &str = "smollm2-135m-tools-test";
 pub const SMOL_SIZE: u64 = 98_362_432;
 /// Its SHA-256 (the one DESIGN.md names).
 pub const SMOL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// The test model with Llama 3's tool-call format ([`gguf::llama3_tools_model_path`]), as a
+/// catalog id.
+pub const SMOL_LLAMA3_TOOLS: &str = "smollm2-135m-llama3-tools-test";
 
 /// The test model's path: `LOCALBRAIN_TEST_MODEL`, else where `scripts/install-tools.sh test`
 /// puts it. Panics, saying how to get it, when the file is missing.

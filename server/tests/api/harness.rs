@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::catalog::{entry, smol_entry};
-pub use testkit::{Fixture, FreshDb, SMOL, SMOL_TOOLS, sha256_hex, test_bytes, test_model_path};
+pub use testkit::{Fixture, FreshDb, SMOL, SMOL_LLAMA3_TOOLS, SMOL_TOOLS, sha256_hex, test_bytes, test_model_path};
 
 /// The model the tests download: 4 MiB at `/alpha.gguf`.
 pub const ALPHA: &str = "alpha-test-q4_k_m";
@@ -105,6 +105,12 @@ fn test_catalog(host: &Fixture) -> Vec<ModelEntry> {
             id: SMOL_TOOLS.into(),
             name: "SmolLM2 135M with Qwen's tool template".into(),
             quality: -1,
+            ..smol_entry(&host.url("/unused.gguf"))
+        },
+        ModelEntry {
+            id: SMOL_LLAMA3_TOOLS.into(),
+            name: "SmolLM2 135M with Llama 3's tool-call format".into(),
+            quality: -2,
             ..smol_entry(&host.url("/unused.gguf"))
         },
     ]
@@ -561,10 +567,12 @@ impl Server {
         std::fs::copy(test_model_path(), self.installed_path(SMOL)).unwrap();
     }
 
-    /// Installs [`SMOL_TOOLS`]: the test model with a chat template that shows it tools.
+    /// Installs [`SMOL_TOOLS`] and [`SMOL_LLAMA3_TOOLS`]: the test model with chat templates
+    /// that show it tools, in Qwen's format and in Llama 3's.
     pub fn install_tools_model(&self) {
         std::fs::create_dir_all(&self.models_dir).unwrap();
         std::fs::copy(testkit::gguf::tools_model_path(), self.installed_path(SMOL_TOOLS)).unwrap();
+        std::fs::copy(testkit::gguf::llama3_tools_model_path(), self.installed_path(SMOL_LLAMA3_TOOLS)).unwrap();
     }
 }
 

@@ -542,7 +542,7 @@ async fn a_download_runs_pauses_resumes_completes_and_refuses_wrong_transitions(
 
     let catalog = s.ok(&alice, "catalog", json!({})).await;
     let ids: Vec<&str> = catalog["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![ALPHA, BETA, GAMMA, SMOL, SMOL_TOOLS]);
+    assert_eq!(ids, vec![ALPHA, BETA, GAMMA, SMOL, SMOL_TOOLS, SMOL_LLAMA3_TOOLS]);
 
     // Start: a fresh row with the catalog's numbers.
     let started = s.start_dl(&alice, ALPHA).await;

@@ -486,7 +486,7 @@ async fn python_client_suite(script: &str, tests: usize) {
             .env("OPENAI_BASE_URL", base)
             .env("OPENAI_API_KEY", key)
             .env("LOCALBRAIN_MODEL", SMOL)
-            .env("LOCALBRAIN_TOOLS_MODEL", SMOL_TOOLS)
+            .env("LOCALBRAIN_TOOLS_MODELS", format!("{SMOL_TOOLS},{SMOL_LLAMA3_TOOLS}"))
             .output()
             .unwrap()
     })

@@ -1,7 +1,8 @@
 //! Tools on `/v1/chat/completions` against the real binary and weights: the test model with a
-//! tool-use template (Qwen2.5's) is shown the tools, a required call comes back parsed into
-//! `message.tool_calls` (streamed as `delta.tool_calls`), a `role: tool` answer is read back, and
-//! what cannot work (a template without tools, a bad tool) is a 400 in words.
+//! tool-use template (Qwen2.5's, and Llama 3's call format) is shown the tools, a required call
+//! comes back parsed into `message.tool_calls` (streamed as `delta.tool_calls`), a `role: tool`
+//! answer is read back, and what cannot work (a template without tools, a bad tool) is a 400 in
+//! words.
 
 use super::harness::*;
 use super::openai::{error_message, make_key, v1};
@@ -153,4 +154,52 @@ async fn a_required_tool_call_comes_back_parsed_and_its_result_is_read() {
         chat(json!({ "model": SMOL, "messages": question, "tools": [weather_tool()], "tool_choice": "none", "max_tokens": 4 }))
             .await;
     assert_eq!(status, 200, "{c}");
+}
+
+/// Llama 3.1-3.3's format: the grammar makes the whole reply one `{"name", "parameters"}` call,
+/// which comes back in OpenAI's shape (streamed too, never as text), and the round trip renders.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_llama3_template_gets_one_call_in_its_own_format_read_back() {
+    let host = model_host().await;
+    let s = Server::start(&host).await;
+    s.install_tools_model();
+    s.admin().await;
+    let key = make_key(&s, "admin", "agent");
+    let question = json!([{ "role": "user", "content": "What is the weather in Paris?" }]);
+    let ask = json!({ "model": SMOL_LLAMA3_TOOLS, "messages": question, "tools": [weather_tool(), time_tool()],
+        "tool_choice": "required", "temperature": 0, "max_tokens": 200 });
+
+    let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(ask.clone())).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["choices"][0]["finish_reason"], "tool_calls", "{c}");
+    assert!(c["choices"][0]["message"]["content"].is_null(), "{c}");
+    let calls = c["choices"][0]["message"]["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "its templates take one call a turn: {c}");
+    assert!(["get_weather", "get_time"].contains(&calls[0]["function"]["name"].as_str().unwrap()), "{c}");
+
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    streamed["tools"] = json!([weather_tool()]);
+    let (chunks, done) = sse(&s, &key, "chat/completions", streamed).await;
+    assert!(done);
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert!(!text.contains("\"parameters\""), "the call leaked into the text: {text:?}");
+    let deltas: Vec<&Value> =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["tool_calls"].as_array()).flatten().collect();
+    assert_eq!(deltas.len(), 1, "{chunks:?}");
+    let args = weather_call(deltas[0]);
+
+    let call = json!({ "id": "call_abc", "type": "function",
+        "function": { "name": "get_weather", "arguments": args.to_string() } });
+    let round = json!([
+        { "role": "user", "content": "What is the weather in Paris?" },
+        { "role": "assistant", "content": null, "tool_calls": [call] },
+        { "role": "tool", "tool_call_id": "call_abc", "content": "{\"temperature\": 21, \"sky\": \"sunny\"}" }
+    ]);
+    let body = json!({ "model": SMOL_LLAMA3_TOOLS, "messages": round, "tools": [weather_tool()],
+        "tool_choice": "none", "temperature": 0, "max_tokens": 24 });
+    let (status, _, c) = v1(&s, Some(&key), "POST", "chat/completions", Some(body)).await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["choices"][0]["message"]["content"].as_str().is_some_and(|t| !t.trim().is_empty()), "{c}");
+    assert!(c["usage"]["prompt_tokens"].as_u64().unwrap() > 40, "{c}");
 }

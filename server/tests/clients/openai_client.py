@@ -2,8 +2,9 @@
 
 Run by server/tests/api/openai.rs with OPENAI_BASE_URL (http://HOST:PORT/v1), OPENAI_API_KEY (a
 key made with `localbrain key add`), LOCALBRAIN_MODEL (an installed model) and
-LOCALBRAIN_TOOLS_MODEL (an installed model whose template shows tools) set. What the model says is
-checked by shape, never by its words.
+LOCALBRAIN_TOOLS_MODELS (installed models whose templates show tools, one for each call format
+localbrain reads, comma-separated) set. What the model says is checked by shape, never by its
+words.
 """
 
 import os
@@ -18,7 +19,7 @@ import openai
 from pydantic import BaseModel, Field
 
 MODEL = os.environ["LOCALBRAIN_MODEL"]
-TOOLS_MODEL = os.environ["LOCALBRAIN_TOOLS_MODEL"]
+TOOLS_MODELS = os.environ["LOCALBRAIN_TOOLS_MODELS"].split(",")
 
 
 def client(**kw):
@@ -29,7 +30,7 @@ def client(**kw):
 class OfficialClient(unittest.TestCase):
     def test_1_lists_the_installed_models(self):
         ids = [m.id for m in client().models.list()]
-        self.assertEqual(sorted(ids), sorted([MODEL, TOOLS_MODEL]))
+        self.assertEqual(sorted(ids), sorted([MODEL, *TOOLS_MODELS]))
 
     def test_2_a_chat_completion(self):
         c = client().chat.completions.create(
@@ -160,20 +161,24 @@ class OfficialClient(unittest.TestCase):
                 },
             }
         ]
-        messages = [{"role": "user", "content": "What is the weather in Paris?"}]
-        c = client().chat.completions.create(
-            model=TOOLS_MODEL, messages=messages, tools=tools, tool_choice="required", temperature=0, max_tokens=100
-        )
-        self.assertEqual(c.choices[0].finish_reason, "tool_calls")
-        call = c.choices[0].message.tool_calls[0]
-        self.assertEqual(call.function.name, "get_weather")
-        self.assertIsInstance(json.loads(call.function.arguments)["city"], str)
-        # The assistant's message goes back as the client returned it, then the tool's result.
-        messages.append(c.choices[0].message.model_dump(exclude_none=True))
-        messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'})
-        reply = client().chat.completions.create(model=TOOLS_MODEL, messages=messages, tools=tools, max_tokens=24, temperature=0)
-        self.assertIn(reply.choices[0].finish_reason, ("stop", "length", "tool_calls"))
-        self.assertTrue(reply.choices[0].message.content or reply.choices[0].message.tool_calls)
+        for model in TOOLS_MODELS:
+            with self.subTest(model=model):
+                messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+                c = client().chat.completions.create(
+                    model=model, messages=messages, tools=tools, tool_choice="required", temperature=0, max_tokens=100
+                )
+                self.assertEqual(c.choices[0].finish_reason, "tool_calls")
+                call = c.choices[0].message.tool_calls[0]
+                self.assertEqual(call.function.name, "get_weather")
+                self.assertIsInstance(json.loads(call.function.arguments)["city"], str)
+                # The assistant's message goes back as the client returned it, then the tool's result.
+                messages.append(c.choices[0].message.model_dump(exclude_none=True))
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'})
+                reply = client().chat.completions.create(
+                    model=model, messages=messages, tools=tools, max_tokens=24, temperature=0
+                )
+                self.assertIn(reply.choices[0].finish_reason, ("stop", "length", "tool_calls"))
+                self.assertTrue(reply.choices[0].message.content or reply.choices[0].message.tool_calls)
 
 
 if __name__ == "__main__":
