@@ -609,7 +609,7 @@ impl Brain {
             self.unload(&mut write);
             let gpu = self.placement(&header, self.cfg.parallel)?;
             let in_ram = gpu.as_ref().map_or(1.0, |g| offload::ram_fraction(&header.layout, g.layers));
-            let slots = fit_slots(entry, self.cfg.parallel, in_ram)?;
+            let slots = fit_slots(entry, self.cfg.parallel, in_ram, self.kv_per_slot(&header))?;
             if slots < self.cfg.parallel {
                 tracing::warn!(
                     model = %entry.id, slots, asked = self.cfg.parallel,
@@ -642,10 +642,16 @@ impl Brain {
         }
         let Some(device) = gpu_device()? else { return Ok(None) };
         let layout = header.layout;
-        let context = u64::from(self.cfg.context_tokens).min(header.facts.context_length.max(1));
-        let kv = layout.kv_bytes_per_token.saturating_mul(context).saturating_mul(u64::from(slots));
+        let kv = self.kv_per_slot(header).saturating_mul(u64::from(slots));
         let layers = offload::layers_on_gpu(self.cfg.gpu_layers, device.memory_free, device.memory_total, &layout, kv);
         Ok(offload::gpu_use(&device.label(), layers, layout.layers))
+    }
+
+    /// One slot's KV cache for a model with `header`, at the context a slot gets (the
+    /// configured one, capped by the model's own); 0 when the header does not give its shape.
+    fn kv_per_slot(&self, header: &Header) -> u64 {
+        let context = u64::from(self.cfg.context_tokens).min(header.facts.context_length.max(1));
+        header.layout.kv_bytes_per_token.saturating_mul(context)
     }
 
     /// Unloads the model if nothing has used it for `keep_alive`.

@@ -42,24 +42,29 @@ pub(super) fn wait_estimate(waiting: usize, slots: u32, reply_secs: f64) -> Dura
 /// uses, and its weights plus the context of every slot must fit in what is free now. Returns
 /// how many of the `wanted` slots fit (at least one), or why none does. `in_ram` is the share
 /// of the weights and the cache that stays in RAM (1: all; less when layers are on the GPU).
-pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32, in_ram: f64) -> Result<u32, BrainError> {
+/// `kv_per_slot`: one slot's KV cache as the model's header gives it (its layers, KV heads and
+/// head sizes); 0 when the header does not say, and then the catalog rule's estimate, which
+/// is made for 1-15B models and runs about 10x low for the smallest ones.
+pub(super) fn fit_slots(entry: &ModelEntry, wanted: u32, in_ram: f64, kv_per_slot: u64) -> Result<u32, BrainError> {
     let (total, available) = crate::hardware::memory();
     let share = |bytes: u64| (bytes as f64 * in_ram.clamp(0.0, 1.0)).ceil() as u64;
     let needed = share(ram_needed_bytes(entry));
     if let Some(ram) = total.filter(|&ram| !ram_fits(needed, ram)) {
         return Err(BrainError::TooBig { name: entry.name.clone(), needed: format_ram(needed), ram: format_ram(ram) });
     }
-    let working =
-        |slots: u32| share(entry.size_bytes.saturating_add(kv_cache_bytes(entry).saturating_mul(u64::from(slots))));
+    let kv_per_slot = if kv_per_slot > 0 { kv_per_slot } else { kv_cache_bytes(entry) };
+    let working = |slots: u32| share(entry.size_bytes.saturating_add(kv_per_slot.saturating_mul(u64::from(slots))));
     let Some(free) = available else { return Ok(wanted.max(1)) };
-    match (1..=wanted.max(1)).rev().find(|&n| working(n) <= free) {
-        Some(n) => Ok(n),
-        None => Err(BrainError::LowMemory {
-            name: entry.name.clone(),
-            needed: format_bytes(working(1)),
-            available: format_bytes(free),
-        }),
-    }
+    slots_in(free, wanted, working).ok_or_else(|| BrainError::LowMemory {
+        name: entry.name.clone(),
+        needed: format_bytes(working(1)),
+        available: format_bytes(free),
+    })
+}
+
+/// The most of `wanted` slots (at least 1) whose `working` memory fits `free`.
+fn slots_in(free: u64, wanted: u32, working: impl Fn(u32) -> u64) -> Option<u32> {
+    (1..=wanted.max(1)).rev().find(|&n| working(n) <= free)
 }
 
 /// Checks a request's shape before it waits for anything.
@@ -175,7 +180,7 @@ pub(super) fn rand_seed() -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{validate, wait_estimate};
+    use super::{slots_in, validate, wait_estimate};
     use crate::chat::{ChatMessage, ChatRequest, Role, ToolCall};
     use std::time::Duration;
 
@@ -219,5 +224,19 @@ mod tests {
         // Never 0 (a client told 0 asks again at once), never absurd.
         assert_eq!(wait_estimate(0, 4, 0.01), Duration::from_secs(1));
         assert_eq!(wait_estimate(10_000, 1, 60.0), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_slots_that_fit_are_counted_with_the_headers_cache() {
+        // SmolLM2-135M: 98 MB of weights; its header's cache is 23,040 bytes a token (30 layers x
+        // 3 KV heads x 128 key and value dims x 2 bytes), 94 MB a 4K slot. The catalog estimate
+        // (0.135 B params x 16 KiB) would be 9 MB, and four slots would seem to fit 300 MB.
+        let weights = 98_362_432u64;
+        let slot = 23_040 * 4096;
+        let working = |n: u32| weights + slot * u64::from(n);
+        assert_eq!(slots_in(300_000_000, 4, working), Some(2));
+        assert_eq!(slots_in(500_000_000, 4, working), Some(4));
+        assert_eq!(slots_in(150_000_000, 4, working), None);
+        assert_eq!(slots_in(500_000_000, 0, working), Some(1), "at least one is asked for");
     }
 }

@@ -431,3 +431,14 @@ async fn a_batch_of_any_size_embeds() {
         }
     }
 }
+
+/// The KV cache a slot of the test model takes, from its header: what the memory rule counts the
+/// slots that fit with (the catalog's estimate by parameters runs about 10x low for it).
+#[test]
+fn the_headers_cache_size_is_the_models_own() {
+    let header = gguf::read(&test_model_path()).unwrap();
+    // 30 layers x 3 KV heads x (64 key + 64 value dims) x 2 bytes (f16).
+    assert_eq!(header.layout.kv_bytes_per_token, 30 * 3 * (64 + 64) * 2);
+    let estimate = localbrain::memory_rule::kv_cache_bytes(&smol_entry("http://unused/m.gguf")) / 4096;
+    assert!(header.layout.kv_bytes_per_token > 5 * estimate, "{estimate}");
+}
