@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub const OPEN: &str = "<tool_call>";
 pub const CLOSE: &str = "</tool_call>";
 
-/// What Llama 3.1's may write before a call (its "ipython" environment's tag).
+/// What Llama 3.1 may write before a call (the tag of its "ipython" environment).
 pub const PYTHON_TAG: &str = "<|python_tag|>";
 
 /// Most calls one reply may make when a call is required (each of the tools, or one many times).
@@ -69,7 +69,7 @@ pub fn prepare(req: &mut ChatRequest, template: Option<&str>) -> Result<(), Stri
     let template = template.unwrap_or("");
     if !template.contains("tools") {
         return Err(bad("this model's chat template has no place for tools, so it cannot call them: \
-             pick a model made for tool use (Qwen2.5, Qwen3, Hermes...) or send the request without tools"));
+             pick a model made for tool use (Qwen2.5, Qwen3, Llama 3.1 and later, Hermes...) or send the request without tools"));
     }
     let Some(format) = format_of(template) else {
         return Err(bad("this model writes tool calls in a format localbrain does not read yet \

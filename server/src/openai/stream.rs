@@ -2,8 +2,9 @@
 //! `chat.completion.chunk` per piece as the model writes it, a last one with `finish_reason`
 //! (then the usage when asked), and `data: [DONE]`. When tools were offered, the text of a call
 //! is held back as it is written and sent, read, as `delta.tool_calls` at the end. A failure
-//! part-way is an `error` event in OpenAI's shape before the end. The stream owns the [`Reply`]: when the client goes away the
-//! body is dropped, and with it the reply, which stops the generation at its next token.
+//! part-way is an `error` event in OpenAI's shape before the end. The stream owns the
+//! [`Reply`]: when the client goes away the body is dropped, and with it the reply, which stops
+//! the generation at its next token.
 
 use super::error::OpenAiError;
 use super::wire::{ChatLogprobs, Chunk, ChunkChoice, Delta, ToolCallDelta, Usage, WireToolCall, finish_reason};
