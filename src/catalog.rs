@@ -68,6 +68,15 @@ pub struct ModelEntry {
     /// order, the first being `url` and `sha256`, `size_bytes` their sum. Empty for one file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// The KV cache one token of context takes, in bytes, as the model's header gives it (its
+    /// layers, KV heads and head sizes; hub models have it). 0: estimated from `params_b`
+    /// ([`crate::memory_rule::kv_cache_bytes`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kv_bytes_per_token: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a catalog model is for.

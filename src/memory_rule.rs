@@ -21,11 +21,15 @@ pub const KV_BYTES_PER_TOKEN_PER_B_PARAMS: f64 = 16_384.0;
 /// runtime's scratch buffers and everything else the machine runs.
 pub const RAM_BUDGET: f64 = 0.8;
 
-/// The f16 KV cache of `m` at [`DEFAULT_CONTEXT_TOKENS`] (or its own context, if shorter):
-/// `params_b x` [`KV_BYTES_PER_TOKEN_PER_B_PARAMS`] `x tokens`.
+/// The f16 KV cache of `m` at [`DEFAULT_CONTEXT_TOKENS`] (or its own context, if shorter): its
+/// header's bytes a token where the entry has them (hub models), else `params_b x`
+/// [`KV_BYTES_PER_TOKEN_PER_B_PARAMS`] `x tokens`.
 pub fn kv_cache_bytes(m: &ModelEntry) -> u64 {
-    let tokens = m.context_length.min(DEFAULT_CONTEXT_TOKENS) as f64;
-    (m.params_b.max(0.0) * KV_BYTES_PER_TOKEN_PER_B_PARAMS * tokens).ceil() as u64
+    let tokens = m.context_length.min(DEFAULT_CONTEXT_TOKENS);
+    if m.kv_bytes_per_token > 0 {
+        return m.kv_bytes_per_token.saturating_mul(tokens);
+    }
+    (m.params_b.max(0.0) * KV_BYTES_PER_TOKEN_PER_B_PARAMS * tokens as f64).ceil() as u64
 }
 
 /// The installed RAM `m` needs, in bytes. The fit rule:
@@ -90,6 +94,7 @@ mod tests {
             quality: 1,
             purpose: Default::default(),
             parts: Vec::new(),
+            kv_bytes_per_token: 0,
         }
     }
 
@@ -106,6 +111,11 @@ mod tests {
         // A short context caps the cache.
         let short = ModelEntry { context_length: 1024, ..m.clone() };
         assert_eq!(kv_cache_bytes(&short), kv_cache_bytes(&m) / 4);
+        // The header's own figure, where the entry has it, over the estimate by parameters:
+        // SmolLM2-135M's 23,040 bytes a token, not 0.135 x 16 KiB.
+        let smol = ModelEntry { kv_bytes_per_token: 23_040, ..model(0.135, 98_362_432, 1) };
+        assert_eq!(kv_cache_bytes(&smol), 23_040 * 4096);
+        assert_eq!(kv_cache_bytes(&ModelEntry { context_length: 1024, ..smol }), 23_040 * 1024);
         // Monotone in size, parameters and the floor.
         let bigger = [
             ModelEntry { size_bytes: m.size_bytes + 1_000_000, ..m.clone() },

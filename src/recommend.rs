@@ -346,6 +346,7 @@ mod tests {
             quality,
             purpose: Default::default(),
             parts: Vec::new(),
+            kv_bytes_per_token: 0,
         }
     }
 

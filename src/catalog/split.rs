@@ -98,6 +98,7 @@ mod tests {
             quality: 1,
             purpose: Default::default(),
             parts,
+            kv_bytes_per_token: 0,
         }
     }
 

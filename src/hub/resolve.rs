@@ -281,6 +281,7 @@ fn entry_for(
         quality: quant::rank(quant::quant_of(&c.file.path).unwrap_or("")),
         purpose: Default::default(),
         parts,
+        kv_bytes_per_token: header.layout.kv_bytes_per_token,
     })
 }
 

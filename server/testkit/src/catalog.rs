@@ -27,6 +27,7 @@ pub fn entry(id: &str, urls: &[String], size: u64, sha256: &str) -> ModelEntry {
         quality: 1,
         purpose: Default::default(),
         parts: Vec::new(),
+        kv_bytes_per_token: 0,
     }
 }
 

@@ -346,6 +346,9 @@ async fn the_cards_endpoints_search_list_quants_and_start_a_hub_download() {
     let entry = catalog["models"].as_array().unwrap().iter().find(|m| m["id"] == SMOL_HUB_ID).cloned();
     let entry = entry.unwrap_or_else(|| panic!("the hub model is in the catalog: {catalog}"));
     assert_eq!((entry["sha256"].as_str(), entry["license"].as_str()), (Some(testkit::SMOL_SHA256), Some("apache-2.0")));
+    // Its KV cache as the header gives it (30 layers x 3 KV heads x 128 dims x 2 bytes), which
+    // the memory rule counts instead of the estimate by parameters.
+    assert_eq!(entry["kv_bytes_per_token"], 30 * 3 * 128 * 2, "{entry}");
     // "Models on this machine" keeps the license and the repo's page beside it.
     let listed = s.ok(&alice, "models/list", json!({})).await;
     let row = listed["models"].as_array().unwrap().iter().find(|m| m["model_id"] == SMOL_HUB_ID).cloned();
